@@ -1,0 +1,179 @@
+//! The `fleetflow` command line: flags, and what each subcommand runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::emulate::{EmulateArgs, emulate};
+use crate::error::AppError;
+use crate::serve::{Role, build, shutdown_signal};
+use crate::tail::{TailOptions, tail};
+
+#[derive(Debug, Parser)]
+#[command(name = "fleetflow", version, about = "Fleet telemetry: HTTP -> Kafka -> trips, live views, Parquet, SQL")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process: ingest (and, as they land, pipeline, live views, SQL) on one
+    /// HTTP listener. Without --brokers it embeds an in-memory Kafka-protocol broker.
+    Run(ServeArgs),
+    /// The ingest service alone, producing to the Kafka cluster at --brokers.
+    Ingest(ServeArgs),
+    /// The dataflow job alone (issue 3: not built yet).
+    Pipeline(ServeArgs),
+    /// The SQL service alone (issue 5: not built yet).
+    Query(ServeArgs),
+    /// Monicar-style emulated vehicles posting to a fleetflow (or Monicar) endpoint.
+    Emulate(EmulateArgs),
+    /// Print the telemetry topic's records, decoded, one JSON line each.
+    Tail(TailArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Config file (TOML); FLEETFLOW_* environment variables override it, flags override both.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address.
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// Data directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Kafka bootstrap servers (host:port,...). `run` without it embeds a broker.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// The admin token (query side, registry). Default: FLEETFLOW_ADMIN_TOKEN, else random.
+    #[arg(long)]
+    pub admin_token: Option<String>,
+}
+
+impl ServeArgs {
+    /// The config file and environment, with these flags on top.
+    pub fn config(&self) -> Result<Config, AppError> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(http) = self.http {
+            config.http = http;
+        }
+        if let Some(data_dir) = &self.data_dir {
+            config.data_dir.clone_from(data_dir);
+        }
+        if let Some(brokers) = &self.brokers {
+            config.kafka.brokers = Some(brokers.clone());
+        }
+        if let Some(token) = &self.admin_token {
+            config.admin_token = Some(token.clone());
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// Kafka bootstrap servers (the address `fleetflow run` printed for its embedded broker).
+    #[arg(long)]
+    pub brokers: String,
+    #[arg(long, default_value = "fleetflow.telemetry")]
+    pub topic: String,
+    /// Stop after this many records.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Stop after this many seconds without a record.
+    #[arg(long)]
+    pub idle_exit: Option<u64>,
+    /// Print every item of every record.
+    #[arg(long)]
+    pub items: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), AppError> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(AppError::io("tokio runtime"))?;
+    match cli.command {
+        Command::Run(args) => runtime.block_on(serve(args, Role::Run)),
+        Command::Ingest(args) => runtime.block_on(serve(args, Role::Ingest)),
+        Command::Pipeline(_) => Err(AppError::NotYet(fleetflow_pipeline::NOT_YET)),
+        Command::Query(_) => Err(AppError::NotYet(fleetflow_query::NOT_YET)),
+        Command::Emulate(args) => runtime.block_on(emulate(args)),
+        Command::Tail(args) => {
+            let options = TailOptions {
+                brokers: args.brokers,
+                topic: args.topic,
+                count: args.count,
+                idle_exit: args.idle_exit.map(Duration::from_secs),
+                items: args.items,
+            };
+            tail(&options, &mut std::io::stdout().lock()).map(|_| ())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
+    let config = args.config()?;
+    let services = build(&config, role).await?;
+    let listener = TcpListener::bind(config.http)
+        .await
+        .map_err(AppError::io(format!("listen on {}", config.http)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(AppError::io("listener address"))?;
+    let what = match role {
+        Role::Run => "all-in-one: ingest (the pipeline and SQL arrive with issues 3 and 5)",
+        Role::Ingest => "ingest",
+    };
+    println!("fleetflow {} — {what}", env!("CARGO_PKG_VERSION"));
+    match &services.embedded_broker {
+        Some(_) => println!(
+            "embedded Kafka broker at {brokers} — IN MEMORY: its records are lost when fleetflow stops \
+             (use --brokers for a real cluster); read it with `fleetflow tail --brokers {brokers}` \
+             or `kcat -C -b {brokers} -t {topic}`",
+            brokers = services.brokers,
+            topic = config.kafka.topic
+        ),
+        None => println!("Kafka at {} (topic {})", services.brokers, config.kafka.topic),
+    }
+    if services.admin_token_generated {
+        println!("admin token: {}", services.admin_token);
+    }
+    if config.ingest.auth == fleetflow_ingest::AuthMode::Off {
+        println!(
+            "ingest authentication is off (Monicar-compatible): unknown vehicles {}",
+            match config.ingest.unknown_vehicle {
+                fleetflow_ingest::UnknownVehiclePolicy::Register => format!(
+                    "join company {:?}",
+                    config.ingest.default_company
+                ),
+                fleetflow_ingest::UnknownVehiclePolicy::Reject => "are rejected (1012)".to_owned(),
+            }
+        );
+    }
+    println!(
+        "listening on http://{addr}  (Monicar {}, native {}, OsmAnd {}, /metrics, /status)",
+        "/api/v1/event-hub/{key-on,key-off,cycle-info}",
+        fleetflow_ingest::NATIVE_PATH,
+        fleetflow_ingest::OSMAND_PATH,
+    );
+    tracing::info!(%addr, brokers = %services.brokers, role = ?role, "serving");
+    services.serve(listener, shutdown_signal()).await
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

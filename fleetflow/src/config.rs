@@ -1,0 +1,160 @@
+//! fleetflow's one typed configuration: built-in defaults, then a TOML file (`--config`), then
+//! `FLEETFLOW_*` environment variables (`__` separates sections: `FLEETFLOW_KAFKA__BROKERS`),
+//! then command-line flags. Unknown keys are errors everywhere, so a typo is never ignored.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use fleetflow_ingest::IngestConfig;
+use fleetflow_model::CompanyConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The one HTTP listener (ingest, and later live views, SQL and the dashboard).
+    pub http: SocketAddr,
+    /// Where fleetflow keeps its files (vehicle registry journal; Parquet history later).
+    pub data_dir: PathBuf,
+    /// The token that sees every company; a random one is made and printed when unset.
+    pub admin_token: Option<String>,
+    pub kafka: KafkaConfig,
+    pub ingest: IngestConfig,
+    /// Companies (tenants) and their tokens.
+    pub companies: Vec<CompanyConfig>,
+    /// Vehicle id -> company id.
+    pub vehicles: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("fleetflow-data"),
+            admin_token: None,
+            kafka: KafkaConfig::default(),
+            ingest: IngestConfig::default(),
+            companies: Vec::new(),
+            vehicles: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers (`host:port,...`). Unset: `fleetflow run` starts an embedded,
+    /// in-memory broker; the other subcommands refuse to start.
+    pub brokers: Option<String>,
+    /// The telemetry topic (records per `model/schema/telemetry-record-v1.md`).
+    pub topic: String,
+    /// Partitions when fleetflow creates the topic (the unit of pipeline parallelism).
+    pub partitions: i32,
+    /// Replication factor when fleetflow creates the topic (3 on a production cluster).
+    pub replication: i32,
+    /// Producer: how long to wait for more records before sending a batch (ms).
+    pub linger_ms: u32,
+    /// Producer: compression codec for record batches (`none`, `gzip`, `lz4`, `zstd`, `snappy`).
+    pub compression: String,
+    /// Producer: give up on a record (answer 503) after this long without a delivery report (ms).
+    pub message_timeout_ms: u32,
+    /// Producer: most records waiting locally before `QueueFull` (answered 503).
+    pub queue_max_messages: u32,
+    /// Producer: most kilobytes waiting locally before `QueueFull`.
+    pub queue_max_kbytes: u32,
+    /// How long shutdown waits for in-flight records (ms).
+    pub flush_timeout_ms: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: None,
+            topic: "fleetflow.telemetry".to_owned(),
+            partitions: 12,
+            replication: 1,
+            linger_ms: 5,
+            compression: "lz4".to_owned(),
+            message_timeout_ms: 30_000,
+            queue_max_messages: 200_000,
+            queue_max_kbytes: 512 * 1024,
+            flush_timeout_ms: 15_000,
+        }
+    }
+}
+
+impl Config {
+    /// The layered sources: defaults, then `file`, then `FLEETFLOW_*` environment variables.
+    pub fn figment(file: Option<&Path>) -> Result<Figment, AppError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(AppError::Config(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        Ok(figment.merge(Env::prefixed("FLEETFLOW_").split("__")))
+    }
+
+    /// Defaults, then `file`, then `FLEETFLOW_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, AppError> {
+        Config::extract(Config::figment(file)?)
+    }
+
+    pub fn extract(figment: Figment) -> Result<Config, AppError> {
+        figment
+            .extract()
+            .map_err(|error| AppError::Config(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_toml(text: &str) -> Result<Config, AppError> {
+        Config::extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)))
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_keeps_the_rest() {
+        let config = from_toml(
+            r#"
+            http = "0.0.0.0:9000"
+            [kafka]
+            brokers = "127.0.0.1:9092"
+            [ingest]
+            auth = "token"
+            unknown_vehicle = "reject"
+            [[companies]]
+            id = "acme"
+            tokens = ["t1"]
+            [vehicles]
+            "2254690422" = "acme"
+            "#,
+        )
+        .expect("valid config");
+        assert_eq!(config.http.port(), 9000);
+        assert_eq!(config.kafka.brokers.as_deref(), Some("127.0.0.1:9092"));
+        assert_eq!(config.kafka.topic, KafkaConfig::default().topic);
+        assert_eq!(config.ingest.auth, fleetflow_ingest::AuthMode::Token);
+        assert_eq!(config.companies[0].tokens, vec!["t1".to_owned()]);
+        assert_eq!(config.vehicles["2254690422"], "acme");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        for text in ["htp = \"x\"", "[kafka]\nbrokerz = \"x\"", "[ingest]\nauth = \"maybe\""] {
+            assert!(from_toml(text).is_err(), "{text} was accepted");
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Kafka clients as fleetflow configures them, the embedded broker, and topic creation.
+//! Every librdkafka setting fleetflow sets is here, with the reason.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::config::KafkaConfig;
+use crate::error::AppError;
+
+/// The ingest producer: a record is acknowledged to the device only after Kafka has it on every
+/// in-sync replica, exactly once per producer session, in order per partition.
+pub fn producer_config(kafka: &KafkaConfig, brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "fleetflow-ingest")
+        // No duplicates from internal retries, and order kept per partition (implies
+        // max.in.flight <= 5 and retries > 0; librdkafka enforces the combination).
+        .set("enable.idempotence", "true")
+        // Acknowledged = written to all in-sync replicas; ingest answers 200 only after this.
+        .set("acks", "all")
+        // Java's key hash, so other producers keying by vehicle pick the same partition.
+        .set("partitioner", "murmur2_random")
+        // Wait this long for a fuller batch: trades a few ms of ack latency for throughput.
+        .set("linger.ms", kafka.linger_ms.to_string())
+        .set("compression.type", &kafka.compression)
+        // Undelivered after this long => the delivery report fails => 503, client retries.
+        .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
+        // Local queue bounds: past them send_result fails with QueueFull => 503 + Retry-After.
+        .set(
+            "queue.buffering.max.messages",
+            kafka.queue_max_messages.to_string(),
+        )
+        .set("queue.buffering.max.kbytes", kafka.queue_max_kbytes.to_string());
+    config
+}
+
+/// A plain reader of the telemetry topic (the `tail` subcommand, tests). Offsets are not
+/// committed: such readers never disturb a consumer group the pipeline owns.
+pub fn reader_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "fleetflow-reader")
+        .set("group.id", group)
+        // Read what is there, from the beginning, when the group has no committed offset.
+        .set("auto.offset.reset", "earliest")
+        // Read-only: never commit.
+        .set("enable.auto.commit", "false")
+        // Only records of committed transactions (none today; correct when producers add them).
+        .set("isolation.level", "read_committed");
+    config
+}
+
+/// librdkafka's in-process mock cluster: a real Kafka-protocol broker on a loopback port, so
+/// any Kafka client (kcat, another fleetflow) can attach. It keeps data in memory only: records
+/// are lost when the process exits. For production, point `--brokers` at a real cluster.
+pub struct EmbeddedBroker {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker")
+            .field("bootstrap", &self.bootstrap_servers())
+            .finish()
+    }
+}
+
+impl EmbeddedBroker {
+    /// One broker with `topic` created with `partitions` partitions.
+    pub fn start(topic: &str, partitions: i32) -> Result<EmbeddedBroker, AppError> {
+        let cluster = MockCluster::new(1).map_err(|e| AppError::Kafka(format!("embedded broker: {e}")))?;
+        cluster
+            .create_topic(topic, partitions, 1)
+            .map_err(|e| AppError::Kafka(format!("embedded broker topic: {e}")))?;
+        Ok(EmbeddedBroker { cluster })
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+}
+
+/// Creates `topic` unless it exists, after checking the cluster answers at all.
+pub async fn ensure_topic(brokers: &str, kafka: &KafkaConfig) -> Result<(), AppError> {
+    let unreachable =
+        |e: &dyn std::fmt::Display| AppError::Kafka(format!("cannot reach Kafka at {brokers}: {e}"));
+    let probe: BaseConsumer = reader_config(brokers, "fleetflow-probe")
+        .create()
+        .map_err(|e| unreachable(&e))?;
+    let brokers_owned = brokers.to_owned();
+    tokio::task::spawn_blocking(move || {
+        probe
+            .fetch_metadata(None, Duration::from_secs(10))
+            .map(|_| ())
+            .map_err(|e| AppError::Kafka(format!("cannot reach Kafka at {brokers_owned}: {e}")))
+    })
+    .await
+    .map_err(|e| AppError::Kafka(e.to_string()))??;
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|e| unreachable(&e))?;
+    let topic = NewTopic::new(
+        &kafka.topic,
+        kafka.partitions,
+        TopicReplication::Fixed(kafka.replication),
+    );
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(&[topic], &options)
+        .await
+        .map_err(|e| AppError::Kafka(format!("create topic {}: {e}", kafka.topic)))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(AppError::Kafka(format!("create topic {topic}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The `fleetflow` program as a library: configuration, Kafka wiring, the embedded broker, the
+//! HTTP services and the subcommands. `main.rs` only parses flags and calls [`cli::run`].
+
+pub mod cli;
+pub mod config;
+mod emulate;
+pub mod error;
+pub mod kafka;
+pub mod ops;
+pub mod serve;
+pub mod tail;
+
+pub use config::{Config, KafkaConfig};
+pub use error::AppError;

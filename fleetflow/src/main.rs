@@ -1,0 +1,7 @@
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = fleetflow::cli::Cli::parse();
+    fleetflow::cli::run(cli)?;
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Assembling and running the HTTP services of `fleetflow run` and `fleetflow ingest`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use fleetflow_ingest::{IngestMetrics, IngestState, KafkaSink, RecordSink, VehicleRegistry};
+use fleetflow_model::Tenants;
+use rand::{Rng, SeedableRng};
+use rdkafka::producer::FutureProducer;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::kafka::{EmbeddedBroker, ensure_topic, producer_config};
+use crate::ops::{KafkaStatus, OpsState};
+
+/// Which subcommand is serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in one process; an embedded broker when no brokers are configured.
+    Run,
+    /// Ingest alone, against a real cluster.
+    Ingest,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Run => "run",
+            Role::Ingest => "ingest",
+        }
+    }
+}
+
+/// Built services, ready to serve.
+pub struct Services {
+    pub router: Router,
+    pub ingest: IngestState,
+    pub admin_token: String,
+    /// Whether the admin token was generated (and must be shown to the user).
+    pub admin_token_generated: bool,
+    pub brokers: String,
+    pub embedded_broker: Option<EmbeddedBroker>,
+    sink: Arc<KafkaSink>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("brokers", &self.brokers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the broker (embedded, for `run` without brokers) and builds every service.
+pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
+    let (brokers, embedded_broker) = match (&config.kafka.brokers, role) {
+        (Some(brokers), _) => {
+            ensure_topic(brokers, &config.kafka).await?;
+            (brokers.clone(), None)
+        }
+        (None, Role::Run) => {
+            let broker = EmbeddedBroker::start(&config.kafka.topic, config.kafka.partitions)?;
+            (broker.bootstrap_servers(), Some(broker))
+        }
+        (None, Role::Ingest) => {
+            return Err(AppError::Config(
+                "fleetflow ingest needs --brokers (or FLEETFLOW_KAFKA__BROKERS): only `fleetflow run` embeds a broker"
+                    .to_owned(),
+            ));
+        }
+    };
+
+    let (admin_token, admin_token_generated) = match &config.admin_token {
+        Some(token) if !token.is_empty() => (token.clone(), false),
+        _ => (random_token(), true),
+    };
+    let mut tenants = Tenants::new(&config.companies, Some(&admin_token))
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    tenants
+        .ensure_company(&config.ingest.default_company)
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    let mut initial = Vec::with_capacity(config.vehicles.len());
+    for (vehicle, company) in &config.vehicles {
+        let company = tenants.company(company).ok_or_else(|| {
+            AppError::Config(format!(
+                "vehicle {vehicle} names company {company:?}, which is not in [[companies]]"
+            ))
+        })?;
+        initial.push((vehicle.clone(), company));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(AppError::io(format!("create data dir {}", config.data_dir.display())))?;
+    let journal = config.data_dir.join("vehicles.jsonl");
+    let registry = VehicleRegistry::open(&journal, initial, |id| tenants.company(id))
+        .map_err(AppError::io(format!("vehicle registry {}", journal.display())))?;
+
+    let producer: FutureProducer = producer_config(&config.kafka, &brokers)
+        .create()
+        .map_err(|e| AppError::Kafka(format!("producer: {e}")))?;
+    let sink = Arc::new(KafkaSink::new(
+        producer,
+        config.kafka.topic.clone(),
+        Duration::from_millis(config.kafka.flush_timeout_ms),
+    ));
+
+    let metrics_registry = prometheus::Registry::new();
+    let metrics = IngestMetrics::new(&metrics_registry)
+        .map_err(|e| AppError::Internal(format!("metrics: {e}")))?;
+    let ingest = IngestState::new(
+        config.ingest.clone(),
+        Arc::new(tenants),
+        Arc::new(registry),
+        sink.clone(),
+        metrics,
+    )
+    .map_err(|e| AppError::Config(e.to_string()))?;
+
+    let ops = OpsState {
+        registry: metrics_registry,
+        started: Instant::now(),
+        role: role.as_str(),
+        kafka: KafkaStatus {
+            brokers: brokers.clone(),
+            embedded: embedded_broker.is_some(),
+            topic: config.kafka.topic.clone(),
+        },
+        ingest: Some(ingest.clone()),
+    };
+    let router = fleetflow_ingest::app(ingest.clone()).merge(crate::ops::routes(ops));
+    Ok(Services {
+        router,
+        ingest,
+        admin_token,
+        admin_token_generated,
+        brokers,
+        embedded_broker,
+        sink,
+    })
+}
+
+impl Services {
+    /// Serves until `shutdown` resolves, lets in-flight requests finish (they wait for their
+    /// delivery reports), then flushes the producer.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(AppError::io("http server"))?;
+        let sink = self.sink.clone();
+        let flushed = tokio::task::spawn_blocking(move || sink.flush())
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        if let Err(error) = flushed {
+            tracing::error!(%error, in_flight = self.sink.in_flight(), "records not confirmed at shutdown");
+        }
+        drop(self.embedded_broker);
+        Ok(())
+    }
+}
+
+/// 128 random bits as hex.
+fn random_token() -> String {
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    format!("{:032x}", rng.random::<u128>())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests, flushing Kafka");
+}

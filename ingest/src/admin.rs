@@ -1,0 +1,118 @@
+//! The vehicle registry over HTTP: `GET /v1/admin/vehicles` (a company token sees its own
+//! vehicles, the admin token all), `PUT /v1/admin/vehicles/{vehicle}` with `{"company":"acme"}`
+//! and `DELETE /v1/admin/vehicles/{vehicle}` (admin token only).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use fleetflow_model::Principal;
+use serde::{Deserialize, Serialize};
+
+use crate::body::read_body;
+use crate::error::{IngestError, SuccessBody};
+use crate::field::{At, json_error};
+use crate::state::{IngestState, bearer_token};
+
+#[derive(Debug, Serialize)]
+struct VehicleEntry<'a> {
+    vehicle: &'a str,
+    company: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct VehicleList<'a> {
+    vehicles: Vec<VehicleEntry<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Assignment {
+    company: Option<String>,
+}
+
+fn principal(state: &IngestState, headers: &HeaderMap) -> Result<Principal, IngestError> {
+    bearer_token(headers)
+        .and_then(|token| state.tenants().authenticate(token))
+        .cloned()
+        .ok_or(IngestError::Unauthorized)
+}
+
+fn admin(state: &IngestState, headers: &HeaderMap) -> Result<(), IngestError> {
+    match principal(state, headers)? {
+        Principal::Admin => Ok(()),
+        Principal::Company(_) => Err(IngestError::AdminOnly),
+    }
+}
+
+pub(crate) async fn list(State(state): State<IngestState>, headers: HeaderMap) -> Response {
+    let principal = match principal(&state, &headers) {
+        Ok(principal) => principal,
+        Err(error) => return error.into_response(),
+    };
+    let all = state.registry().snapshot();
+    let vehicles = all
+        .iter()
+        .filter(|(_, company)| principal.may_access(company))
+        .map(|(vehicle, company)| VehicleEntry { vehicle, company })
+        .collect();
+    Json(VehicleList { vehicles }).into_response()
+}
+
+pub(crate) async fn assign(
+    State(state): State<IngestState>,
+    Path(vehicle): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let outcome = async {
+        admin(&state, &headers)?;
+        let vehicle = At::TOP.vehicle_id(vehicle, "vehicle")?;
+        let bytes = read_body(&headers, body, 64 * 1024).await?;
+        let assignment: Assignment = serde_json::from_slice(&bytes)
+            .map_err(|error| json_error::<Assignment>(&bytes, error, ""))?;
+        let company_id = At::TOP.required(assignment.company, "company")?;
+        let company = state
+            .tenants()
+            .company(&company_id)
+            .ok_or(IngestError::UnknownCompany(company_id))?;
+        state
+            .registry()
+            .assign(&vehicle, company.clone())
+            .map_err(|e| IngestError::Internal(format!("vehicle registry: {e}")))?;
+        Ok::<_, IngestError>(SuccessBody::new(format!("vehicle {vehicle} is in {company}")))
+    }
+    .await;
+    match outcome {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+pub(crate) async fn remove(
+    State(state): State<IngestState>,
+    Path(vehicle): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let outcome = async {
+        admin(&state, &headers)?;
+        let removed = state
+            .registry()
+            .remove(&vehicle)
+            .map_err(|e| IngestError::Internal(format!("vehicle registry: {e}")))?;
+        if removed {
+            Ok(SuccessBody::new(format!("vehicle {vehicle} removed")))
+        } else {
+            Err(IngestError::UnknownVehicle {
+                field: "vehicle".to_owned(),
+                vehicle,
+            })
+        }
+    }
+    .await;
+    match outcome {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}

@@ -1,0 +1,55 @@
+//! Ingest settings: the `[ingest]` section of fleetflow's config.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether devices must present a company token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// `Authorization: Bearer <token>` (or `?token=` for OsmAnd clients) naming a company.
+    Token,
+    /// No device authentication, as Monicar's own event hub: the registry alone decides a
+    /// vehicle's company.
+    Off,
+}
+
+/// What happens to a vehicle the registry does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownVehiclePolicy {
+    /// Reject the request with Monicar code 1012.
+    Reject,
+    /// Register it: into the token's company, or `default_company` when authentication is off.
+    Register,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub auth: AuthMode,
+    pub unknown_vehicle: UnknownVehiclePolicy,
+    /// The company unknown vehicles join when authentication is off.
+    pub default_company: String,
+    /// Largest request body, after gzip decompression, in bytes.
+    pub max_body_bytes: usize,
+    /// Most items (points and events) in one request.
+    pub max_batch_items: usize,
+    /// A fix more than this far ahead of the server clock is refused (seconds).
+    pub max_future_secs: u64,
+    /// `Retry-After` sent with 503 answers (seconds).
+    pub retry_after_secs: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            auth: AuthMode::Off,
+            unknown_vehicle: UnknownVehiclePolicy::Register,
+            default_company: "default".to_owned(),
+            max_body_bytes: 8 << 20,
+            max_batch_items: 10_000,
+            max_future_secs: 24 * 3600,
+            retry_after_secs: 1,
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The contracts fleetflow's crates share, each defined once: the telemetry items ingest
+//! produces, their Kafka record encoding, and Monicar's compact time format.
+
+pub mod compact_time;
+pub mod record;
+pub mod telemetry;
+
+pub use compact_time::{CompactTimeError, format_compact_time, parse_compact_time};
+pub use record::{DecodeError, RECORD_VERSION, decode, encode, encode_to_vec};
+pub use telemetry::{E7, Fix, GpsStatus, Item, ItemKind, Source, TelemetryRecord};
+pub mod tenancy;
+pub use tenancy::{CompanyConfig, Principal, TenancyError, Tenants};
