@@ -14,7 +14,11 @@ use crate::serve::{Role, build, shutdown_signal};
 use crate::tail::{TailOptions, tail};
 
 #[derive(Debug, Parser)]
-#[command(name = "fleetflow", version, about = "Fleet telemetry: HTTP -> Kafka -> trips, live views, Parquet, SQL")]
+#[command(
+    name = "fleetflow",
+    version,
+    about = "Fleet telemetry: HTTP -> Kafka -> trips, live views, Parquet, SQL"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -142,7 +146,10 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
             brokers = services.brokers,
             topic = config.kafka.topic
         ),
-        None => println!("Kafka at {} (topic {})", services.brokers, config.kafka.topic),
+        None => println!(
+            "Kafka at {} (topic {})",
+            services.brokers, config.kafka.topic
+        ),
     }
     if services.admin_token_generated {
         println!("admin token: {}", services.admin_token);
@@ -151,10 +158,8 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
         println!(
             "ingest authentication is off (Monicar-compatible): unknown vehicles {}",
             match config.ingest.unknown_vehicle {
-                fleetflow_ingest::UnknownVehiclePolicy::Register => format!(
-                    "join company {:?}",
-                    config.ingest.default_company
-                ),
+                fleetflow_ingest::UnknownVehiclePolicy::Register =>
+                    format!("join company {:?}", config.ingest.default_company),
                 fleetflow_ingest::UnknownVehiclePolicy::Reject => "are rejected (1012)".to_owned(),
             }
         );

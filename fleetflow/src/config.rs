@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use fleetflow_ingest::IngestConfig;
@@ -122,7 +121,9 @@ mod tests {
     use super::*;
 
     fn from_toml(text: &str) -> Result<Config, AppError> {
-        Config::extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)))
+        Config::extract(
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
     }
 
     #[test]
@@ -153,7 +154,11 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors() {
-        for text in ["htp = \"x\"", "[kafka]\nbrokerz = \"x\"", "[ingest]\nauth = \"maybe\""] {
+        for text in [
+            "htp = \"x\"",
+            "[kafka]\nbrokerz = \"x\"",
+            "[ingest]\nauth = \"maybe\"",
+        ] {
             assert!(from_toml(text).is_err(), "{text} was accepted");
         }
     }

@@ -46,7 +46,9 @@ pub struct EmulateArgs {
 
 pub async fn emulate(args: EmulateArgs) -> Result<(), AppError> {
     if !(args.speedup.is_finite() && args.speedup > 0.0) {
-        return Err(AppError::Config("--speedup must be a positive number".to_owned()));
+        return Err(AppError::Config(
+            "--speedup must be a positive number".to_owned(),
+        ));
     }
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -38,7 +38,10 @@ pub fn producer_config(kafka: &KafkaConfig, brokers: &str) -> ClientConfig {
             "queue.buffering.max.messages",
             kafka.queue_max_messages.to_string(),
         )
-        .set("queue.buffering.max.kbytes", kafka.queue_max_kbytes.to_string());
+        .set(
+            "queue.buffering.max.kbytes",
+            kafka.queue_max_kbytes.to_string(),
+        );
     config
 }
 
@@ -77,7 +80,8 @@ impl std::fmt::Debug for EmbeddedBroker {
 impl EmbeddedBroker {
     /// One broker with `topic` created with `partitions` partitions.
     pub fn start(topic: &str, partitions: i32) -> Result<EmbeddedBroker, AppError> {
-        let cluster = MockCluster::new(1).map_err(|e| AppError::Kafka(format!("embedded broker: {e}")))?;
+        let cluster =
+            MockCluster::new(1).map_err(|e| AppError::Kafka(format!("embedded broker: {e}")))?;
         cluster
             .create_topic(topic, partitions, 1)
             .map_err(|e| AppError::Kafka(format!("embedded broker topic: {e}")))?;
@@ -91,8 +95,9 @@ impl EmbeddedBroker {
 
 /// Creates `topic` unless it exists, after checking the cluster answers at all.
 pub async fn ensure_topic(brokers: &str, kafka: &KafkaConfig) -> Result<(), AppError> {
-    let unreachable =
-        |e: &dyn std::fmt::Display| AppError::Kafka(format!("cannot reach Kafka at {brokers}: {e}"));
+    let unreachable = |e: &dyn std::fmt::Display| {
+        AppError::Kafka(format!("cannot reach Kafka at {brokers}: {e}"))
+    };
     let probe: BaseConsumer = reader_config(brokers, "fleetflow-probe")
         .create()
         .map_err(|e| unreachable(&e))?;

@@ -25,7 +25,9 @@ pub struct OpsState {
 
 impl std::fmt::Debug for OpsState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpsState").field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("OpsState")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 

@@ -90,11 +90,14 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         })?;
         initial.push((vehicle.clone(), company));
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(AppError::io(format!("create data dir {}", config.data_dir.display())))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(AppError::io(format!(
+        "create data dir {}",
+        config.data_dir.display()
+    )))?;
     let journal = config.data_dir.join("vehicles.jsonl");
-    let registry = VehicleRegistry::open(&journal, initial, |id| tenants.company(id))
-        .map_err(AppError::io(format!("vehicle registry {}", journal.display())))?;
+    let registry = VehicleRegistry::open(&journal, initial, |id| tenants.company(id)).map_err(
+        AppError::io(format!("vehicle registry {}", journal.display())),
+    )?;
 
     let producer: FutureProducer = producer_config(&config.kafka, &brokers)
         .create()

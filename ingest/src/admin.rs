@@ -81,7 +81,9 @@ pub(crate) async fn assign(
             .registry()
             .assign(&vehicle, company.clone())
             .map_err(|e| IngestError::Internal(format!("vehicle registry: {e}")))?;
-        Ok::<_, IngestError>(SuccessBody::new(format!("vehicle {vehicle} is in {company}")))
+        Ok::<_, IngestError>(SuccessBody::new(format!(
+            "vehicle {vehicle} is in {company}"
+        )))
     }
     .await;
     match outcome {

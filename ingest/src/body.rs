@@ -9,7 +9,11 @@ use bytes::Bytes;
 use crate::error::IngestError;
 
 /// The whole body, decompressed, at most `limit` bytes either way.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, IngestError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -52,11 +52,7 @@ impl At {
         } else {
             Err(IngestError::invalid(
                 self.field(name),
-                format!(
-                    "{value} is outside {}..={}",
-                    range.start(),
-                    range.end()
-                ),
+                format!("{value} is outside {}..={}", range.start(), range.end()),
             ))
         }
     }
@@ -71,7 +67,10 @@ impl At {
         if value.is_finite() {
             self.in_range(value, range, name)
         } else {
-            Err(IngestError::invalid(self.field(name), "must be a finite number"))
+            Err(IngestError::invalid(
+                self.field(name),
+                "must be a finite number",
+            ))
         }
     }
 
@@ -83,12 +82,7 @@ impl At {
     }
 
     /// Refuses a fix time too far ahead of the server clock.
-    pub fn not_future(
-        &self,
-        time_ms: i64,
-        clock: &Clock,
-        name: &str,
-    ) -> Result<i64, IngestError> {
+    pub fn not_future(&self, time_ms: i64, clock: &Clock, name: &str) -> Result<i64, IngestError> {
         if time_ms > clock.now_ms + clock.max_future_ms {
             Err(IngestError::invalid(
                 self.field(name),

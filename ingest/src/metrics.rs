@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 use crate::error::IngestError;
 
@@ -62,7 +64,10 @@ pub struct IngestMetrics {
 impl IngestMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<IngestMetrics> {
         let accepted = IntCounterVec::new(
-            Opts::new("fleetflow_ingest_requests_accepted_total", "Requests acknowledged after delivery."),
+            Opts::new(
+                "fleetflow_ingest_requests_accepted_total",
+                "Requests acknowledged after delivery.",
+            ),
             &["endpoint"],
         )?;
         let points = IntCounterVec::new(
@@ -70,19 +75,31 @@ impl IngestMetrics {
             &["endpoint"],
         )?;
         let items = IntCounterVec::new(
-            Opts::new("fleetflow_ingest_items_total", "Items (fixes and ignition events) acknowledged."),
+            Opts::new(
+                "fleetflow_ingest_items_total",
+                "Items (fixes and ignition events) acknowledged.",
+            ),
             &["endpoint"],
         )?;
         let rejected = IntCounterVec::new(
-            Opts::new("fleetflow_ingest_requests_rejected_total", "Requests answered with an error, by reason."),
+            Opts::new(
+                "fleetflow_ingest_requests_rejected_total",
+                "Requests answered with an error, by reason.",
+            ),
             &["endpoint", "reason"],
         )?;
         let ack_seconds = HistogramVec::new(
-            HistogramOpts::new("fleetflow_ingest_ack_seconds", "Request receipt to acknowledgement (after the delivery report).")
-                .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]),
+            HistogramOpts::new(
+                "fleetflow_ingest_ack_seconds",
+                "Request receipt to acknowledgement (after the delivery report).",
+            )
+            .buckets(vec![
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+            ]),
             &["endpoint"],
         )?;
-        let records = IntCounter::new("fleetflow_ingest_records_total", "Kafka records delivered.")?;
+        let records =
+            IntCounter::new("fleetflow_ingest_records_total", "Kafka records delivered.")?;
         for collector in [
             Box::new(accepted.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(points.clone()),

@@ -130,8 +130,16 @@ impl MonicarFix<'_> {
                 ));
             }
         };
-        let lat = at.in_range(at.required(self.lat, "lat")?, -90_000_000..=90_000_000, "lat")?;
-        let lng = at.in_range(at.required(self.lng, "lng")?, -180_000_000..=180_000_000, "lng")?;
+        let lat = at.in_range(
+            at.required(self.lat, "lat")?,
+            -90_000_000..=90_000_000,
+            "lat",
+        )?;
+        let lng = at.in_range(
+            at.required(self.lng, "lng")?,
+            -180_000_000..=180_000_000,
+            "lng",
+        )?;
         let ang = at.in_range(at.required(self.ang, "ang")?, 0..=365, "ang")?;
         let spd = at.in_range(at.required(self.spd, "spd")?, 0..=255, "spd")?;
         // The ranges above make these conversions exact.

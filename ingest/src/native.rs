@@ -25,8 +25,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use fleetflow_model::{E7, Fix, GpsStatus, Item, Source};
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::body::read_body;
 use crate::error::IngestError;
@@ -120,9 +120,14 @@ impl NativeItem<'_> {
         at.not_future(time_ms, clock, "time")?;
         let lat = at.float_in_range(at.required(self.lat, "lat")?, -90.0..=90.0, "lat")?;
         let lon = at.float_in_range(at.required(self.lon, "lon")?, -180.0..=180.0, "lon")?;
-        let mut fix = Fix::new(time_ms, (lat * E7).round() as i32, (lon * E7).round() as i32);
+        let mut fix = Fix::new(
+            time_ms,
+            (lat * E7).round() as i32,
+            (lon * E7).round() as i32,
+        );
         if let Some(speed) = self.speed {
-            fix.speed_dkmh = (at.float_in_range(speed, 0.0..=6_000.0, "speed")? * 10.0).round() as u16;
+            fix.speed_dkmh =
+                (at.float_in_range(speed, 0.0..=6_000.0, "speed")? * 10.0).round() as u16;
         }
         if let Some(heading) = self.heading {
             fix.heading_ddeg =
@@ -142,12 +147,15 @@ impl NativeItem<'_> {
             })?;
         }
         if let Some(altitude) = self.altitude {
-            fix.altitude_dm =
-                Some((at.float_in_range(altitude, -12_000.0..=100_000.0, "altitude")? * 10.0).round() as i32);
+            fix.altitude_dm = Some(
+                (at.float_in_range(altitude, -12_000.0..=100_000.0, "altitude")? * 10.0).round()
+                    as i32,
+            );
         }
         if let Some(accuracy) = self.accuracy {
-            fix.accuracy_dm =
-                Some((at.float_in_range(accuracy, 0.0..=1_000_000.0, "accuracy")? * 10.0).round() as u32);
+            fix.accuracy_dm = Some(
+                (at.float_in_range(accuracy, 0.0..=1_000_000.0, "accuracy")? * 10.0).round() as u32,
+            );
         }
         if let Some(battery) = self.battery {
             fix.battery_dpct =
@@ -155,7 +163,10 @@ impl NativeItem<'_> {
         }
         let odometer = self
             .odometer
-            .map(|m| at.float_in_range(m, 0.0..=1e15, "odometer").map(|m| m.round() as u64))
+            .map(|m| {
+                at.float_in_range(m, 0.0..=1e15, "odometer")
+                    .map(|m| m.round() as u64)
+            })
             .transpose()?;
         let item = match self.kind.as_deref().unwrap_or("position") {
             "position" if odometer.is_some() => {
@@ -176,7 +187,9 @@ impl NativeItem<'_> {
             other => {
                 return Err(IngestError::invalid(
                     at.field("type"),
-                    format!("{other:?} is not one of \"position\", \"ignition_on\", \"ignition_off\""),
+                    format!(
+                        "{other:?} is not one of \"position\", \"ignition_on\", \"ignition_off\""
+                    ),
                 ));
             }
         };
@@ -238,16 +251,18 @@ fn parse_ndjson(bytes: &[u8], max_items: usize) -> Result<Vec<NativeItem<'_>>, I
             }
             Some(Err(error)) => {
                 let index = items.len();
-                return Err(match json_error::<NativeItem<'_>>(&bytes[start..], error, LIST) {
-                    IngestError::InvalidField { field, reason } => IngestError::InvalidField {
-                        field: format!("{LIST}[{index}].{field}"),
-                        reason,
+                return Err(
+                    match json_error::<NativeItem<'_>>(&bytes[start..], error, LIST) {
+                        IngestError::InvalidField { field, reason } => IngestError::InvalidField {
+                            field: format!("{LIST}[{index}].{field}"),
+                            reason,
+                        },
+                        IngestError::UnreadableBody(reason) => {
+                            IngestError::UnreadableBody(format!("{LIST}[{index}]: {reason}"))
+                        }
+                        other => other,
                     },
-                    IngestError::UnreadableBody(reason) => {
-                        IngestError::UnreadableBody(format!("{LIST}[{index}]: {reason}"))
-                    }
-                    other => other,
-                });
+                );
             }
         }
     }

@@ -56,7 +56,11 @@ fn number(params: &HashMap<String, String>, name: &str) -> Result<Option<f64>, I
 fn timestamp(text: &str) -> Result<i64, IngestError> {
     let text = text.trim();
     if let Ok(value) = text.parse::<i64>() {
-        return Ok(if value < i64::from(i32::MAX) { value * 1_000 } else { value });
+        return Ok(if value < i64::from(i32::MAX) {
+            value * 1_000
+        } else {
+            value
+        });
     }
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(time.timestamp_millis());
@@ -71,7 +75,10 @@ fn timestamp(text: &str) -> Result<i64, IngestError> {
         })
 }
 
-fn parse_osmand(params: &HashMap<String, String>, clock: &Clock) -> Result<VehicleBatch, IngestError> {
+fn parse_osmand(
+    params: &HashMap<String, String>,
+    clock: &Clock,
+) -> Result<VehicleBatch, IngestError> {
     let at = At::TOP;
     let id = params
         .get("id")
@@ -84,9 +91,13 @@ fn parse_osmand(params: &HashMap<String, String>, clock: &Clock) -> Result<Vehic
                 IngestError::invalid("location", format!("{location:?} is not \"lat,lon\""))
             })?;
             let parse = |v: &str| {
-                v.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                    IngestError::invalid("location", format!("{location:?} is not \"lat,lon\""))
-                })
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        IngestError::invalid("location", format!("{location:?} is not \"lat,lon\""))
+                    })
             };
             (parse(lat)?, parse(lon)?)
         }
@@ -100,7 +111,11 @@ fn parse_osmand(params: &HashMap<String, String>, clock: &Clock) -> Result<Vehic
     let time_ms = timestamp(at.required(params.get("timestamp"), "timestamp")?)?;
     at.in_range(time_ms, 0..=i64::MAX, "timestamp")?;
     at.not_future(time_ms, clock, "timestamp")?;
-    let mut fix = Fix::new(time_ms, (lat * E7).round() as i32, (lon * E7).round() as i32);
+    let mut fix = Fix::new(
+        time_ms,
+        (lat * E7).round() as i32,
+        (lon * E7).round() as i32,
+    );
     if let Some(knots) = number(params, "speed")? {
         let kmh = at.float_in_range(knots, 0.0..=3_000.0, "speed")? * KNOTS_TO_KMH;
         fix.speed_dkmh = (kmh * 10.0).round() as u16;
@@ -113,21 +128,29 @@ fn parse_osmand(params: &HashMap<String, String>, clock: &Clock) -> Result<Vehic
         fix.heading_ddeg = (at.float_in_range(value, 0.0..=360.0, name)? * 10.0).round() as u16;
     }
     if let Some(altitude) = number(params, "altitude")? {
-        fix.altitude_dm =
-            Some((at.float_in_range(altitude, -12_000.0..=100_000.0, "altitude")? * 10.0).round() as i32);
+        fix.altitude_dm = Some(
+            (at.float_in_range(altitude, -12_000.0..=100_000.0, "altitude")? * 10.0).round() as i32,
+        );
     }
     if let Some(accuracy) = number(params, "accuracy")? {
-        fix.accuracy_dm =
-            Some((at.float_in_range(accuracy, 0.0..=1_000_000.0, "accuracy")? * 10.0).round() as u32);
+        fix.accuracy_dm = Some(
+            (at.float_in_range(accuracy, 0.0..=1_000_000.0, "accuracy")? * 10.0).round() as u32,
+        );
     }
     if let Some(battery) = number(params, "batt")? {
-        fix.battery_dpct = Some((at.float_in_range(battery, 0.0..=100.0, "batt")? * 10.0).round() as u16);
+        fix.battery_dpct =
+            Some((at.float_in_range(battery, 0.0..=100.0, "batt")? * 10.0).round() as u16);
     }
     fix.gps = match params.get("valid").map(|v| v.trim().to_ascii_lowercase()) {
         None => GpsStatus::Unknown,
         Some(v) if v == "true" || v == "1" => GpsStatus::Valid,
         Some(v) if v == "false" || v == "0" => GpsStatus::Invalid,
-        Some(v) => return Err(IngestError::invalid("valid", format!("{v:?} is not true or false"))),
+        Some(v) => {
+            return Err(IngestError::invalid(
+                "valid",
+                format!("{v:?} is not true or false"),
+            ));
+        }
     };
     Ok(VehicleBatch {
         vehicle,
@@ -181,9 +204,16 @@ mod tests {
         assert_eq!(fix.heading_ddeg, 905);
         assert_eq!(fix.battery_dpct, Some(550));
         assert_eq!(fix.gps, GpsStatus::Valid);
-        let p = params(None, b"deviceid=x&location=1.5,2.5&timestamp=2025-02-18%2010:15:31").expect("form");
+        let p = params(
+            None,
+            b"deviceid=x&location=1.5,2.5&timestamp=2025-02-18%2010:15:31",
+        )
+        .expect("form");
         let fix = *parse_osmand(&p, &CLOCK).expect("valid").items[0].fix();
-        assert_eq!((fix.lat_e7, fix.lon_e7, fix.time_ms), (15_000_000, 25_000_000, 1_739_873_731_000));
+        assert_eq!(
+            (fix.lat_e7, fix.lon_e7, fix.time_ms),
+            (15_000_000, 25_000_000, 1_739_873_731_000)
+        );
     }
 
     #[test]

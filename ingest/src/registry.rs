@@ -172,12 +172,9 @@ mod tests {
             _ => None,
         };
         {
-            let registry = VehicleRegistry::open(&path, [("v0".into(), acme.clone())], intern)
-                .expect("open");
-            assert_eq!(
-                registry.register_if_absent("v1", &beta).expect("io"),
-                beta
-            );
+            let registry =
+                VehicleRegistry::open(&path, [("v0".into(), acme.clone())], intern).expect("open");
+            assert_eq!(registry.register_if_absent("v1", &beta).expect("io"), beta);
             assert_eq!(
                 registry.register_if_absent("v1", &acme).expect("io"),
                 beta,
@@ -187,8 +184,8 @@ mod tests {
             assert!(registry.remove("v2").expect("io"));
             registry.assign("v0", beta.clone()).expect("io");
         }
-        let registry = VehicleRegistry::open(&path, [("v0".into(), acme.clone())], intern)
-            .expect("reopen");
+        let registry =
+            VehicleRegistry::open(&path, [("v0".into(), acme.clone())], intern).expect("reopen");
         assert_eq!(
             registry.snapshot(),
             vec![("v0".into(), beta.clone()), ("v1".into(), beta)]

@@ -153,10 +153,14 @@ pub fn decode(bytes: &[u8]) -> Result<TelemetryRecord, DecodeError> {
             return Err(DecodeError::UnknownFlags { index, flags });
         }
         let time_ms = prev.0.wrapping_add(r.ivarint("time")?);
-        let lat_e7 = add_coord(prev.1, r.ivarint("lat")?)
-            .ok_or(DecodeError::OutOfRange { index, field: "lat" })?;
-        let lon_e7 = add_coord(prev.2, r.ivarint("lon")?)
-            .ok_or(DecodeError::OutOfRange { index, field: "lon" })?;
+        let lat_e7 = add_coord(prev.1, r.ivarint("lat")?).ok_or(DecodeError::OutOfRange {
+            index,
+            field: "lat",
+        })?;
+        let lon_e7 = add_coord(prev.2, r.ivarint("lon")?).ok_or(DecodeError::OutOfRange {
+            index,
+            field: "lon",
+        })?;
         let speed_dkmh = r.u16(index, "speed")?;
         let heading_ddeg = r.u16(index, "heading")?;
         let code = r.u8("gps")?;
@@ -398,7 +402,11 @@ mod tests {
             received_ms: 1,
             company: "c".into(),
             vehicle: "v".into(),
-            items: vec![Item::Fix(Fix::new(1_739_873_731_000, 375_007_040, 1_270_302_360))],
+            items: vec![Item::Fix(Fix::new(
+                1_739_873_731_000,
+                375_007_040,
+                1_270_302_360,
+            ))],
         };
         let bytes = encode_to_vec(&record);
         let mut bad = bytes.clone();

@@ -127,10 +127,16 @@ pub enum Item {
     Fix(Fix),
     /// Ignition (key) on. `odometer_m` is the vehicle's total odometer when the device sends it
     /// (Monicar's key-on `sum`).
-    IgnitionOn { at: Fix, odometer_m: Option<u64> },
+    IgnitionOn {
+        at: Fix,
+        odometer_m: Option<u64>,
+    },
     /// Ignition (key) off. `trip_distance_m` is the device's own count of metres since key-on
     /// (Monicar's key-off `sum`).
-    IgnitionOff { at: Fix, trip_distance_m: Option<u64> },
+    IgnitionOff {
+        at: Fix,
+        trip_distance_m: Option<u64>,
+    },
 }
 
 impl Item {
