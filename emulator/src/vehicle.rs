@@ -67,7 +67,6 @@ pub struct Vehicle {
     node: NodeId,
     /// The last fix produced (time, position, heading).
     last: GpsPoint,
-    points: Vec<GpsPoint>,
 }
 
 impl Vehicle {
@@ -109,7 +108,6 @@ impl Vehicle {
                 spd: 0,
                 sum: 0,
             },
-            points: Vec::with_capacity(POINTS_PER_CYCLE),
             rng,
             grid,
         };
@@ -178,8 +176,7 @@ impl Vehicle {
         let window_start = self.boundary_ms(self.boundaries - 1);
         let boundary = self.boundary_ms(self.boundaries);
         self.boundaries += 1;
-        let mut points = std::mem::take(&mut self.points);
-        points.clear();
+        let mut points = Vec::with_capacity(POINTS_PER_CYCLE);
         match std::mem::replace(&mut self.state, State::Parked { cycles_left: 0 }) {
             State::Driving(mut drive) => {
                 for i in 1..=POINTS_PER_CYCLE as i64 {
@@ -212,7 +209,6 @@ impl Vehicle {
                 }
             }
         }
-        self.points = points;
     }
 
     /// Keys on at `at_ms` and plans a trip of ~5-40 minutes from the parking spot.

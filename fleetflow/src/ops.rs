@@ -56,6 +56,7 @@ struct IngestStatus {
     vehicles: usize,
     requests_accepted: u64,
     points_accepted: u64,
+    records_delivered: u64,
     records_in_flight: usize,
 }
 
@@ -79,12 +80,13 @@ async fn metrics(State(state): State<OpsState>) -> Response {
 
 async fn status(State(state): State<OpsState>) -> Json<impl Serialize> {
     let ingest = state.ingest.as_ref().map(|ingest| {
-        let (requests_accepted, points_accepted) = ingest.metrics().totals();
+        let totals = ingest.metrics().totals();
         IngestStatus {
             auth: ingest.config().auth,
             vehicles: ingest.registry().len(),
-            requests_accepted,
-            points_accepted,
+            requests_accepted: totals.requests,
+            points_accepted: totals.points,
+            records_delivered: totals.records,
             records_in_flight: ingest.sink().in_flight(),
         }
     });

@@ -22,7 +22,7 @@ use axum::routing::{get, post, put};
 pub use config::{AuthMode, IngestConfig, UnknownVehiclePolicy};
 pub use error::IngestError;
 pub use kafka_sink::KafkaSink;
-pub use metrics::{Accepted, Endpoint, IngestMetrics};
+pub use metrics::{Accepted, Endpoint, IngestMetrics, Totals};
 pub use registry::VehicleRegistry;
 pub use sink::{MemorySink, NullSink, OutRecord, RecordSink, SinkError};
 pub use state::{Caller, ClockFn, IngestState, VehicleBatch};

@@ -144,11 +144,17 @@ impl IngestMetrics {
             .inc();
     }
 
-    /// Totals for `/status`: (requests accepted, points accepted).
-    pub fn totals(&self) -> (u64, u64) {
-        self.per_endpoint.iter().fold((0, 0), |(r, p), m| {
-            (r + m.accepted.get(), p + m.points.get())
-        })
+    /// Totals since start, for `/status` and load reports.
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals {
+            records: self.records.get(),
+            ..Totals::default()
+        };
+        for m in &self.per_endpoint {
+            totals.requests += m.accepted.get();
+            totals.points += m.points.get();
+        }
+        totals
     }
 }
 
@@ -158,4 +164,12 @@ pub struct Accepted {
     pub records: usize,
     pub items: usize,
     pub points: usize,
+}
+
+/// Cumulative counts of acknowledged work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub requests: u64,
+    pub points: u64,
+    pub records: u64,
 }

@@ -1,1 +1,316 @@
-fn main() {}
+//! Ingest load harness: accepted points/s and ack latency (p50/p99) for Monicar `cycle-info`
+//! (60 points a request) and the native endpoint, over real HTTP on loopback, against the
+//! embedded broker, a real broker (`--brokers`), or no broker at all (a baseline of ingest
+//! alone). Afterwards it reads the records back out of the broker and reports that rate too.
+//!
+//! `cargo run --release -p fleetflow-benches --bin ingest_load -- --seconds 10`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Parser;
+use fleetflow::Config;
+use fleetflow::serve::{Role, build};
+use fleetflow_ingest::{IngestConfig, IngestMetrics, IngestState, NullSink, VehicleRegistry};
+use fleetflow_model::Tenants;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// `embedded`, `none` (no broker: ingest alone), or bootstrap servers of a real broker.
+    #[arg(long, default_value = "embedded")]
+    broker: String,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Distinct vehicles in the generated bodies.
+    #[arg(long, default_value_t = 15_000)]
+    vehicles: usize,
+    /// Vehicles per native request (60 points each).
+    #[arg(long, default_value_t = 10)]
+    native_vehicles: usize,
+    /// Scenarios to run: cycle-info, native (comma-separated).
+    #[arg(long, default_value = "cycle-info,native")]
+    scenarios: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    CycleInfo,
+    Native,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::CycleInfo => "cycle-info (60 points/request)",
+            Scenario::Native => "native NDJSON",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Scenario::CycleInfo => fleetflow_ingest::CYCLE_INFO_PATH,
+            Scenario::Native => fleetflow_ingest::NATIVE_PATH,
+        }
+    }
+}
+
+fn compact(ms: i64) -> String {
+    fleetflow_model::format_compact_time(ms)
+}
+
+/// Pre-serialized bodies, with the number of points in each.
+fn bodies(scenario: Scenario, args: &Args, now_ms: i64) -> Vec<(Bytes, u64)> {
+    let start = now_ms - 3_600_000;
+    let count = 2_000usize;
+    (0..count)
+        .map(|n| {
+            let minute = (n / args.vehicles.max(1)) as i64;
+            match scenario {
+                Scenario::CycleInfo => {
+                    let vehicle = n % args.vehicles;
+                    let list: Vec<_> = (0..60i64)
+                        .map(|s| {
+                            json!({"intervalAt": compact(start + minute * 60_000 + s * 1_000),
+                                   "gcd":"A","lat":37_500_000 + (vehicle as i64 % 1000) * 100 + s * 12,
+                                   "lng":127_000_000 + s * 9,"ang":45,"spd":50 + s % 20,"sum":14})
+                        })
+                        .collect();
+                    let body = json!({"mdn": 2_254_690_000i64 + vehicle as i64,"tid":"TID001","mid":1,
+                                      "pv":1,"did":1,"cCnt":60,"cList":list});
+                    (Bytes::from(body.to_string()), 60)
+                }
+                Scenario::Native => {
+                    let mut text = String::new();
+                    for v in 0..args.native_vehicles {
+                        let vehicle = (n * args.native_vehicles + v) % args.vehicles;
+                        for s in 0..60i64 {
+                            let item = json!({"vehicle": format!("veh-{vehicle}"),
+                                "time": start + minute * 60_000 + s * 1_000,
+                                "lat": 37.5 + vehicle as f64 * 1e-4 + s as f64 * 1.2e-5,
+                                "lon": 127.0 + s as f64 * 9e-6, "speed": 50.0, "heading": 45.0, "gps": "A"});
+                            text.push_str(&item.to_string());
+                            text.push('\n');
+                        }
+                    }
+                    (Bytes::from(text), 60 * args.native_vehicles as u64)
+                }
+            }
+        })
+        .collect()
+}
+
+struct Outcome {
+    requests: u64,
+    points: u64,
+    errors: u64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+async fn drive(
+    addr: std::net::SocketAddr,
+    scenario: Scenario,
+    bodies: Arc<Vec<(Bytes, u64)>>,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(0));
+    let uri: hyper::Uri = format!("http://{addr}{}", scenario.path()).parse()?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (stop, next, bodies, uri) = (stop.clone(), next.clone(), bodies.clone(), uri.clone());
+        tasks.push(tokio::spawn(async move {
+            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(1)
+                .build_http();
+            let mut latency = Histogram::<u64>::new(3).expect("histogram");
+            let (mut requests, mut points, mut errors) = (0u64, 0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let n = next.fetch_add(1, Ordering::Relaxed) as usize % bodies.len();
+                let (body, body_points) = &bodies[n];
+                let request = hyper::Request::post(uri.clone())
+                    .header("content-type", "application/json")
+                    .body(Full::new(body.clone()))
+                    .expect("request");
+                let sent = Instant::now();
+                match client.request(request).await {
+                    Ok(response) => {
+                        let ok = response.status().is_success();
+                        let _ = response.into_body().collect().await;
+                        if ok {
+                            requests += 1;
+                            points += body_points;
+                            let _ = latency.record(sent.elapsed().as_micros() as u64);
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (requests, points, errors, latency)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut outcome = Outcome {
+        requests: 0,
+        points: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::new(3)?,
+    };
+    for task in tasks {
+        let (requests, points, errors, latency) = task.await?;
+        outcome.requests += requests;
+        outcome.points += points;
+        outcome.errors += errors;
+        outcome.latency.add(latency)?;
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
+fn print(scenario: Scenario, broker: &str, outcome: &Outcome) {
+    let secs = outcome.elapsed.as_secs_f64();
+    let ms = |q: f64| outcome.latency.value_at_quantile(q) as f64 / 1_000.0;
+    println!(
+        "| {:<30} | {:<9} | {:>9.0} | {:>11.0} | {:>7.2} | {:>7.2} | {:>7.2} | {:>6} |",
+        scenario.name(),
+        broker,
+        outcome.requests as f64 / secs,
+        outcome.points as f64 / secs,
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        outcome.errors
+    );
+}
+
+/// Reads every record on the topic back and reports records/s and MB/s.
+fn drain(brokers: &str, topic: &str, expected: u64) -> anyhow::Result<(u64, u64, Duration)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "ingest-load-drain")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let started = Instant::now();
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let mut idle = Instant::now();
+    while records < expected && idle.elapsed() < Duration::from_secs(10) {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            use rdkafka::Message;
+            let message = message?;
+            records += 1;
+            bytes += message.payload_len() as u64;
+            idle = Instant::now();
+        }
+    }
+    Ok((records, bytes, started.elapsed()))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let mut config = Config::default();
+    config.data_dir = std::env::temp_dir().join(format!("fleetflow-bench-{}", std::process::id()));
+    let (router, ingest, services) = if args.broker == "none" {
+        let mut tenants = Tenants::new(&[], Some("admin"))?;
+        tenants.ensure_company("default")?;
+        let registry = prometheus::Registry::new();
+        let ingest = IngestState::new(
+            IngestConfig::default(),
+            Arc::new(tenants),
+            Arc::new(VehicleRegistry::default()),
+            Arc::new(NullSink),
+            IngestMetrics::new(&registry)?,
+        )?;
+        (fleetflow_ingest::app(ingest.clone()), ingest, None)
+    } else {
+        if args.broker != "embedded" {
+            config.kafka.brokers = Some(args.broker.clone());
+        }
+        let services = build(&config, Role::Run).await.context("starting fleetflow")?;
+        (services.router.clone(), services.ingest.clone(), Some(services))
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    println!(
+        "ingest_load: {} connections, {} s per scenario, {} vehicles, {} cores",
+        args.connections,
+        args.seconds,
+        args.vehicles,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!("| scenario                       | broker    |   req/s   |  points/s   | p50 ms  | p99 ms  | p99.9ms | errors |");
+    println!("|--------------------------------|-----------|-----------|-------------|---------|---------|---------|--------|");
+    let broker_label = match args.broker.as_str() {
+        "embedded" | "none" => args.broker.clone(),
+        _ => "external".to_owned(),
+    };
+    for name in args.scenarios.split(',') {
+        let scenario = match name.trim() {
+            "cycle-info" => Scenario::CycleInfo,
+            "native" => Scenario::Native,
+            other => anyhow::bail!("unknown scenario {other}"),
+        };
+        let bodies = Arc::new(bodies(scenario, &args, now_ms));
+        // A short warm-up so connection set-up and first allocations are not measured.
+        drive(addr, scenario, bodies.clone(), args.connections, Duration::from_secs(1)).await?;
+        let outcome = drive(
+            addr,
+            scenario,
+            bodies,
+            args.connections,
+            Duration::from_secs(args.seconds),
+        )
+        .await?;
+        print(scenario, &broker_label, &outcome);
+    }
+    let totals = ingest.metrics().totals();
+    println!(
+        "acknowledged in total: {} requests, {} points, {} records",
+        totals.requests, totals.points, totals.records
+    );
+    if let Some(services) = &services {
+        let brokers = services.brokers.clone();
+        let topic = config.kafka.topic.clone();
+        let expected = totals.records;
+        let (records, bytes, elapsed) =
+            tokio::task::spawn_blocking(move || drain(&brokers, &topic, expected)).await??;
+        let secs = elapsed.as_secs_f64();
+        println!(
+            "read back from the broker: {records}/{expected} records, {:.0} records/s, {:.1} MB/s, {:.0} bytes/record",
+            records as f64 / secs,
+            bytes as f64 / secs / 1e6,
+            bytes as f64 / records.max(1) as f64
+        );
+    }
+    let _ = std::fs::remove_dir_all(&config.data_dir);
+    Ok(())
+}
+

@@ -1,0 +1,198 @@
+//! End to end with real processes: the `fleetflow` binary over real HTTP, records read back by
+//! an independent Kafka consumer, from the embedded broker and from a separate Tansu broker.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use fleetflow_model::{Item, Source};
+use serde_json::{Value, json};
+use support::{http, post_json, read_records, start_fleetflow, start_tansu, temp_dir};
+
+const TOPIC: &str = "fleetflow.telemetry";
+const KEY_ON: &str = "/api/v1/event-hub/key-on";
+const KEY_OFF: &str = "/api/v1/event-hub/key-off";
+const CYCLE: &str = "/api/v1/event-hub/cycle-info";
+
+fn key(kind: &str, mdn: i64, time: &str, sum: i64) -> Value {
+    let (on, off) = if kind == "on" { (json!(time), Value::Null) } else { (Value::Null, json!(time)) };
+    json!({"mdn":mdn,"tid":"TID001","mid":1,"pv":1,"did":1,"onTime":on,"offTime":off,
+           "gcd":"A","lat":37500704,"lng":127030236,"ang":0,"spd":0,"sum":sum})
+}
+
+/// 60 points from 2025-02-18 10:{minute}:00 on.
+fn cycle(mdn: i64, minute: u32) -> Value {
+    let list: Vec<Value> = (0..60i64)
+        .map(|s| {
+            json!({"intervalAt": format!("2025021810{minute:02}{s:02}"),
+                   "gcd":"A","lat":37500704 + s * 12,"lng":127030236 + s * 9,"ang":37,"spd":50,"sum":14})
+        })
+        .collect();
+    json!({"mdn":mdn,"tid":"TID001","mid":1,"pv":1,"did":1,"cCnt":60,"cList":list})
+}
+
+#[test]
+fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
+    let data_dir = temp_dir("e2e-run");
+    let ff = start_fleetflow("run", &["--data-dir", data_dir.to_str().expect("utf8")], &[]);
+    assert!(ff.admin_token.is_some(), "run must print a generated admin token");
+
+    let mdn = 2_254_690_422;
+    let mut expected_points = 0;
+    assert_eq!(post_json(ff.http, KEY_ON, &key("on", mdn, "20250218101530", 50_000)).0, 200);
+    for minute in 16..19 {
+        let (status, body) = post_json(ff.http, CYCLE, &cycle(mdn, minute));
+        assert_eq!(status, 200, "{body}");
+        expected_points += 60;
+    }
+    assert_eq!(post_json(ff.http, KEY_OFF, &key("off", mdn, "20250218101905", 2_100)).0, 200);
+    let native = json!([
+        {"vehicle":"taxi-1","time":"2025-02-18T10:15:31Z","lat":37.5,"lon":127.0,"speed":20},
+        {"vehicle":"taxi-2","time":1739873731000i64,"lat":37.6,"lon":127.1},
+        {"vehicle":"taxi-1","time":"2025-02-18T10:15:32Z","lat":37.5001,"lon":127.0001}
+    ]);
+    let (status, body) = post_json(ff.http, "/v1/ingest", &native);
+    assert_eq!(status, 200, "{body}");
+    expected_points += 3;
+    let (status, _) = http(ff.http, "GET", "/osmand?id=phone-1&lat=37.5&lon=127&timestamp=1739873731&speed=5", &[], b"");
+    assert_eq!(status, 200);
+    expected_points += 1;
+
+    // Rejected requests produce nothing.
+    let mut bad = cycle(mdn, 20);
+    bad["cCnt"] = json!(61);
+    let (status, body) = post_json(ff.http, CYCLE, &bad);
+    assert_eq!(status, 400);
+    assert!(body.contains("\"field\":\"cCnt\""), "{body}");
+    let (status, _) = http(ff.http, "POST", CYCLE, &[], b"{oops");
+    assert_eq!(status, 400);
+
+    // key-on, 3 cycles, key-off, 2 native vehicles, 1 OsmAnd = 8 records.
+    let records = read_records(&ff.brokers, TOPIC, 8, Duration::from_secs(60));
+    assert!(
+        read_records_more(&ff.brokers, 9),
+        "a rejected request reached Kafka"
+    );
+    let points: usize = records.iter().map(|(_, r)| r.fix_count()).sum();
+    assert_eq!(points, expected_points);
+    for (key, record) in &records {
+        assert_eq!(key, &record.vehicle);
+        assert_eq!(record.company, "default");
+    }
+    let monicar: Vec<_> = records
+        .iter()
+        .filter(|(key, _)| key == "2254690422")
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(monicar.len(), 5, "one vehicle's records stay in one partition, in order");
+    assert!(matches!(monicar[0].items[0], Item::IgnitionOn { odometer_m: Some(50_000), .. }));
+    assert!(matches!(monicar[4].items[0], Item::IgnitionOff { trip_distance_m: Some(2_100), .. }));
+    let minutes: Vec<i64> = monicar[1..4].iter().map(|r| r.items[0].time_ms()).collect();
+    assert!(minutes.windows(2).all(|w| w[0] < w[1]), "per-vehicle order kept: {minutes:?}");
+    assert!(records.iter().any(|(_, r)| r.source == Source::Osmand));
+
+    let (status, status_body) = http(ff.http, "GET", "/status", &[], b"");
+    assert_eq!(status, 200);
+    let status_json: Value = serde_json::from_str(&status_body).expect("status json");
+    assert_eq!(status_json["ingest"]["points_accepted"], json!(expected_points));
+    assert_eq!(status_json["kafka"]["embedded"], json!(true));
+    let (status, metrics) = http(ff.http, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("fleetflow_ingest_points_total{endpoint=\"cycle_info\"} 180"), "{metrics}");
+    assert!(metrics.contains("fleetflow_ingest_requests_rejected_total{endpoint=\"cycle_info\",reason=\"invalid_field\"} 1"));
+
+    let exit = ff.proc.terminate();
+    assert!(exit.success(), "graceful shutdown failed: {exit}");
+    let _ = std::fs::remove_dir_all(data_dir);
+}
+
+/// Whether no more than `beyond - 1` records are on the topic (waits briefly for stragglers).
+fn read_records_more(brokers: &str, beyond: usize) -> bool {
+    std::panic::catch_unwind(|| read_records(brokers, TOPIC, beyond, Duration::from_secs(3))).is_err()
+}
+
+#[test]
+fn ingest_against_a_real_broker_process() {
+    let tansu = start_tansu("memory://tansu/");
+    let data_dir = temp_dir("e2e-tansu");
+    let ff = start_fleetflow(
+        "ingest",
+        &["--brokers", &tansu.brokers, "--data-dir", data_dir.to_str().expect("utf8")],
+        &[],
+    );
+    for vehicle in 0..5 {
+        let (status, body) = post_json(ff.http, CYCLE, &cycle(1_000 + vehicle, 16));
+        assert_eq!(status, 200, "{body}");
+    }
+    let records = read_records(&tansu.brokers, TOPIC, 5, Duration::from_secs(60));
+    let mut vehicles: Vec<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
+    vehicles.sort_unstable();
+    assert_eq!(vehicles, ["1000", "1001", "1002", "1003", "1004"]);
+    assert!(records.iter().all(|(_, r)| r.fix_count() == 60));
+    assert!(ff.proc.terminate().success());
+    let _ = std::fs::remove_dir_all(data_dir);
+}
+
+#[test]
+fn config_file_env_and_flags_layer() {
+    let dir = temp_dir("e2e-config");
+    let config = dir.join("fleetflow.toml");
+    std::fs::write(
+        &config,
+        r#"
+        [ingest]
+        unknown_vehicle = "reject"
+        [[companies]]
+        id = "acme"
+        tokens = ["acme-token"]
+        [vehicles]
+        "2254690422" = "acme"
+        "#,
+    )
+    .expect("write config");
+    let ff = start_fleetflow(
+        "run",
+        &["--config", config.to_str().expect("utf8"), "--data-dir", dir.to_str().expect("utf8")],
+        &[("FLEETFLOW_INGEST__AUTH", "token"), ("FLEETFLOW_ADMIN_TOKEN", "from-env")],
+    );
+    assert_eq!(ff.admin_token, None, "a configured admin token is not printed");
+    let body = key("on", 2_254_690_422, "20250218101530", 1);
+    assert_eq!(post_json(ff.http, KEY_ON, &body).0, 401, "env turned authentication on");
+    let (status, _) = http(
+        ff.http,
+        "POST",
+        KEY_ON,
+        &[("Authorization", "Bearer acme-token"), ("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let unknown = key("on", 5, "20250218101530", 1);
+    let (status, response) = http(
+        ff.http,
+        "POST",
+        KEY_ON,
+        &[("Authorization", "Bearer from-env")],
+        unknown.to_string().as_bytes(),
+    );
+    assert_eq!(status, 404, "the file's unknown_vehicle = reject applies: {response}");
+    assert!(response.contains("1012"));
+    drop(ff);
+
+    // Bad configuration is a clear error and a failed exit.
+    std::fs::write(&config, "[kafka]\nbrokerz = \"x\"\n").expect("write config");
+    let output = Command::new(support::fleetflow_bin())
+        .args(["run", "--config", config.to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("brokerz"), "{stderr}");
+    let output = Command::new(support::fleetflow_bin())
+        .arg("ingest")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--brokers"));
+    let _ = std::fs::remove_dir_all(dir);
+}

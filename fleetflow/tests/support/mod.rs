@@ -1,0 +1,268 @@
+//! Helpers for end-to-end tests: spawning fleetflow and Tansu as processes, a minimal HTTP
+//! client, and a Kafka reader.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fleetflow_model::{TelemetryRecord, decode};
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// A child process killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+    pub name: &'static str,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Spawns `command`, forwarding its stdout lines (and stderr to ours).
+    pub fn spawn(name: &'static str, mut command: Command) -> Proc {
+        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                eprintln!("[{name}] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines, name }
+    }
+
+    /// The first stdout line containing `needle` (within `timeout`).
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("{} did not print {needle:?} within {timeout:?}", self.name),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+pub fn fleetflow_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fleetflow"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fleetflow-{name}-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A running fleetflow: its HTTP address and its broker.
+pub struct Fleetflow {
+    pub proc: Proc,
+    pub http: SocketAddr,
+    pub brokers: String,
+    pub admin_token: Option<String>,
+}
+
+/// Starts `fleetflow <subcommand> --http 127.0.0.1:0 <extra>` and waits until it listens.
+pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -> Fleetflow {
+    let mut command = Command::new(fleetflow_bin());
+    command.arg(subcommand).args(["--http", "127.0.0.1:0"]).args(extra);
+    command.env("RUST_LOG", "warn");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let proc = Proc::spawn("fleetflow", command);
+    let mut brokers = None;
+    let mut admin_token = None;
+    let http = loop {
+        let line = proc
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("fleetflow did not start listening within 60 s");
+        if let Some(rest) = line.strip_prefix("embedded Kafka broker at ") {
+            brokers = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some(rest) = line.strip_prefix("Kafka at ") {
+            brokers = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some(rest) = line.strip_prefix("admin token: ") {
+            admin_token = Some(rest.trim().to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("listening on http://") {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("address")
+                .parse()
+                .expect("socket address");
+        }
+    };
+    Fleetflow {
+        proc,
+        http,
+        brokers: brokers.expect("fleetflow printed no broker address"),
+        admin_token,
+    }
+}
+
+/// A Tansu broker process on a free loopback port.
+pub struct Tansu {
+    pub proc: Proc,
+    pub brokers: String,
+}
+
+pub fn tansu_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("TANSU_BIN") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let installed = home.join(".cargo/bin/tansu");
+    if installed.exists() {
+        return installed;
+    }
+    PathBuf::from("tansu")
+}
+
+/// Starts Tansu with `storage` (`memory://tansu/` or `sqlite://DIR/tansu.db`).
+pub fn start_tansu(storage: &str) -> Tansu {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut command = Command::new(tansu_bin());
+    command
+        .arg("broker")
+        .args(["--listener-url", &url])
+        .args(["--advertised-listener-url", &url])
+        .args(["--storage-engine", storage])
+        .env("RUST_LOG", "warn");
+    let proc = Proc::spawn("tansu", command);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "tansu did not listen on {port} within 30 s (is it installed? scripts/install-tansu)"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Tansu {
+        proc,
+        brokers: format!("127.0.0.1:{port}"),
+    }
+}
+
+/// A minimal HTTP/1.1 exchange: (status, body).
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    stream.write_all(body).expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> (u16, String) {
+    http(addr, "POST", path, &[("Content-Type", "application/json")], body.to_string().as_bytes())
+}
+
+/// Reads `topic` from the beginning with an independent consumer until `count` records arrived.
+pub fn read_records(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<(String, TelemetryRecord)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("e2e-{}", free_port()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    while records.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {count} records from {topic} within {timeout:?}",
+            records.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.expect("kafka message");
+            let key = String::from_utf8(message.key().expect("key").to_vec()).expect("utf8 key");
+            let record = decode(message.payload().expect("payload")).expect("decodable record");
+            records.push((key, record));
+        }
+    }
+    records
+}
