@@ -108,12 +108,30 @@ mod tests {
     fn defaults_are_valid_and_nonsense_is_not() {
         assert!(EmulatorConfig::default().validate().is_ok());
         let bad = [
-            EmulatorConfig { vehicles: 0, ..Default::default() },
-            EmulatorConfig { speedup: 0.0, ..Default::default() },
-            EmulatorConfig { speedup: f64::INFINITY, ..Default::default() },
-            EmulatorConfig { rate_limit: Some(0.0), ..Default::default() },
-            EmulatorConfig { center: (95.0, 0.0), ..Default::default() },
-            EmulatorConfig { report_every: Duration::ZERO, ..Default::default() },
+            EmulatorConfig {
+                vehicles: 0,
+                ..Default::default()
+            },
+            EmulatorConfig {
+                speedup: 0.0,
+                ..Default::default()
+            },
+            EmulatorConfig {
+                speedup: f64::INFINITY,
+                ..Default::default()
+            },
+            EmulatorConfig {
+                rate_limit: Some(0.0),
+                ..Default::default()
+            },
+            EmulatorConfig {
+                center: (95.0, 0.0),
+                ..Default::default()
+            },
+            EmulatorConfig {
+                report_every: Duration::ZERO,
+                ..Default::default()
+            },
         ];
         for config in bad {
             assert!(config.validate().is_err(), "{config:?}");

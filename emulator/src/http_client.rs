@@ -53,18 +53,22 @@ pub struct MonicarClient {
 
 impl MonicarClient {
     /// A client for `target` (`http://host:port[/prefix]`), optionally sending
-    /// `Authorization: Bearer <token>`, giving up on a request after `timeout`.
+    /// `Authorization: Bearer <token>`, giving up on a request after `timeout`, keeping at most
+    /// `max_idle` idle keep-alive connections.
     pub fn new(
         target: &str,
         token: Option<&str>,
         timeout: Duration,
+        max_idle: usize,
     ) -> Result<MonicarClient, EmulatorError> {
         let base = target.trim().trim_end_matches('/');
         let bad = |reason: &str| EmulatorError::BadTarget {
             url: target.to_owned(),
             reason: reason.to_owned(),
         };
-        let parsed: Uri = base.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        let parsed: Uri = base
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
         match parsed.scheme_str() {
             Some("http") => {}
             Some("https") => return Err(bad("https is not supported; use http://")),
@@ -84,7 +88,9 @@ impl MonicarClient {
             uri(Endpoint::CycleInfo)?,
         ];
         let authorization = token
-            .map(|t| HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| EmulatorError::BadToken))
+            .map(|t| {
+                HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| EmulatorError::BadToken)
+            })
             .transpose()?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -93,6 +99,7 @@ impl MonicarClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(max_idle)
             .build(connector);
         Ok(MonicarClient {
             client,
@@ -116,7 +123,11 @@ impl MonicarClient {
         let request = self.request(event);
         let started = Instant::now();
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()
@@ -199,20 +210,20 @@ mod tests {
     #[test]
     fn targets() {
         let t = Duration::from_secs(1);
-        let client = MonicarClient::new("http://127.0.0.1:8080/", Some("abc"), t).unwrap();
+        let client = MonicarClient::new("http://127.0.0.1:8080/", Some("abc"), t, 8).unwrap();
         assert_eq!(
             client.uri(Endpoint::CycleInfo).to_string(),
             "http://127.0.0.1:8080/api/v1/event-hub/cycle-info"
         );
-        let prefixed = MonicarClient::new("http://h:1/monicar", None, t).unwrap();
+        let prefixed = MonicarClient::new("http://h:1/monicar", None, t, 8).unwrap();
         assert_eq!(
             prefixed.uri(Endpoint::KeyOn).to_string(),
             "http://h:1/monicar/api/v1/event-hub/key-on"
         );
-        assert!(MonicarClient::new("https://h", None, t).is_err());
-        assert!(MonicarClient::new("127.0.0.1:8080", None, t).is_err());
-        assert!(MonicarClient::new("not a url", None, t).is_err());
-        assert!(MonicarClient::new("http://h:1", Some("bad\ntoken"), t).is_err());
+        assert!(MonicarClient::new("https://h", None, t, 8).is_err());
+        assert!(MonicarClient::new("127.0.0.1:8080", None, t, 8).is_err());
+        assert!(MonicarClient::new("not a url", None, t, 8).is_err());
+        assert!(MonicarClient::new("http://h:1", Some("bad\ntoken"), t, 8).is_err());
     }
 
     #[test]

@@ -10,6 +10,15 @@
 //! - [`run`] drives a fleet against a server and reports throughput, errors and latency;
 //! - [`Vehicle`] / [`vehicle_script`] produce a vehicle's requests without any network;
 //! - [`key_on_body`], [`key_off_body`], [`cycle_info_body`] build Monicar bodies for benches.
+//!
+//! Notes for operators:
+//! - the simulated clock runs ahead of the server's by `(speedup - 1) x` the wall time elapsed and
+//!   fleetflow refuses fixes more than 24 h in its future, so long high-speedup runs need an
+//!   earlier `start_ms` (e.g. `now - (speedup - 1) * duration`);
+//! - every run starts each vehicle with a key-on and its seeded odometer, so re-running the same
+//!   seed against a server that kept the previous run's state can draw "already on" (101) or
+//!   odometer-mismatch (1015) refusals; use another `seed` or `mdn_base`;
+//! - reproducibility holds for one build: the per-vehicle generator is `rand`'s `SmallRng`.
 
 pub mod config;
 mod delivery;

@@ -234,7 +234,10 @@ mod tests {
         let on: Value = serde_json::from_slice(&key_on_body(&id, &point(t), 123_456)).unwrap();
         assert_eq!(on["mdn"], 2_254_690_422i64);
         assert_eq!(on["tid"], "TID422");
-        assert_eq!((on["mid"].clone(), on["pv"].clone(), on["did"].clone()), (1.into(), 1.into(), 1.into()));
+        assert_eq!(
+            (on["mid"].clone(), on["pv"].clone(), on["did"].clone()),
+            (1.into(), 1.into(), 1.into())
+        );
         assert_eq!(on["onTime"], "20250218101530");
         assert!(on["offTime"].is_null());
         assert_eq!(on["gcd"], "A");
@@ -244,8 +247,7 @@ mod tests {
         assert_eq!(off["onTime"], "20250218101530");
         assert_eq!(off["offTime"], "20250218101630");
         assert_eq!(off["sum"], 900);
-        let off: Value =
-            serde_json::from_slice(&key_off_body(&id, None, &point(t), 0)).unwrap();
+        let off: Value = serde_json::from_slice(&key_off_body(&id, None, &point(t), 0)).unwrap();
         assert!(off["onTime"].is_null());
         let points: Vec<GpsPoint> = (1..=60).map(|i| point(t + i * 1_000)).collect();
         let cycle: Value = serde_json::from_slice(&cycle_info_body(&id, &points)).unwrap();

@@ -11,6 +11,8 @@ const PLAN_DECEL: f64 = 2.2;
 const MAX_DECEL: f64 = 4.5;
 /// How far ahead (m) the driver looks for places to slow down.
 const LOOKAHEAD_M: f64 = 300.0;
+/// Nobody drives faster than this in town, m/s (90 km/h).
+const TOP_SPEED_MPS: f64 = 25.0;
 
 /// The state of one vehicle for one second.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,7 +76,9 @@ impl Drive {
             return self.sample();
         }
         let limit = self.route.seg_limit_mps[self.seg] * self.temperament;
-        let target = (limit * rng.random_range(0.96..1.03)).min(self.allowed_ahead_mps());
+        let target = (limit * rng.random_range(0.96..1.03))
+            .min(TOP_SPEED_MPS)
+            .min(self.allowed_ahead_mps());
         let v0 = self.speed_mps;
         let v1 = if v0 < target {
             // Acceleration fades as speed builds.

@@ -88,12 +88,12 @@ impl RoadGrid {
 
     /// Whether the north-south street at column `col` is an arterial.
     pub fn is_arterial_column(&self, col: u16) -> bool {
-        street_hash(self.seed, SALT_COLUMN_KIND, col) % ARTERIAL_EVERY == 0
+        street_hash(self.seed, SALT_COLUMN_KIND, col).is_multiple_of(ARTERIAL_EVERY)
     }
 
     /// Whether the east-west street at row `row` is an arterial.
     pub fn is_arterial_row(&self, row: u16) -> bool {
-        street_hash(self.seed, SALT_ROW_KIND, row) % ARTERIAL_EVERY == 0
+        street_hash(self.seed, SALT_ROW_KIND, row).is_multiple_of(ARTERIAL_EVERY)
     }
 
     /// Speed limit (km/h) of the north-south street at column `col`.

@@ -58,7 +58,12 @@ impl Route {
 
 /// A destination roughly `target_m` metres of street (Manhattan distance) from `from`, inside the
 /// grid and never `from` itself.
-pub fn pick_destination<R: Rng>(grid: &RoadGrid, from: NodeId, target_m: f64, rng: &mut R) -> NodeId {
+pub fn pick_destination<R: Rng>(
+    grid: &RoadGrid,
+    from: NodeId,
+    target_m: f64,
+    rng: &mut R,
+) -> NodeId {
     let blocks = (target_m / grid.mean_block_m()).round().max(2.0);
     let share_x: f64 = rng.random_range(0.15..0.85);
     let dx = (blocks * share_x).round() as i32;

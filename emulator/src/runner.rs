@@ -34,6 +34,7 @@ pub async fn run(
         &config.target,
         config.token.as_deref(),
         config.request_timeout,
+        config.max_in_flight,
     )?;
     let histogram_error = |e: hdrhistogram::CreationError| EmulatorError::BadConfig(e.to_string());
     let stats = Arc::new(LiveStats::new().map_err(histogram_error)?);
@@ -44,7 +45,11 @@ pub async fn run(
         rate: config.rate_limit.and_then(RateLimiter::new),
         in_flight: Semaphore::new(config.max_in_flight.min(Semaphore::MAX_PERMITS)),
     });
-    let grid = Arc::new(RoadGrid::new(config.seed, config.center, config.city_span_m));
+    let grid = Arc::new(RoadGrid::new(
+        config.seed,
+        config.center,
+        config.city_span_m,
+    ));
     let clock = SimClock::new(config.start_ms.unwrap_or_else(now_epoch_ms), config.speedup);
     tracing::info!(
         vehicles = config.vehicles,
@@ -108,13 +113,14 @@ async fn drive(
     mut halt: watch::Receiver<bool>,
 ) {
     loop {
-        let event = vehicle.next_event();
-        let due = clock.wall_due(event.at_ms);
+        // Wait first and build the body when due: sleeping vehicles hold no bodies.
+        let due = clock.wall_due(vehicle.next_due_ms());
         tokio::select! {
             biased;
             () = halted(&mut halt) => return,
             () = tokio::time::sleep_until(due) => {}
         }
+        let event = vehicle.next_event();
         if !delivery.deliver(&event, &mut halt).await {
             return;
         }

@@ -52,7 +52,9 @@ async fn fleet_posts_to_a_server_and_retries_a_503() {
     assert_eq!(first.header("tuid").map(str::len), Some(36));
 
     // The refused body was sent again, identically, after Retry-After.
-    let resent = received[1..].iter().any(|r| r.body == first.body && r.path == first.path);
+    let resent = received[1..]
+        .iter()
+        .any(|r| r.body == first.body && r.path == first.path);
     assert!(resent, "the 503'd request was retried with the same body");
     assert_eq!(last.cumulative.retries, 1);
 
@@ -62,7 +64,9 @@ async fn fleet_posts_to_a_server_and_retries_a_503() {
         let body: Value = serde_json::from_slice(&request.body).expect("JSON body");
         let mdn = body["mdn"].as_i64().expect("mdn");
         assert!((2_254_690_000..2_254_690_050).contains(&mdn));
-        first_path.entry(mdn).or_insert_with(|| request.path.clone());
+        first_path
+            .entry(mdn)
+            .or_insert_with(|| request.path.clone());
     }
     for path in first_path.values() {
         assert_eq!(path, "/api/v1/event-hub/key-on");

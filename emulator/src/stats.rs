@@ -79,7 +79,9 @@ impl LiveStats {
     }
 
     pub fn latency(&self, latency: Duration) {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.latency
             .lock()
             .unwrap_or_else(|e| e.into_inner())

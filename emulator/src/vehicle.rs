@@ -29,7 +29,7 @@ pub const CYCLE_MS: i64 = 60_000;
 /// GPS points per cycle-info (one per simulated second).
 pub const POINTS_PER_CYCLE: usize = 60;
 /// Salt for the per-vehicle random stream.
-const VEHICLE_SALT: u64 = 0x7665_6869_636c_65;
+const VEHICLE_SALT: u64 = 0x0076_6568_6963_6c65;
 
 /// What identifies a vehicle's script: the same params (and grid) give the same bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,10 +72,8 @@ pub struct Vehicle {
 impl Vehicle {
     /// A vehicle parked somewhere in the city, about to key on at its first boundary.
     pub fn new(grid: Arc<RoadGrid>, params: VehicleParams) -> Vehicle {
-        let mut rng = SmallRng::seed_from_u64(mix_all(
-            params.seed,
-            &[params.index as u64, VEHICLE_SALT],
-        ));
+        let mut rng =
+            SmallRng::seed_from_u64(mix_all(params.seed, &[params.index as u64, VEHICLE_SALT]));
         let phase_ms = rng.random_range(0..CYCLE_MS);
         // Bias parking spots towards the centre: the mean of two uniforms.
         let mut central = |len: u16| {
@@ -133,16 +131,18 @@ impl Vehicle {
         self.odometer_m
     }
 
-    /// The simulated send time of the next event.
-    pub fn next_due_ms(&mut self) -> i64 {
-        self.fill();
-        self.pending.front().map_or(i64::MAX, |e| e.at_ms)
+    /// The simulated send time of the next event, known without generating it (so a waiting
+    /// vehicle holds no body).
+    pub fn next_due_ms(&self) -> i64 {
+        self.pending
+            .front()
+            .map_or_else(|| self.boundary_ms(self.boundaries), |e| e.at_ms)
     }
 
     /// The next event, if it is due at simulated time `sim_now_ms`.
     pub fn next_request(&mut self, sim_now_ms: i64) -> Option<DeviceEvent> {
         if self.next_due_ms() <= sim_now_ms {
-            self.pending.pop_front()
+            Some(self.next_event())
         } else {
             None
         }
@@ -215,7 +215,8 @@ impl Vehicle {
     fn start_trip(&mut self, at_ms: i64) {
         let u: f64 = self.rng.random();
         let target_s = (5.0 + 35.0 * u * u) * 60.0;
-        let effective_mps: f64 = self.rng.random_range(6.0..8.5);
+        // Door-to-door speed including lights and turns (what the motion model achieves).
+        let effective_mps: f64 = self.rng.random_range(8.5..11.5);
         let to = pick_destination(
             &self.grid,
             self.node,
@@ -307,7 +308,11 @@ impl Vehicle {
 }
 
 /// The first `count` events of a vehicle, as the runner would send them.
-pub fn vehicle_script(grid: Arc<RoadGrid>, params: VehicleParams, count: usize) -> Vec<DeviceEvent> {
+pub fn vehicle_script(
+    grid: Arc<RoadGrid>,
+    params: VehicleParams,
+    count: usize,
+) -> Vec<DeviceEvent> {
     let mut vehicle = Vehicle::new(grid, params);
     (0..count).map(|_| vehicle.next_event()).collect()
 }

@@ -37,7 +37,9 @@ fn int(v: &Value, field: &str) -> i64 {
 }
 
 fn time(v: &Value, field: &str) -> i64 {
-    let text = v[field].as_str().unwrap_or_else(|| panic!("{field} in {v}"));
+    let text = v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {v}"));
     parse_compact_time(text).expect("yyyyMMddHHmmss")
 }
 
@@ -75,7 +77,7 @@ fn scripts_are_valid_monicar_traffic() {
         let mut on = false;
         let mut on_time = 0;
         let mut odometer = None::<i64>;
-        let mut trip_legs = 0.0;
+        let mut trip_legs = 0.0f64;
         let mut prev: Option<(i64, i64, i64)> = None; // time, lat, lng
         let mut last_off = None::<i64>;
         for (k, event) in events.iter().enumerate() {
@@ -84,7 +86,10 @@ fn scripts_are_valid_monicar_traffic() {
             assert_eq!(v["tid"], format!("TID{index}"));
             assert_eq!((int(&v, "mid"), int(&v, "pv"), int(&v, "did")), (1, 1, 1));
             assert_eq!(event.seq, k as u64);
-            assert_eq!((event.at_ms - START_MS).rem_euclid(CYCLE_MS), events[0].at_ms - START_MS);
+            assert_eq!(
+                (event.at_ms - START_MS).rem_euclid(CYCLE_MS),
+                events[0].at_ms - START_MS
+            );
             if k > 0 {
                 assert!(event.at_ms >= events[k - 1].at_ms, "events in time order");
             }
@@ -162,5 +167,8 @@ fn scripts_are_valid_monicar_traffic() {
     }
     assert!(trips >= 12 && parks >= 6, "{trips} trips, {parks} parks");
     let mean = moving_kmh / moving_points as f64;
-    assert!((15.0..60.0).contains(&mean), "mean moving speed {mean} km/h");
+    assert!(
+        (15.0..60.0).contains(&mean),
+        "mean moving speed {mean} km/h"
+    );
 }

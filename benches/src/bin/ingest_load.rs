@@ -218,7 +218,6 @@ fn drain(brokers: &str, topic: &str, expected: u64) -> anyhow::Result<(u64, u64,
     let mut idle = Instant::now();
     while records < expected && idle.elapsed() < Duration::from_secs(10) {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            use rdkafka::Message;
             let message = message?;
             records += 1;
             bytes += message.payload_len() as u64;
