@@ -16,7 +16,11 @@ const KEY_OFF: &str = "/api/v1/event-hub/key-off";
 const CYCLE: &str = "/api/v1/event-hub/cycle-info";
 
 fn key(kind: &str, mdn: i64, time: &str, sum: i64) -> Value {
-    let (on, off) = if kind == "on" { (json!(time), Value::Null) } else { (Value::Null, json!(time)) };
+    let (on, off) = if kind == "on" {
+        (json!(time), Value::Null)
+    } else {
+        (Value::Null, json!(time))
+    };
     json!({"mdn":mdn,"tid":"TID001","mid":1,"pv":1,"did":1,"onTime":on,"offTime":off,
            "gcd":"A","lat":37500704,"lng":127030236,"ang":0,"spd":0,"sum":sum})
 }
@@ -35,18 +39,31 @@ fn cycle(mdn: i64, minute: u32) -> Value {
 #[test]
 fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
     let data_dir = temp_dir("e2e-run");
-    let ff = start_fleetflow("run", &["--data-dir", data_dir.to_str().expect("utf8")], &[]);
-    assert!(ff.admin_token.is_some(), "run must print a generated admin token");
+    let ff = start_fleetflow(
+        "run",
+        &["--data-dir", data_dir.to_str().expect("utf8")],
+        &[],
+    );
+    assert!(
+        ff.admin_token.is_some(),
+        "run must print a generated admin token"
+    );
 
     let mdn = 2_254_690_422;
     let mut expected_points = 0;
-    assert_eq!(post_json(ff.http, KEY_ON, &key("on", mdn, "20250218101530", 50_000)).0, 200);
+    assert_eq!(
+        post_json(ff.http, KEY_ON, &key("on", mdn, "20250218101530", 50_000)).0,
+        200
+    );
     for minute in 16..19 {
         let (status, body) = post_json(ff.http, CYCLE, &cycle(mdn, minute));
         assert_eq!(status, 200, "{body}");
         expected_points += 60;
     }
-    assert_eq!(post_json(ff.http, KEY_OFF, &key("off", mdn, "20250218101905", 2_100)).0, 200);
+    assert_eq!(
+        post_json(ff.http, KEY_OFF, &key("off", mdn, "20250218101905", 2_100)).0,
+        200
+    );
     let native = json!([
         {"vehicle":"taxi-1","time":"2025-02-18T10:15:31Z","lat":37.5,"lon":127.0,"speed":20},
         {"vehicle":"taxi-2","time":1739873731000i64,"lat":37.6,"lon":127.1},
@@ -55,7 +72,13 @@ fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
     let (status, body) = post_json(ff.http, "/v1/ingest", &native);
     assert_eq!(status, 200, "{body}");
     expected_points += 3;
-    let (status, _) = http(ff.http, "GET", "/osmand?id=phone-1&lat=37.5&lon=127&timestamp=1739873731&speed=5", &[], b"");
+    let (status, _) = http(
+        ff.http,
+        "GET",
+        "/osmand?id=phone-1&lat=37.5&lon=127&timestamp=1739873731&speed=5",
+        &[],
+        b"",
+    );
     assert_eq!(status, 200);
     expected_points += 1;
 
@@ -85,21 +108,46 @@ fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
         .filter(|(key, _)| key == "2254690422")
         .map(|(_, r)| r)
         .collect();
-    assert_eq!(monicar.len(), 5, "one vehicle's records stay in one partition, in order");
-    assert!(matches!(monicar[0].items[0], Item::IgnitionOn { odometer_m: Some(50_000), .. }));
-    assert!(matches!(monicar[4].items[0], Item::IgnitionOff { trip_distance_m: Some(2_100), .. }));
+    assert_eq!(
+        monicar.len(),
+        5,
+        "one vehicle's records stay in one partition, in order"
+    );
+    assert!(matches!(
+        monicar[0].items[0],
+        Item::IgnitionOn {
+            odometer_m: Some(50_000),
+            ..
+        }
+    ));
+    assert!(matches!(
+        monicar[4].items[0],
+        Item::IgnitionOff {
+            trip_distance_m: Some(2_100),
+            ..
+        }
+    ));
     let minutes: Vec<i64> = monicar[1..4].iter().map(|r| r.items[0].time_ms()).collect();
-    assert!(minutes.windows(2).all(|w| w[0] < w[1]), "per-vehicle order kept: {minutes:?}");
+    assert!(
+        minutes.windows(2).all(|w| w[0] < w[1]),
+        "per-vehicle order kept: {minutes:?}"
+    );
     assert!(records.iter().any(|(_, r)| r.source == Source::Osmand));
 
     let (status, status_body) = http(ff.http, "GET", "/status", &[], b"");
     assert_eq!(status, 200);
     let status_json: Value = serde_json::from_str(&status_body).expect("status json");
-    assert_eq!(status_json["ingest"]["points_accepted"], json!(expected_points));
+    assert_eq!(
+        status_json["ingest"]["points_accepted"],
+        json!(expected_points)
+    );
     assert_eq!(status_json["kafka"]["embedded"], json!(true));
     let (status, metrics) = http(ff.http, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200);
-    assert!(metrics.contains("fleetflow_ingest_points_total{endpoint=\"cycle_info\"} 180"), "{metrics}");
+    assert!(
+        metrics.contains("fleetflow_ingest_points_total{endpoint=\"cycle_info\"} 180"),
+        "{metrics}"
+    );
     assert!(metrics.contains("fleetflow_ingest_requests_rejected_total{endpoint=\"cycle_info\",reason=\"invalid_field\"} 1"));
 
     let exit = ff.proc.terminate();
@@ -109,7 +157,8 @@ fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
 
 /// Whether no more than `beyond - 1` records are on the topic (waits briefly for stragglers).
 fn read_records_more(brokers: &str, beyond: usize) -> bool {
-    std::panic::catch_unwind(|| read_records(brokers, TOPIC, beyond, Duration::from_secs(3))).is_err()
+    std::panic::catch_unwind(|| read_records(brokers, TOPIC, beyond, Duration::from_secs(3)))
+        .is_err()
 }
 
 #[test]
@@ -118,7 +167,12 @@ fn ingest_against_a_real_broker_process() {
     let data_dir = temp_dir("e2e-tansu");
     let ff = start_fleetflow(
         "ingest",
-        &["--brokers", &tansu.brokers, "--data-dir", data_dir.to_str().expect("utf8")],
+        &[
+            "--brokers",
+            &tansu.brokers,
+            "--data-dir",
+            data_dir.to_str().expect("utf8"),
+        ],
         &[],
     );
     for vehicle in 0..5 {
@@ -153,17 +207,35 @@ fn config_file_env_and_flags_layer() {
     .expect("write config");
     let ff = start_fleetflow(
         "run",
-        &["--config", config.to_str().expect("utf8"), "--data-dir", dir.to_str().expect("utf8")],
-        &[("FLEETFLOW_INGEST__AUTH", "token"), ("FLEETFLOW_ADMIN_TOKEN", "from-env")],
+        &[
+            "--config",
+            config.to_str().expect("utf8"),
+            "--data-dir",
+            dir.to_str().expect("utf8"),
+        ],
+        &[
+            ("FLEETFLOW_INGEST__AUTH", "token"),
+            ("FLEETFLOW_ADMIN_TOKEN", "from-env"),
+        ],
     );
-    assert_eq!(ff.admin_token, None, "a configured admin token is not printed");
+    assert_eq!(
+        ff.admin_token, None,
+        "a configured admin token is not printed"
+    );
     let body = key("on", 2_254_690_422, "20250218101530", 1);
-    assert_eq!(post_json(ff.http, KEY_ON, &body).0, 401, "env turned authentication on");
+    assert_eq!(
+        post_json(ff.http, KEY_ON, &body).0,
+        401,
+        "env turned authentication on"
+    );
     let (status, _) = http(
         ff.http,
         "POST",
         KEY_ON,
-        &[("Authorization", "Bearer acme-token"), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", "Bearer acme-token"),
+            ("Content-Type", "application/json"),
+        ],
         body.to_string().as_bytes(),
     );
     assert_eq!(status, 200);
@@ -175,7 +247,10 @@ fn config_file_env_and_flags_layer() {
         &[("Authorization", "Bearer from-env")],
         unknown.to_string().as_bytes(),
     );
-    assert_eq!(status, 404, "the file's unknown_vehicle = reject applies: {response}");
+    assert_eq!(
+        status, 404,
+        "the file's unknown_vehicle = reject applies: {response}"
+    );
     assert!(response.contains("1012"));
     drop(ff);
 

@@ -251,8 +251,14 @@ async fn main() -> anyhow::Result<()> {
         if args.broker != "embedded" {
             config.kafka.brokers = Some(args.broker.clone());
         }
-        let services = build(&config, Role::Run).await.context("starting fleetflow")?;
-        (services.router.clone(), services.ingest.clone(), Some(services))
+        let services = build(&config, Role::Run)
+            .await
+            .context("starting fleetflow")?;
+        (
+            services.router.clone(),
+            services.ingest.clone(),
+            Some(services),
+        )
     };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -263,10 +269,16 @@ async fn main() -> anyhow::Result<()> {
         args.connections,
         args.seconds,
         args.vehicles,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
-    println!("| scenario                       | broker    |   req/s   |  points/s   | p50 ms  | p99 ms  | p99.9ms | errors |");
-    println!("|--------------------------------|-----------|-----------|-------------|---------|---------|---------|--------|");
+    println!(
+        "| scenario                       | broker    |   req/s   |  points/s   | p50 ms  | p99 ms  | p99.9ms | errors |"
+    );
+    println!(
+        "|--------------------------------|-----------|-----------|-------------|---------|---------|---------|--------|"
+    );
     let broker_label = match args.broker.as_str() {
         "embedded" | "none" => args.broker.clone(),
         _ => "external".to_owned(),
@@ -279,7 +291,14 @@ async fn main() -> anyhow::Result<()> {
         };
         let bodies = Arc::new(bodies(scenario, &args, now_ms));
         // A short warm-up so connection set-up and first allocations are not measured.
-        drive(addr, scenario, bodies.clone(), args.connections, Duration::from_secs(1)).await?;
+        drive(
+            addr,
+            scenario,
+            bodies.clone(),
+            args.connections,
+            Duration::from_secs(1),
+        )
+        .await?;
         let outcome = drive(
             addr,
             scenario,
@@ -312,4 +331,3 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&config.data_dir);
     Ok(())
 }
-

@@ -90,7 +90,11 @@ pub fn free_port() -> u16 {
 }
 
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fleetflow-{name}-{}-{}", std::process::id(), free_port()));
+    let dir = std::env::temp_dir().join(format!(
+        "fleetflow-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
@@ -106,7 +110,10 @@ pub struct Fleetflow {
 /// Starts `fleetflow <subcommand> --http 127.0.0.1:0 <extra>` and waits until it listens.
 pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -> Fleetflow {
     let mut command = Command::new(fleetflow_bin());
-    command.arg(subcommand).args(["--http", "127.0.0.1:0"]).args(extra);
+    command
+        .arg(subcommand)
+        .args(["--http", "127.0.0.1:0"])
+        .args(extra);
     command.env("RUST_LOG", "warn");
     for (key, value) in env {
         command.env(key, value);
@@ -155,7 +162,9 @@ pub fn tansu_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("TANSU_BIN") {
         return PathBuf::from(path);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let installed = home.join(".cargo/bin/tansu");
     if installed.exists() {
         return installed;
@@ -190,7 +199,13 @@ pub fn start_tansu(storage: &str) -> Tansu {
 }
 
 /// A minimal HTTP/1.1 exchange: (status, body).
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -214,7 +229,10 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -225,7 +243,9 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }
@@ -236,11 +256,22 @@ fn dechunk(mut body: &str) -> String {
 }
 
 pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> (u16, String) {
-    http(addr, "POST", path, &[("Content-Type", "application/json")], body.to_string().as_bytes())
+    http(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
 }
 
 /// Reads `topic` from the beginning with an independent consumer until `count` records arrived.
-pub fn read_records(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<(String, TelemetryRecord)> {
+pub fn read_records(
+    brokers: &str,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<(String, TelemetryRecord)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("e2e-{}", free_port()))
