@@ -165,8 +165,7 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
         );
     }
     println!(
-        "listening on http://{addr}  (Monicar {}, native {}, OsmAnd {}, /metrics, /status)",
-        "/api/v1/event-hub/{key-on,key-off,cycle-info}",
+        "listening on http://{addr}  (Monicar /api/v1/event-hub/{{key-on,key-off,cycle-info}}, native {}, OsmAnd {}, /metrics, /status)",
         fleetflow_ingest::NATIVE_PATH,
         fleetflow_ingest::OSMAND_PATH,
     );

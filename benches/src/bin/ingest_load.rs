@@ -233,8 +233,10 @@ async fn main() -> anyhow::Result<()> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
-    let mut config = Config::default();
-    config.data_dir = std::env::temp_dir().join(format!("fleetflow-bench-{}", std::process::id()));
+    let mut config = Config {
+        data_dir: std::env::temp_dir().join(format!("fleetflow-bench-{}", std::process::id())),
+        ..Config::default()
+    };
     let (router, ingest, services) = if args.broker == "none" {
         let mut tenants = Tenants::new(&[], Some("admin"))?;
         tenants.ensure_company("default")?;
