@@ -271,3 +271,77 @@ fn config_file_env_and_flags_layer() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--brokers"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn emulated_fleet_is_accepted_without_errors() {
+    let data_dir = temp_dir("e2e-emulate");
+    let ff = start_fleetflow(
+        "run",
+        &["--data-dir", data_dir.to_str().expect("utf8")],
+        &[],
+    );
+    let output = Command::new(support::fleetflow_bin())
+        .args([
+            "emulate",
+            "--vehicles",
+            "300",
+            "--speedup",
+            "60",
+            "--duration",
+            "6",
+        ])
+        .args([
+            "--report-every",
+            "2",
+            "--target",
+            &format!("http://{}", ff.http),
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("emulate");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let total = stdout
+        .lines()
+        .find(|line| line.starts_with("total:"))
+        .unwrap_or_else(|| panic!("no total line in {stdout}"));
+    let field = |name: &str| -> u64 {
+        total
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(&format!("{name}=")))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}= in {total}"))
+    };
+    assert_eq!(field("err"), 0, "{total}");
+    let acked = field("ok");
+    assert!(acked >= 300, "every vehicle keys on at least: {total}");
+
+    let (_, status) = http(ff.http, "GET", "/status", &[], b"");
+    let status: Value = serde_json::from_str(&status).expect("status json");
+    let delivered = status["ingest"]["records_delivered"]
+        .as_u64()
+        .expect("count");
+    assert!(
+        delivered >= acked,
+        "server delivered {delivered}, emulator saw {acked} acks"
+    );
+    let records = read_records(
+        &ff.brokers,
+        TOPIC,
+        delivered as usize,
+        Duration::from_secs(60),
+    );
+    assert!(
+        read_records_more(&ff.brokers, delivered as usize + 1),
+        "more records than acks"
+    );
+    let vehicles: std::collections::HashSet<&str> =
+        records.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(vehicles.len(), 300);
+    drop(ff);
+    let _ = std::fs::remove_dir_all(data_dir);
+}
