@@ -13,6 +13,7 @@ mod monicar;
 mod native;
 mod osmand;
 pub mod registry;
+mod request;
 pub mod sink;
 mod state;
 

@@ -12,18 +12,17 @@
 
 use std::borrow::Cow;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use fleetflow_model::{Fix, GpsStatus, Item, Source};
 use serde::Deserialize;
 
-use crate::body::read_body;
-use crate::error::{IngestError, SuccessBody};
+use crate::error::IngestError;
 use crate::field::{At, Clock, json_error};
-use crate::metrics::{Accepted, Endpoint};
+use crate::metrics::Endpoint;
+use crate::request::handle;
 use crate::state::{IngestState, VehicleBatch};
 
 /// The terminal fields key-on, key-off and cycle-info share. (Not `#[serde(flatten)]`ed into the
@@ -267,7 +266,7 @@ pub(crate) async fn key_on(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    key_event(state, headers, body, Key::On).await
+    key_event(&state, &headers, body, Key::On).await
 }
 
 pub(crate) async fn key_off(
@@ -275,30 +274,27 @@ pub(crate) async fn key_off(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    key_event(state, headers, body, Key::Off).await
+    key_event(&state, &headers, body, Key::Off).await
 }
 
-async fn key_event(state: IngestState, headers: HeaderMap, body: Body, key: Key) -> Response {
+async fn key_event(state: &IngestState, headers: &HeaderMap, body: Body, key: Key) -> Response {
     let endpoint = match key {
         Key::On => Endpoint::KeyOn,
         Key::Off => Endpoint::KeyOff,
     };
-    let outcome = state
-        .observe(endpoint, async {
-            let caller = state.caller(&headers, None)?;
-            let bytes = read_body(&headers, body, state.config().max_body_bytes).await?;
-            let clock = state.clock();
-            let batch = parse_key_event(&bytes)?.into_batch(key, &clock)?;
-            state
-                .accept(&caller, Source::Monicar, clock.now_ms, vec![batch])
-                .await
-        })
-        .await;
-    respond(outcome)
-}
-
-fn parse_key_event(bytes: &[u8]) -> Result<KeyEvent<'_>, IngestError> {
-    serde_json::from_slice(bytes).map_err(|error| json_error::<KeyEvent<'_>>(bytes, error, "cList"))
+    handle(
+        state,
+        endpoint,
+        Source::Monicar,
+        headers,
+        body,
+        |bytes, clock, _| {
+            let event: KeyEvent<'_> = serde_json::from_slice(bytes)
+                .map_err(|error| json_error::<KeyEvent<'_>>(bytes, error, "cList"))?;
+            Ok(vec![event.into_batch(key, clock)?].into())
+        },
+    )
+    .await
 }
 
 pub(crate) async fn cycle_info(
@@ -306,30 +302,17 @@ pub(crate) async fn cycle_info(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let outcome = state
-        .observe(Endpoint::CycleInfo, async {
-            let caller = state.caller(&headers, None)?;
-            let bytes = read_body(&headers, body, state.config().max_body_bytes).await?;
-            let clock = state.clock();
-            let cycle: CycleInfo<'_> = serde_json::from_slice(&bytes)
-                .map_err(|error| json_error::<CycleInfo<'_>>(&bytes, error, "cList"))?;
-            let batch = cycle.into_batch(state.config().max_batch_items, &clock)?;
-            state
-                .accept(&caller, Source::Monicar, clock.now_ms, vec![batch])
-                .await
-        })
-        .await;
-    respond(outcome)
-}
-
-/// Monicar's success body, or the error.
-pub(crate) fn respond(outcome: Result<Accepted, IngestError>) -> Response {
-    match outcome {
-        Ok(accepted) => Json(SuccessBody::new(format!(
-            "accepted {} items for {} vehicles",
-            accepted.items, accepted.records
-        )))
-        .into_response(),
-        Err(error) => error.into_response(),
-    }
+    handle(
+        &state,
+        Endpoint::CycleInfo,
+        Source::Monicar,
+        &headers,
+        body,
+        |bytes, clock, config| {
+            let cycle: CycleInfo<'_> = serde_json::from_slice(bytes)
+                .map_err(|error| json_error::<CycleInfo<'_>>(bytes, error, "cList"))?;
+            Ok(vec![cycle.into_batch(config.max_batch_items, clock)?].into())
+        },
+    )
+    .await
 }

@@ -28,11 +28,10 @@ use fleetflow_model::{E7, Fix, GpsStatus, Item, Source};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::body::read_body;
 use crate::error::IngestError;
 use crate::field::{At, Clock, json_error};
 use crate::metrics::Endpoint;
-use crate::monicar::respond;
+use crate::request::{Parsed, handle};
 use crate::state::{IngestState, VehicleBatch, group_by_vehicle};
 
 const LIST: &str = "items";
@@ -273,18 +272,15 @@ pub(crate) async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let outcome = state
-        .observe(Endpoint::Native, async {
-            let caller = state.caller(&headers, None)?;
-            let bytes = read_body(&headers, body, state.config().max_body_bytes).await?;
-            let clock = state.clock();
-            let batches = parse_native(&bytes, state.config().max_batch_items, &clock)?;
-            state
-                .accept(&caller, Source::Native, clock.now_ms, batches)
-                .await
-        })
-        .await;
-    respond(outcome)
+    handle(
+        &state,
+        Endpoint::Native,
+        Source::Native,
+        &headers,
+        body,
+        |bytes, clock, config| parse_native(bytes, config.max_batch_items, clock).map(Parsed::from),
+    )
+    .await
 }
 
 #[cfg(test)]

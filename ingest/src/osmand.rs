@@ -16,11 +16,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use fleetflow_model::{E7, Fix, GpsStatus, Item, Source};
 
-use crate::body::read_body;
 use crate::error::IngestError;
 use crate::field::{At, Clock};
 use crate::metrics::Endpoint;
-use crate::monicar::respond;
+use crate::request::{Parsed, handle};
 use crate::state::{IngestState, VehicleBatch};
 
 const KNOTS_TO_KMH: f64 = 1.852;
@@ -165,19 +164,21 @@ pub(crate) async fn osmand(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let outcome = state
-        .observe(Endpoint::Osmand, async {
-            let bytes = read_body(&headers, body, state.config().max_body_bytes).await?;
-            let params = params(query.as_deref(), &bytes)?;
-            let caller = state.caller(&headers, params.get("token").map(String::as_str))?;
-            let clock = state.clock();
-            let batch = parse_osmand(&params, &clock)?;
-            state
-                .accept(&caller, Source::Osmand, clock.now_ms, vec![batch])
-                .await
-        })
-        .await;
-    respond(outcome)
+    handle(
+        &state,
+        Endpoint::Osmand,
+        Source::Osmand,
+        &headers,
+        body,
+        |bytes, clock, _| {
+            let mut params = params(query.as_deref(), bytes)?;
+            Ok(Parsed {
+                batches: vec![parse_osmand(&params, clock)?],
+                token: params.remove("token"),
+            })
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

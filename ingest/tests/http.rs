@@ -713,18 +713,6 @@ async fn osmand_query_and_form() {
     assert_eq!(status, StatusCode::OK);
 }
 
-/// A sink whose producer queue is full.
-struct FullSink;
-
-impl RecordSink for FullSink {
-    fn send(
-        &self,
-        _: Vec<fleetflow_ingest::OutRecord>,
-    ) -> BoxFuture<'static, Result<(), SinkError>> {
-        Box::pin(async { Err(SinkError::QueueFull) })
-    }
-}
-
 /// A sink whose deliveries fail with the given error.
 struct FailingSink(SinkError);
 
@@ -741,7 +729,7 @@ impl RecordSink for FailingSink {
 #[tokio::test]
 async fn kafka_trouble_is_policy() {
     let app_with = |sink: Arc<dyn RecordSink>| app(harness_with(IngestConfig::default(), sink));
-    let full = app_with(Arc::new(FullSink));
+    let full = app_with(Arc::new(FailingSink(SinkError::QueueFull)));
     let (status, body, headers) =
         send(&full, post_json("/api/v1/event-hub/key-on", &key_on_body())).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
