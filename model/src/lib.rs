@@ -10,3 +10,7 @@ pub use record::{DecodeError, RECORD_VERSION, decode, encode, encode_to_vec};
 pub use telemetry::{E7, Fix, GpsStatus, Item, ItemKind, Source, TelemetryRecord};
 pub mod tenancy;
 pub use tenancy::{CompanyConfig, Principal, TenancyError, Tenants};
+pub mod trip_rules;
+pub use trip_rules::TripRules;
+pub mod tables;
+pub use tables::{PARTITION_COLUMN, Table, partition_dir};

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::TripRules;
+
 /// One company as configured (`[[companies]]` in the config file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyConfig {
     /// Stable id written into every record and row (`acme`).
@@ -18,6 +20,9 @@ pub struct CompanyConfig {
     /// Bearer tokens that speak for this company (ingest and query alike).
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// This company's trip rules, when they differ from the defaults (`[companies.trips]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trips: Option<TripRules>,
 }
 
 /// Who a request speaks for.
@@ -83,6 +88,7 @@ impl Tenants {
             id: id.to_owned(),
             name: id.to_owned(),
             tokens: Vec::new(),
+            trips: None,
         })
     }
 
@@ -141,6 +147,7 @@ mod tests {
             id: id.into(),
             name: String::new(),
             tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+            trips: None,
         }
     }
 

@@ -1,6 +1,29 @@
-//! The dataflow job (issue 3): Kafka source, trip sessionization, live views, Parquet sink.
+//! The dataflow job: Kafka telemetry to trips, events and a Parquet history.
 //!
-//! Not built yet. `fleetflow pipeline` reports that plainly instead of pretending to run.
+//! - [`sessionize`]: per-vehicle incremental trip sessionization (the [`trip_machine`] rules
+//!   over a [`timeline`]), emitting trip corrections as a differential collection;
+//! - [`reference`]: the plain sequential definition the dataflow is tested against.
+
+pub mod commit_log;
+pub mod geo;
+pub mod parquet_file;
+pub mod parquet_sink;
+pub mod raw_record;
+pub mod reference;
+pub mod rows;
+pub mod sessionize;
+pub mod sessionize_operator;
+pub mod synthetic;
+pub mod table_batches;
+pub mod timeline;
+pub mod trip;
+pub mod trip_machine;
+
+pub use raw_record::RawRecord;
+pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord};
+pub use sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
+pub use sessionize_operator::{Epoch, SessionStreams, Sessionize};
+pub use trip::{CloseRule, Trip, TripRule};
 
 /// What `fleetflow pipeline` says until the dataflow exists.
 pub const NOT_YET: &str = "the pipeline (trip sessionization and the Parquet sink) is not built yet: see issue 3; \

@@ -33,11 +33,13 @@ pub fn harness_with(config: IngestConfig, sink: Arc<dyn RecordSink>) -> IngestSt
             id: "acme".into(),
             name: "Acme Rentals".into(),
             tokens: vec!["acme-token".into()],
+            trips: None,
         },
         CompanyConfig {
             id: "beta".into(),
             name: "Beta Taxi".into(),
             tokens: vec!["beta-token".into()],
+            trips: None,
         },
     ];
     let mut tenants = Tenants::new(&companies, Some(ADMIN)).expect("tenants");

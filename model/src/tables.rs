@@ -1,0 +1,185 @@
+//! The history tables: their Arrow schemas and their layout on disk, defined once for the writer
+//! (the pipeline's Parquet sink) and every reader (the SQL endpoint, DuckDB, notebooks).
+//!
+//! Layout: `<data-dir>/<table>/date=YYYY-MM-DD/part-*.parquet`, hive-partitioned by the UTC
+//! date of each row's event time (positions: fix time; trips: start; events: event time;
+//! errors: detection time). The `date` column lives in the path, not in the files. Files
+//! appear only by atomic rename, and only once the commit that lists them is durable
+//! (`<data-dir>/_fleetflow/commits/`).
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The four tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    Positions,
+    Trips,
+    Events,
+    Errors,
+}
+
+impl Table {
+    pub const ALL: [Table; 4] = [Table::Positions, Table::Trips, Table::Events, Table::Errors];
+
+    /// Directory and SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Positions => "positions",
+            Table::Trips => "trips",
+            Table::Events => "events",
+            Table::Errors => "errors",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The columns stored in the files (the `date` partition column excluded).
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Positions => positions_schema(),
+            Table::Trips => trips_schema(),
+            Table::Events => events_schema(),
+            Table::Errors => errors_schema(),
+        }
+    }
+
+    /// The columns each file is sorted by: vehicle, then time.
+    pub fn sort_columns(self) -> [&'static str; 2] {
+        match self {
+            Table::Positions => ["vehicle", "time"],
+            Table::Trips => ["vehicle", "start_time"],
+            Table::Events => ["vehicle", "time"],
+            Table::Errors => ["vehicle", "detected_at"],
+        }
+    }
+}
+
+/// The hive partition column.
+pub const PARTITION_COLUMN: &str = "date";
+
+/// `date=YYYY-MM-DD` for a UTC epoch-millisecond time.
+pub fn partition_dir(time_ms: i64) -> String {
+    let days = time_ms.div_euclid(86_400_000);
+    let (y, m, d) = crate::compact_time::civil_from_days(days);
+    format!("{PARTITION_COLUMN}={y:04}-{m:02}-{d:02}")
+}
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn f(name: &str, data_type: DataType, nullable: bool) -> Field {
+    Field::new(name, data_type, nullable)
+}
+
+fn positions_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("company", DataType::Utf8, false),
+        f("vehicle", DataType::Utf8, false),
+        f("time", ts(), false),
+        f("lat", DataType::Float64, false),
+        f("lon", DataType::Float64, false),
+        f("speed_kmh", DataType::Float32, false),
+        f("heading_deg", DataType::Float32, false),
+        f("gps", DataType::Utf8, false),
+        f("altitude_m", DataType::Float32, true),
+        f("accuracy_m", DataType::Float32, true),
+        f("battery_pct", DataType::Float32, true),
+        f("flags", DataType::Int32, false),
+        f("invalid", DataType::Boolean, false),
+        f("jump", DataType::Boolean, false),
+        f("late", DataType::Boolean, false),
+        f("trip_id", DataType::Utf8, true),
+        f("received_at", ts(), false),
+        f("source", DataType::Utf8, false),
+        f("kafka_partition", DataType::Int32, false),
+        f("kafka_offset", DataType::Int64, false),
+    ]))
+}
+
+fn trips_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("company", DataType::Utf8, false),
+        f("vehicle", DataType::Utf8, false),
+        f("trip_id", DataType::Utf8, false),
+        // Rows are versions: the highest version per trip_id is current; `deleted` marks a
+        // trip a correction removed (merged into or split by another).
+        f("version", DataType::Int64, false),
+        f("deleted", DataType::Boolean, false),
+        f("open", DataType::Boolean, false),
+        f("rule", DataType::Utf8, false),
+        f("closed_by", DataType::Utf8, true),
+        f("start_time", ts(), false),
+        f("end_time", ts(), false),
+        f("start_lat", DataType::Float64, true),
+        f("start_lon", DataType::Float64, true),
+        f("end_lat", DataType::Float64, true),
+        f("end_lon", DataType::Float64, true),
+        f("distance_m", DataType::Float64, false),
+        f("device_distance_m", DataType::Float64, true),
+        f("duration_s", DataType::Float64, false),
+        f("moving_s", DataType::Float64, false),
+        f("idle_s", DataType::Float64, false),
+        f("max_speed_kmh", DataType::Float32, false),
+        f("avg_speed_kmh", DataType::Float64, false),
+        f("points", DataType::Int32, false),
+    ]))
+}
+
+fn events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("company", DataType::Utf8, false),
+        f("vehicle", DataType::Utf8, false),
+        f("time", ts(), false),
+        f("kind", DataType::Utf8, false),
+        f("lat", DataType::Float64, true),
+        f("lon", DataType::Float64, true),
+        f("trip_id", DataType::Utf8, true),
+        f("value", DataType::Float64, true),
+        f("detected_at", ts(), false),
+    ]))
+}
+
+fn errors_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("company", DataType::Utf8, true),
+        f("vehicle", DataType::Utf8, true),
+        f("time", ts(), true),
+        f("reason", DataType::Utf8, false),
+        f("detail", DataType::Utf8, false),
+        f("received_at", ts(), true),
+        f("kafka_partition", DataType::Int32, false),
+        f("kafka_offset", DataType::Int64, false),
+        f("detected_at", ts(), false),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_dirs_are_utc_dates() {
+        assert_eq!(partition_dir(1_606_780_800_000), "date=2020-12-01");
+        assert_eq!(partition_dir(1_606_780_799_999), "date=2020-11-30");
+        assert_eq!(partition_dir(0), "date=1970-01-01");
+    }
+
+    #[test]
+    fn sort_columns_exist() {
+        for t in Table::ALL {
+            for c in t.sort_columns() {
+                assert!(
+                    t.schema().field_with_name(c).is_ok(),
+                    "{} lacks {c}",
+                    t.name()
+                );
+            }
+            assert_eq!(Table::from_name(t.name()), Some(t));
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The frontier-driven Parquet sink. Design note: `parquet_sink.md`, beside this file.
+//!
+//! Two operators:
+//! - **ParquetWrite**, on every worker: buffers the rows of each flush window (dataflow
+//!   timestamps are epoch milliseconds; a window is `flush_ms` of them) and, once the frontier of
+//!   all its inputs passes the window's end, writes one sorted file per table and date under the
+//!   staging directory and reports the files.
+//! - **ParquetCommit**, on worker 0: once its frontier passes a window's end (so every worker has
+//!   reported that window's files and the source every offset it read before it), writes one
+//!   commit listing the files and the Kafka offsets they cover, then renames the files into the
+//!   tables ([`CommitLog::commit`]).
+//!
+//! Rows at timestamp 0 are a restart's replay (records already committed, re-read to rebuild
+//! sessionization state) and are dropped here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use fleetflow_model::{Table, partition_dir};
+use serde::{Deserialize, Serialize};
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::progress::frontier::MutableAntichain;
+
+use crate::commit_log::{Commit, CommitLog, DataFile};
+use crate::parquet_file::write_file;
+use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord};
+use crate::sessionize_operator::{Epoch, Retained, SessionStreams};
+use crate::table_batches::{self, Detected, TripVersion};
+
+/// Where and how often the sink writes.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub data_dir: PathBuf,
+    /// Flush window, ms of dataflow time: how often files (and commits) are made.
+    pub flush_ms: u64,
+    /// The state recovered from the commit log ([`CommitLog::recover`]).
+    pub resume: Option<Commit>,
+}
+
+/// A file written under staging for one window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedFile {
+    pub window_end: Epoch,
+    pub file: DataFile,
+}
+
+/// What a commit did, for metrics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSummary {
+    pub seq: u64,
+    pub upto_epoch: Epoch,
+    pub rows: BTreeMap<String, u64>,
+    pub files: usize,
+    pub offsets: BTreeMap<i32, i64>,
+}
+
+fn window_end(time: Epoch, flush_ms: u64) -> Epoch {
+    (time / flush_ms + 1) * flush_ms
+}
+
+/// Whether no input can still deliver a time before `end`.
+fn passed(frontiers: &[MutableAntichain<Epoch>], end: Epoch) -> bool {
+    frontiers.iter().all(|f| !f.less_equal(&(end - 1)))
+}
+
+#[derive(Default)]
+struct WindowRows {
+    cap: Option<Capability<Epoch>>,
+    trips: Vec<(TripRecord, isize)>,
+    positions: Vec<PositionRow>,
+    events: Vec<Detected<EventRow>>,
+    errors: Vec<Detected<ErrorRow>>,
+}
+
+impl WindowRows {
+    fn hold(&mut self, cap: Capability<Epoch>) {
+        if self.cap.as_ref().is_none_or(|c| cap.time() < c.time()) {
+            self.cap = Some(cap);
+        }
+    }
+}
+
+/// Extension trait: write the session streams to Parquet, exactly once.
+pub trait WriteParquet<'scope> {
+    /// `source_offsets`: (partition, next offset to read) at the timestamp up to which the
+    /// source has read. Returns one summary per commit, on worker 0.
+    fn write_parquet(
+        self,
+        source_offsets: StreamVec<'scope, Epoch, (i32, i64)>,
+        config: SinkConfig,
+    ) -> StreamVec<'scope, Epoch, CommitSummary>;
+}
+
+impl<'scope> WriteParquet<'scope> for SessionStreams<'scope> {
+    fn write_parquet(
+        self,
+        source_offsets: StreamVec<'scope, Epoch, (i32, i64)>,
+        config: SinkConfig,
+    ) -> StreamVec<'scope, Epoch, CommitSummary> {
+        let scope = self.positions.scope();
+        let staged = write_windows(&self, &config, scope.index());
+        commit_windows(staged, source_offsets, self.retained, config)
+    }
+}
+
+fn write_windows<'scope>(
+    streams: &SessionStreams<'scope>,
+    config: &SinkConfig,
+    worker: usize,
+) -> StreamVec<'scope, Epoch, StagedFile> {
+    let mut builder = OperatorBuilder::new("ParquetWrite".to_owned(), streams.positions.scope());
+    let mut trips_in = builder.new_input(streams.trips.inner.clone(), Pipeline);
+    let mut positions_in = builder.new_input(streams.positions.clone(), Pipeline);
+    let mut events_in = builder.new_input(streams.events.clone(), Pipeline);
+    let mut errors_in = builder.new_input(streams.errors.clone(), Pipeline);
+    let (staged_out, staged) = builder.new_output::<Vec<StagedFile>>();
+    let mut staged_out = OutputBuilder::from(staged_out);
+    let flush_ms = config.flush_ms.max(1);
+    let log = CommitLog::new(&config.data_dir);
+
+    builder.build(move |initial| {
+        drop(initial);
+        let mut windows: BTreeMap<Epoch, WindowRows> = BTreeMap::new();
+        let mut files_written: u64 = 0;
+        move |frontiers| {
+            trips_in.for_each(|cap, data| {
+                if *cap.time() == 0 {
+                    return;
+                }
+                let w = windows
+                    .entry(window_end(*cap.time(), flush_ms))
+                    .or_default();
+                w.hold(cap.retain(0));
+                w.trips.extend(data.drain(..).map(|(t, _, d)| (t, d)));
+            });
+            positions_in.for_each(|cap, data| {
+                if *cap.time() == 0 {
+                    return;
+                }
+                let w = windows
+                    .entry(window_end(*cap.time(), flush_ms))
+                    .or_default();
+                w.hold(cap.retain(0));
+                w.positions.append(data);
+            });
+            events_in.for_each(|cap, data| {
+                let t = *cap.time();
+                if t == 0 {
+                    return;
+                }
+                let w = windows.entry(window_end(t, flush_ms)).or_default();
+                w.hold(cap.retain(0));
+                w.events.extend(data.drain(..).map(|row| Detected {
+                    row,
+                    detected_ms: t as i64,
+                }));
+            });
+            errors_in.for_each(|cap, data| {
+                let t = *cap.time();
+                if t == 0 {
+                    return;
+                }
+                let w = windows.entry(window_end(t, flush_ms)).or_default();
+                w.hold(cap.retain(0));
+                w.errors.extend(data.drain(..).map(|row| Detected {
+                    row,
+                    detected_ms: t as i64,
+                }));
+            });
+            let mut out = staged_out.activate();
+            while let Some(entry) = windows.first_entry() {
+                let end = *entry.key();
+                if !passed(frontiers, end) {
+                    break;
+                }
+                let mut rows = entry.remove();
+                let Some(cap) = rows.cap.take() else { continue };
+                let files = write_window(&log, end, worker, &mut files_written, rows)
+                    .unwrap_or_else(|e| {
+                        panic!("Parquet sink cannot write window ending {end}: {e}")
+                    });
+                out.session(&cap)
+                    .give_iterator(files.into_iter().map(|file| StagedFile {
+                        window_end: end,
+                        file,
+                    }));
+            }
+        }
+    });
+    staged
+}
+
+/// Writes one window's rows: one file per table and date partition.
+fn write_window(
+    log: &CommitLog,
+    end: Epoch,
+    worker: usize,
+    counter: &mut u64,
+    rows: WindowRows,
+) -> Result<Vec<DataFile>, Box<dyn std::error::Error>> {
+    let mut files = Vec::new();
+    let mut write = |table: Table,
+                     date: String,
+                     batch: arrow::array::RecordBatch|
+     -> Result<(), Box<dyn std::error::Error>> {
+        *counter += 1;
+        let name = format!("part-{end}-w{worker}-{counter}.parquet");
+        let path = format!("{}/{date}/{name}", table.name());
+        let staged = format!("_fleetflow/staging/{path}");
+        let bytes = write_file(
+            &log.data_dir().join(&staged),
+            table,
+            std::slice::from_ref(&batch),
+        )?;
+        files.push(DataFile {
+            table: table.name().to_owned(),
+            path,
+            staged,
+            rows: batch.num_rows() as u64,
+            bytes,
+        });
+        Ok(())
+    };
+
+    for (date, mut part) in group_by(rows.positions, |p| partition_dir(p.time_ms)) {
+        write(Table::Positions, date, table_batches::positions(&mut part)?)?;
+    }
+    for (date, mut part) in group_by(trip_versions(rows.trips, end), |v| {
+        partition_dir(v.record.trip.start_ms)
+    }) {
+        write(Table::Trips, date, table_batches::trips(&mut part)?)?;
+    }
+    for (date, mut part) in group_by(rows.events, |e| partition_dir(e.row.time_ms)) {
+        write(Table::Events, date, table_batches::events(&mut part)?)?;
+    }
+    for (date, mut part) in group_by(rows.errors, |e| partition_dir(e.detected_ms)) {
+        write(Table::Errors, date, table_batches::errors(&mut part)?)?;
+    }
+    Ok(files)
+}
+
+fn group_by<R>(rows: Vec<R>, key: impl Fn(&R) -> String) -> BTreeMap<String, Vec<R>> {
+    let mut groups: BTreeMap<String, Vec<R>> = BTreeMap::new();
+    for row in rows {
+        groups.entry(key(&row)).or_default().push(row);
+    }
+    groups
+}
+
+/// A window's trip changes as version rows: each trip inserted (net) is a new version; a trip
+/// only retracted is a `deleted` version.
+fn trip_versions(mut changes: Vec<(TripRecord, isize)>, version: Epoch) -> Vec<TripVersion> {
+    changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut net: Vec<(TripRecord, isize)> = Vec::with_capacity(changes.len());
+    for (record, diff) in changes {
+        match net.last_mut() {
+            Some((last, d)) if *last == record => *d += diff,
+            _ => net.push((record, diff)),
+        }
+    }
+    net.retain(|(_, d)| *d != 0);
+    let inserted: std::collections::HashSet<String> = net
+        .iter()
+        .filter(|(_, d)| *d > 0)
+        .map(|(r, _)| r.id())
+        .collect();
+    net.into_iter()
+        .filter(|(record, d)| *d > 0 || !inserted.contains(&record.id()))
+        .map(|(record, d)| TripVersion {
+            record,
+            version: version as i64,
+            deleted: d < 0,
+        })
+        .collect()
+}
+
+/// A window waiting to be committed: a capability to report with, its files, the offsets read
+/// before its end.
+type PendingWindow = (Option<Capability<Epoch>>, Vec<DataFile>, Vec<(i32, i64)>);
+
+fn commit_windows<'scope>(
+    staged: StreamVec<'scope, Epoch, StagedFile>,
+    source_offsets: StreamVec<'scope, Epoch, (i32, i64)>,
+    retained: StreamVec<'scope, Epoch, Retained>,
+    config: SinkConfig,
+) -> StreamVec<'scope, Epoch, CommitSummary> {
+    let mut builder = OperatorBuilder::new("ParquetCommit".to_owned(), staged.scope());
+    let mut staged_in = builder.new_input(staged, Exchange::new(|_: &StagedFile| 0));
+    let mut offsets_in = builder.new_input(source_offsets, Exchange::new(|_: &(i32, i64)| 0));
+    let mut retained_in = builder.new_input(retained, Exchange::new(|_: &Retained| 0));
+    let (summary_out, summaries) = builder.new_output::<Vec<CommitSummary>>();
+    let mut summary_out = OutputBuilder::from(summary_out);
+    let flush_ms = config.flush_ms.max(1);
+    let log = CommitLog::new(&config.data_dir);
+    let resume = config.resume.unwrap_or_default();
+
+    builder.build(move |initial| {
+        drop(initial);
+        let mut seq = resume.seq;
+        let mut offsets = resume.offsets;
+        let mut replay_from = resume.replay_from;
+        // Per window: the files, the offsets read before its end, a capability to report with.
+        let mut pending: BTreeMap<Epoch, PendingWindow> = BTreeMap::new();
+        // Per worker: its latest report of what it holds (epoch, partition -> offset).
+        let mut held: HashMap<usize, (Epoch, HashMap<i32, i64>)> = HashMap::new();
+        move |frontiers| {
+            staged_in.for_each(|cap, data| {
+                let slot = pending
+                    .entry(window_end(*cap.time(), flush_ms))
+                    .or_default();
+                if slot.0.as_ref().is_none_or(|c| cap.time() < c.time()) {
+                    slot.0 = Some(cap.retain(0));
+                }
+                slot.1.extend(data.drain(..).map(|s| s.file));
+            });
+            offsets_in.for_each(|cap, data| {
+                let slot = pending
+                    .entry(window_end(*cap.time(), flush_ms))
+                    .or_default();
+                slot.2.append(data);
+            });
+            retained_in.for_each(|cap, data| {
+                let t = *cap.time();
+                for (worker, partition, offset) in data.drain(..) {
+                    let report = held.entry(worker).or_insert_with(|| (t, HashMap::new()));
+                    if t > report.0 {
+                        *report = (t, HashMap::new());
+                    }
+                    if t == report.0 {
+                        report.1.insert(partition, offset);
+                    }
+                }
+            });
+            let mut out = summary_out.activate();
+            while let Some(entry) = pending.first_entry() {
+                let end = *entry.key();
+                if !passed(frontiers, end) {
+                    break;
+                }
+                let (cap, files, read) = entry.remove();
+                let before = offsets.clone();
+                for (partition, next) in read {
+                    let slot = offsets.entry(partition).or_insert(next);
+                    *slot = (*slot).max(next);
+                }
+                for (partition, next) in &offsets {
+                    let holds = held
+                        .values()
+                        .filter_map(|(_, m)| m.get(partition).copied())
+                        .min()
+                        .unwrap_or(*next);
+                    replay_from.insert(*partition, holds.min(*next));
+                }
+                if files.is_empty() && offsets == before {
+                    continue;
+                }
+                seq += 1;
+                let commit = Commit {
+                    seq,
+                    upto_epoch: end,
+                    offsets: offsets.clone(),
+                    replay_from: replay_from.clone(),
+                    added: files,
+                    removed: Vec::new(),
+                    committed_at_ms: now_ms(),
+                };
+                log.commit(&commit).unwrap_or_else(|e| {
+                    panic!("Parquet sink cannot commit window ending {end}: {e}")
+                });
+                tracing::debug!(
+                    seq,
+                    upto_epoch = end,
+                    files = commit.added.len(),
+                    "committed"
+                );
+                if let Some(cap) = cap {
+                    let mut rows = BTreeMap::new();
+                    for f in &commit.added {
+                        *rows.entry(f.table.clone()).or_insert(0) += f.rows;
+                    }
+                    out.session(&cap).give(CommitSummary {
+                        seq,
+                        upto_epoch: end,
+                        rows,
+                        files: commit.added.len(),
+                        offsets: commit.offsets.clone(),
+                    });
+                }
+            }
+        }
+    });
+    summaries
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,52 @@
+//! The reference sessionizer: the plain sequential definition the dataflow is checked against.
+//!
+//! Collect every item of a vehicle, sort by (time, kind), keep the first of each key in arrival
+//! order, run the trip machine once from the start. No checkpoints, no incremental state, no
+//! dataflow: what the trips of a set of items *are*, whatever order they came in.
+
+use std::collections::BTreeMap;
+
+use fleetflow_model::TelemetryRecord;
+
+use crate::sessionize::RuleBook;
+use crate::timeline::Entry;
+use crate::trip::Trip;
+use crate::trip_machine::{Detected, Machine};
+
+/// Every vehicle's trips (closed in order, then the open one) for `records` in arrival order.
+pub fn reference_trips<'a>(
+    records: impl IntoIterator<Item = &'a TelemetryRecord>,
+    rules: &RuleBook,
+) -> BTreeMap<String, Vec<Trip>> {
+    let mut per_vehicle: BTreeMap<String, (String, Vec<Entry>)> = BTreeMap::new();
+    for record in records {
+        let slot = per_vehicle
+            .entry(record.vehicle.clone())
+            .or_insert_with(|| (record.company.clone(), Vec::new()));
+        slot.0.clone_from(&record.company);
+        slot.1
+            .extend(record.items.iter().map(|item| Entry::from_item(item, 0)));
+    }
+    per_vehicle
+        .into_iter()
+        .map(|(vehicle, (company, mut entries))| {
+            // Stable: among equal keys the first to arrive stays first, and dedup keeps it.
+            entries.sort_by_key(Entry::key);
+            entries.dedup_by_key(|e| e.key());
+            let limits = rules.limits(&company);
+            let mut machine = Machine::default();
+            let mut detected = Vec::new();
+            let mut trips = Vec::new();
+            for entry in &entries {
+                machine.step(entry, &limits, &mut detected);
+                for d in detected.drain(..) {
+                    if let Detected::TripClosed(trip) = d {
+                        trips.push(trip);
+                    }
+                }
+            }
+            trips.extend(machine.open_trip());
+            (vehicle, trips)
+        })
+        .collect()
+}

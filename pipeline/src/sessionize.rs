@@ -1,0 +1,610 @@
+//! Incremental sessionization: each vehicle's timeline, the trip machine's checkpoints, and the
+//! trips they produce, kept so that an item arriving in any order lands in the right trip.
+//!
+//! Items are admitted as they arrive ([`Sessionizer::admit`]); once a timestamp is complete the
+//! dataflow calls [`Sessionizer::settle`], which for every touched vehicle resumes the machine
+//! from the last checkpoint before the earliest new item and re-runs it to the end of the
+//! timeline. Appends resume from the live state (O(new items)); a late item re-runs at most
+//! [`CHECKPOINT_EVERY`] items before it plus everything after it. The trips the re-run produces
+//! are compared with the ones it replaces and only the differences leave, as retractions (-1) and
+//! insertions (+1): a differential collection of trips.
+//!
+//! Why not differential's `reduce` keyed by vehicle: it hands the whole per-vehicle history to
+//! the reduction on every change, O(history) per update, where this resumes from a checkpoint.
+//!
+//! State is bounded by the correction horizon: entries older than the horizon (behind the
+//! vehicle's newest item) are evicted at a checkpoint, and trips that closed before it are sealed.
+//! An item older than that is still stored (`positions`, flagged) and counted, but no longer
+//! changes trips.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use fleetflow_model::{Item, TelemetryRecord, TripRules};
+
+use crate::rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, flags};
+use crate::timeline::{Admission, Entry, EntryKey, EntryKind, Timeline};
+use crate::trip::Trip;
+use crate::trip_machine::{Detected, Limits, Machine, Verdict};
+
+/// Entries between checkpoints: the most a late item re-runs before its own position.
+pub const CHECKPOINT_EVERY: usize = 128;
+
+/// Trip rules per company, in machine units.
+#[derive(Debug, Clone, Default)]
+pub struct RuleBook {
+    default: Limits,
+    by_company: HashMap<String, Limits>,
+}
+
+impl RuleBook {
+    pub fn new(default: &TripRules) -> Self {
+        RuleBook {
+            default: Limits::from(default),
+            by_company: HashMap::new(),
+        }
+    }
+
+    pub fn with_company(mut self, company: &str, rules: &TripRules) -> Self {
+        self.by_company
+            .insert(company.to_owned(), Limits::from(rules));
+        self
+    }
+
+    pub fn limits(&self, company: &str) -> Limits {
+        self.by_company
+            .get(company)
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// Where a record came from, carried into every row it produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provenance {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// What a batch of work produced, per table.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    pub positions: Vec<PositionRow>,
+    pub events: Vec<EventRow>,
+    pub errors: Vec<ErrorRow>,
+    pub trips: Vec<(TripRecord, isize)>,
+}
+
+impl Outputs {
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+            && self.events.is_empty()
+            && self.errors.is_empty()
+            && self.trips.is_empty()
+    }
+}
+
+/// Counts of what admission decided (for `/metrics` and the closing report).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub records: u64,
+    pub fixes: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub late: u64,
+    pub beyond_horizon: u64,
+    pub invalid: u64,
+    /// Trip versions retracted by corrections (a late item that changed a trip).
+    pub retractions: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Checkpoint {
+    /// The machine state before the entry with this key.
+    key: EntryKey,
+    machine: Machine,
+    closed_len: usize,
+}
+
+/// A fix admitted since the last settle, waiting for its verdict.
+#[derive(Debug)]
+struct Pending {
+    key: EntryKey,
+    row: PositionRow,
+}
+
+#[derive(Debug)]
+struct VehicleSessions {
+    company: Arc<str>,
+    vehicle: Arc<str>,
+    partition: i32,
+    limits: Limits,
+    timeline: Timeline,
+    /// State after `last_processed`.
+    machine: Machine,
+    last_processed: Option<EntryKey>,
+    closed: Vec<Trip>,
+    /// Ascending keys. When `sealed`, the first is the eviction base: nothing before it changes.
+    checkpoints: Vec<Checkpoint>,
+    sealed: bool,
+    dirty_from: Option<EntryKey>,
+    pending: Vec<Pending>,
+    reported: HashSet<(EventKind, i64)>,
+    min_offset: i64,
+}
+
+impl VehicleSessions {
+    fn new(company: Arc<str>, vehicle: Arc<str>, partition: i32, limits: Limits) -> Self {
+        VehicleSessions {
+            company,
+            vehicle,
+            partition,
+            limits,
+            timeline: Timeline::default(),
+            machine: Machine::default(),
+            last_processed: None,
+            closed: Vec::new(),
+            checkpoints: Vec::new(),
+            sealed: false,
+            dirty_from: None,
+            pending: Vec::new(),
+            reported: HashSet::new(),
+            min_offset: i64::MAX,
+        }
+    }
+
+    fn base_key(&self) -> Option<EntryKey> {
+        if self.sealed {
+            self.checkpoints.first().map(|c| c.key)
+        } else {
+            None
+        }
+    }
+
+    fn all_trips(&self) -> impl Iterator<Item = &Trip> {
+        self.closed.iter()
+    }
+
+    /// Re-runs the machine from the last checkpoint before the earliest new entry.
+    fn settle(&mut self, out: &mut Outputs, stats: &mut SessionStats, scratch: &mut Vec<Detected>) {
+        let Some(from) = self.dirty_from.take() else {
+            return;
+        };
+        let entries = self.timeline.entries();
+        let (start, mut machine, closed_len, keep) = match self.last_processed {
+            Some(last) if from > last => (
+                self.timeline.lower_bound(from),
+                self.machine,
+                self.closed.len(),
+                self.checkpoints.len(),
+            ),
+            _ => {
+                let ci = self.checkpoints.partition_point(|c| c.key < from);
+                match ci.checked_sub(1).map(|i| self.checkpoints[i]) {
+                    Some(c) => (
+                        self.timeline.lower_bound(c.key),
+                        c.machine,
+                        c.closed_len,
+                        ci,
+                    ),
+                    None => (0, Machine::default(), 0, 0),
+                }
+            }
+        };
+        let old_open = self.machine.open_trip();
+        let mut old_tail = self.closed.split_off(closed_len);
+        old_tail.extend(old_open);
+        self.checkpoints.truncate(keep);
+
+        self.pending.sort_unstable_by_key(|p| p.key);
+        let mut pending = self.pending.drain(..).peekable();
+        let mut emitted_rows = Vec::new();
+        for (i, e) in entries.iter().enumerate().skip(start) {
+            let key = e.key();
+            if i % CHECKPOINT_EVERY == 0 && self.checkpoints.last().is_none_or(|c| c.key < key) {
+                self.checkpoints.push(Checkpoint {
+                    key,
+                    machine,
+                    closed_len: self.closed.len(),
+                });
+            }
+            scratch.clear();
+            let verdict = machine.step(e, &self.limits, scratch);
+            for detected in scratch.drain(..) {
+                match detected {
+                    Detected::TripClosed(trip) => self.closed.push(trip),
+                    Detected::Overspeed {
+                        since_ms,
+                        speed_dkmh,
+                        pos,
+                    } => {
+                        if self.reported.insert((EventKind::Overspeed, since_ms)) {
+                            out.events.push(event_row(
+                                &self.company,
+                                &self.vehicle,
+                                EventKind::Overspeed,
+                                since_ms,
+                                Some((pos.lat_e7, pos.lon_e7)),
+                                None,
+                                Some(f64::from(speed_dkmh) / 10.0),
+                            ));
+                        }
+                    }
+                    Detected::MaintenanceDue {
+                        at_ms,
+                        odometer_m,
+                        pos,
+                    } => {
+                        if self.reported.insert((EventKind::MaintenanceDue, at_ms)) {
+                            out.events.push(event_row(
+                                &self.company,
+                                &self.vehicle,
+                                EventKind::MaintenanceDue,
+                                at_ms,
+                                pos.map(|p| (p.lat_e7, p.lon_e7)),
+                                None,
+                                Some(odometer_m as f64 / 1000.0),
+                            ));
+                        }
+                    }
+                }
+            }
+            while let Some(p) = pending.next_if(|p| p.key <= key) {
+                if p.key != key || e.kind != EntryKind::Fix {
+                    continue;
+                }
+                let mut row = p.row;
+                match verdict {
+                    Verdict::Accepted { trip_start_ms } => row.trip_start_ms = trip_start_ms,
+                    Verdict::Unusable => row.flags |= flags::INVALID,
+                    Verdict::Jump => row.flags |= flags::JUMP,
+                }
+                emitted_rows.push(row);
+            }
+        }
+        drop(pending);
+        out.positions.extend(emitted_rows);
+        self.machine = machine;
+        self.last_processed = self.timeline.last_key();
+
+        let mut new_tail: Vec<Trip> = self.closed[closed_len..].to_vec();
+        new_tail.extend(self.machine.open_trip());
+        self.emit_trip_changes(old_tail, new_tail, out, stats);
+    }
+
+    fn emit_trip_changes(
+        &mut self,
+        mut old: Vec<Trip>,
+        mut new: Vec<Trip>,
+        out: &mut Outputs,
+        stats: &mut SessionStats,
+    ) {
+        if old == new {
+            return;
+        }
+        old.sort_unstable();
+        new.sort_unstable();
+        let record = |trip: &Trip| TripRecord {
+            vehicle: self.vehicle.to_string(),
+            company: self.company.to_string(),
+            trip: *trip,
+        };
+        let mut events = Vec::new();
+        for trip in &old {
+            if new.binary_search(trip).is_err() {
+                out.trips.push((record(trip), -1));
+                stats.retractions += 1;
+            }
+        }
+        for trip in &new {
+            if old.binary_search(trip).is_ok() {
+                continue;
+            }
+            out.trips.push((record(trip), 1));
+            if self.reported.insert((EventKind::TripStart, trip.start_ms)) {
+                events.push((
+                    EventKind::TripStart,
+                    trip.start_ms,
+                    trip.start_pos,
+                    trip.start_ms,
+                    None,
+                ));
+            }
+            if !trip.is_open() && self.reported.insert((EventKind::TripEnd, trip.start_ms)) {
+                let distance = Some(trip.distance_m());
+                events.push((
+                    EventKind::TripEnd,
+                    trip.end_ms,
+                    trip.end_pos,
+                    trip.start_ms,
+                    distance,
+                ));
+            }
+        }
+        for (kind, time_ms, pos, start_ms, value) in events {
+            out.events
+                .push(self.event(kind, time_ms, pos, Some(start_ms), value));
+        }
+    }
+
+    fn event(
+        &self,
+        kind: EventKind,
+        time_ms: i64,
+        pos: Option<(i32, i32)>,
+        trip_start_ms: Option<i64>,
+        value: Option<f64>,
+    ) -> EventRow {
+        event_row(
+            &self.company,
+            &self.vehicle,
+            kind,
+            time_ms,
+            pos,
+            trip_start_ms,
+            value,
+        )
+    }
+
+    /// Evicts entries older than `horizon_ms` behind the newest, at a checkpoint, sealing the
+    /// trips that closed before it.
+    fn evict(&mut self, horizon_ms: i64) {
+        let (Some(first), Some(last)) = (self.timeline.entries().first(), self.timeline.last_key())
+        else {
+            return;
+        };
+        let cut = last.0.saturating_sub(horizon_ms);
+        if first.time_ms >= cut {
+            return;
+        }
+        let ci = self.checkpoints.partition_point(|c| c.key.0 < cut);
+        let Some(base) = ci.checked_sub(1) else {
+            return;
+        };
+        if base == 0 && self.sealed {
+            return;
+        }
+        let at = self.timeline.lower_bound(self.checkpoints[base].key);
+        if at == 0 {
+            return;
+        }
+        self.timeline.evict_before(at);
+        let sealed = self.checkpoints[base].closed_len;
+        self.closed.drain(..sealed);
+        self.checkpoints.drain(..base);
+        for c in &mut self.checkpoints {
+            c.closed_len -= sealed;
+        }
+        self.sealed = true;
+        let base_ms = self.checkpoints[0].key.0;
+        self.reported
+            .retain(|&(_, t)| t >= base_ms.saturating_sub(horizon_ms));
+        self.min_offset = self.timeline.min_offset().unwrap_or(i64::MAX);
+    }
+}
+
+fn event_row(
+    company: &Arc<str>,
+    vehicle: &Arc<str>,
+    kind: EventKind,
+    time_ms: i64,
+    pos: Option<(i32, i32)>,
+    trip_start_ms: Option<i64>,
+    value: Option<f64>,
+) -> EventRow {
+    EventRow {
+        company: company.clone(),
+        vehicle: vehicle.clone(),
+        kind,
+        time_ms,
+        pos,
+        trip_start_ms,
+        value,
+    }
+}
+
+/// All vehicles one worker owns.
+#[derive(Debug)]
+pub struct Sessionizer {
+    rules: RuleBook,
+    horizon_ms: i64,
+    vehicles: HashMap<Arc<str>, VehicleSessions>,
+    dirty: Vec<Arc<str>>,
+    stats: SessionStats,
+    scratch: Vec<Detected>,
+}
+
+impl Sessionizer {
+    pub fn new(rules: RuleBook, horizon_ms: i64) -> Self {
+        Sessionizer {
+            rules,
+            horizon_ms,
+            vehicles: HashMap::new(),
+            dirty: Vec::new(),
+            stats: SessionStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    pub fn vehicle_count(&self) -> usize {
+        self.vehicles.len()
+    }
+
+    /// Admits one record's items. Rows that need no trip context (errors, ignition events,
+    /// positions too old to correct) are produced now; the rest at [`Sessionizer::settle`].
+    pub fn admit(&mut self, record: &TelemetryRecord, from: Provenance, out: &mut Outputs) {
+        self.stats.records += 1;
+        let vs = match self.vehicles.get_mut(record.vehicle.as_str()) {
+            Some(vs) => vs,
+            None => {
+                let vehicle: Arc<str> = Arc::from(record.vehicle.as_str());
+                let vs = VehicleSessions::new(
+                    Arc::from(record.company.as_str()),
+                    vehicle.clone(),
+                    from.partition,
+                    self.rules.limits(&record.company),
+                );
+                self.vehicles.entry(vehicle).or_insert(vs)
+            }
+        };
+        if *vs.company != *record.company {
+            vs.company = Arc::from(record.company.as_str());
+            vs.limits = self.rules.limits(&record.company);
+        }
+        vs.partition = from.partition;
+        let was_dirty = vs.dirty_from.is_some();
+        for item in &record.items {
+            let entry = Entry::from_item(item, from.offset);
+            let row = match item {
+                Item::Fix(fix) => {
+                    self.stats.fixes += 1;
+                    let mut row = PositionRow {
+                        company: vs.company.clone(),
+                        vehicle: vs.vehicle.clone(),
+                        time_ms: fix.time_ms,
+                        lat_e7: fix.lat_e7,
+                        lon_e7: fix.lon_e7,
+                        speed_dkmh: fix.speed_dkmh,
+                        heading_ddeg: fix.heading_ddeg,
+                        gps: fix.gps.code(),
+                        altitude_dm: fix.altitude_dm,
+                        accuracy_dm: fix.accuracy_dm,
+                        battery_dpct: fix.battery_dpct,
+                        flags: 0,
+                        trip_start_ms: None,
+                        received_ms: record.received_ms,
+                        source: record.source,
+                        partition: from.partition,
+                        offset: from.offset,
+                    };
+                    if !entry.usable {
+                        row.flags |= flags::INVALID;
+                    }
+                    Some(row)
+                }
+                _ => None,
+            };
+            if vs.base_key().is_some_and(|base| entry.key() < base) {
+                self.stats.beyond_horizon += 1;
+                if let Some(mut row) = row {
+                    row.flags |= flags::BEYOND_HORIZON | flags::LATE;
+                    Self::flag_invalid(&entry, &row, out, &mut self.stats);
+                    out.positions.push(row);
+                }
+                continue;
+            }
+            match vs.timeline.admit(entry).0 {
+                Admission::Duplicate => self.stats.duplicates += 1,
+                Admission::Conflict => {
+                    self.stats.conflicts += 1;
+                    out.errors.push(ErrorRow {
+                        company: Some(vs.company.clone()),
+                        vehicle: Some(vs.vehicle.clone()),
+                        time_ms: Some(entry.time_ms),
+                        reason: ErrorReason::ConflictingDuplicate,
+                        detail: format!("another {:?} at this time was seen first", entry.kind),
+                        received_ms: Some(record.received_ms),
+                        partition: from.partition,
+                        offset: from.offset,
+                    });
+                }
+                Admission::Added { late } => {
+                    vs.min_offset = vs.min_offset.min(from.offset);
+                    let key = entry.key();
+                    vs.dirty_from = Some(vs.dirty_from.map_or(key, |d| d.min(key)));
+                    if late {
+                        self.stats.late += 1;
+                    }
+                    match entry.kind {
+                        EntryKind::Fix => {
+                            let mut row = row.expect("fix entries come from fixes");
+                            if late {
+                                row.flags |= flags::LATE;
+                            }
+                            Self::flag_invalid(&entry, &row, out, &mut self.stats);
+                            vs.pending.push(Pending { key, row });
+                        }
+                        EntryKind::IgnitionOn | EntryKind::IgnitionOff => {
+                            let (kind, value) = if entry.kind == EntryKind::IgnitionOn {
+                                (EventKind::IgnitionOn, entry.device_m)
+                            } else {
+                                (EventKind::IgnitionOff, entry.device_m)
+                            };
+                            let pos = entry.usable.then_some((entry.lat_e7, entry.lon_e7));
+                            out.events.push(vs.event(
+                                kind,
+                                entry.time_ms,
+                                pos,
+                                None,
+                                value.map(|m| m as f64),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if !was_dirty && vs.dirty_from.is_some() {
+            self.dirty.push(vs.vehicle.clone());
+        }
+    }
+
+    fn flag_invalid(entry: &Entry, row: &PositionRow, out: &mut Outputs, stats: &mut SessionStats) {
+        if entry.usable {
+            return;
+        }
+        stats.invalid += 1;
+        out.errors.push(ErrorRow {
+            company: Some(row.company.clone()),
+            vehicle: Some(row.vehicle.clone()),
+            time_ms: Some(row.time_ms),
+            reason: ErrorReason::InvalidPosition,
+            detail: format!(
+                "gps status {:?} at ({}, {}): stored, flagged, excluded from distance and trips",
+                char::from(row.gps),
+                row.lat_e7,
+                row.lon_e7
+            ),
+            received_ms: Some(row.received_ms),
+            partition: row.partition,
+            offset: row.offset,
+        });
+    }
+
+    /// Recomputes the trips of every vehicle admitted to since the last call and emits what
+    /// changed. Call once the timestamp's input is complete.
+    pub fn settle(&mut self, out: &mut Outputs) {
+        for vehicle in std::mem::take(&mut self.dirty) {
+            if let Some(vs) = self.vehicles.get_mut(&vehicle) {
+                vs.settle(out, &mut self.stats, &mut self.scratch);
+                vs.evict(self.horizon_ms);
+            }
+        }
+    }
+
+    /// The current trips of one vehicle (closed, then the open one), for tests and live views.
+    pub fn trips_of(&self, vehicle: &str) -> Vec<Trip> {
+        let Some(vs) = self.vehicles.get(vehicle) else {
+            return Vec::new();
+        };
+        let mut trips: Vec<Trip> = vs.all_trips().cloned().collect();
+        trips.extend(vs.machine.open_trip());
+        trips
+    }
+
+    /// Per Kafka partition, the smallest offset whose items this worker still holds: where a
+    /// restart must replay from to rebuild this state.
+    pub fn retained_offsets(&self) -> HashMap<i32, i64> {
+        let mut min = HashMap::new();
+        for vs in self.vehicles.values() {
+            if vs.min_offset != i64::MAX {
+                let slot = min.entry(vs.partition).or_insert(i64::MAX);
+                *slot = (*slot).min(vs.min_offset);
+            }
+        }
+        min
+    }
+}
