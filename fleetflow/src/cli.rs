@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::emulate::{EmulateArgs, emulate};
 use crate::error::AppError;
+use crate::pipeline_run::{PipelineArgs, serve_pipeline};
 use crate::serve::{Role, build, shutdown_signal};
 use crate::tail::{TailOptions, tail};
 
@@ -31,8 +32,9 @@ pub enum Command {
     Run(ServeArgs),
     /// The ingest service alone, producing to the Kafka cluster at --brokers.
     Ingest(ServeArgs),
-    /// The dataflow job alone (issue 3: not built yet).
-    Pipeline(ServeArgs),
+    /// The dataflow job alone: Kafka at --brokers to trips and Parquet in --data-dir. One
+    /// process of a timely cluster with --cluster.
+    Pipeline(PipelineArgs),
     /// The SQL service alone (issue 5: not built yet).
     Query(ServeArgs),
     /// Monicar-style emulated vehicles posting to a fleetflow (or Monicar) endpoint.
@@ -108,7 +110,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Command::Run(args) => runtime.block_on(serve(args, Role::Run)),
         Command::Ingest(args) => runtime.block_on(serve(args, Role::Ingest)),
-        Command::Pipeline(_) => Err(AppError::NotYet(fleetflow_pipeline::NOT_YET)),
+        Command::Pipeline(args) => runtime.block_on(serve_pipeline(args)),
         Command::Query(_) => Err(AppError::NotYet(fleetflow_query::NOT_YET)),
         Command::Emulate(args) => runtime.block_on(emulate(args)),
         Command::Tail(args) => {
@@ -134,7 +136,7 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
         .local_addr()
         .map_err(AppError::io("listener address"))?;
     let what = match role {
-        Role::Run => "all-in-one: ingest (the pipeline and SQL arrive with issues 3 and 5)",
+        Role::Run => "all-in-one: ingest, pipeline (SQL arrives with issue 5)",
         Role::Ingest => "ingest",
     };
     println!("fleetflow {} — {what}", env!("CARGO_PKG_VERSION"));
@@ -150,6 +152,13 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
             "Kafka at {} (topic {})",
             services.brokers, config.kafka.topic
         ),
+    }
+    if services.pipeline.is_some() {
+        println!(
+            "pipeline: {} workers, trips and history as Parquet in {}",
+            config.pipeline.workers.max(1),
+            config.data_dir.display()
+        );
     }
     if services.admin_token_generated {
         println!("admin token: {}", services.admin_token);

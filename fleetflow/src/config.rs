@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use fleetflow_ingest::IngestConfig;
 use fleetflow_model::CompanyConfig;
+use fleetflow_pipeline::PipelineConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -19,12 +20,15 @@ use crate::error::AppError;
 pub struct Config {
     /// The one HTTP listener (ingest, and later live views, SQL and the dashboard).
     pub http: SocketAddr,
-    /// Where fleetflow keeps its files (vehicle registry journal; Parquet history later).
+    /// Where fleetflow keeps its files: the vehicle registry journal and the Parquet history
+    /// (`<data-dir>/<table>/date=YYYY-MM-DD/`, commit log in `<data-dir>/_fleetflow/`).
     pub data_dir: PathBuf,
     /// The token that sees every company; a random one is made and printed when unset.
     pub admin_token: Option<String>,
     pub kafka: KafkaConfig,
     pub ingest: IngestConfig,
+    /// The dataflow job: workers, flush interval, correction horizon, default trip rules.
+    pub pipeline: PipelineConfig,
     /// Companies (tenants) and their tokens.
     pub companies: Vec<CompanyConfig>,
     /// Vehicle id -> company id.
@@ -39,6 +43,7 @@ impl Default for Config {
             admin_token: None,
             kafka: KafkaConfig::default(),
             ingest: IngestConfig::default(),
+            pipeline: PipelineConfig::default(),
             companies: Vec::new(),
             vehicles: BTreeMap::new(),
         }

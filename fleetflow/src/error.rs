@@ -14,6 +14,8 @@ pub enum AppError {
     },
     #[error("{0}")]
     NotYet(&'static str),
+    #[error("pipeline: {0}")]
+    Pipeline(String),
     #[error("emulator: {0}")]
     Emulator(String),
     #[error("internal: {0}")]

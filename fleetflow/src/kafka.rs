@@ -93,6 +93,34 @@ impl EmbeddedBroker {
     }
 }
 
+/// The pipeline's consumer. Partitions are assigned by the pipeline itself and offsets live in
+/// the Parquet commit log, so no consumer-group machinery is used.
+pub fn pipeline_consumer_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "fleetflow-pipeline")
+        // librdkafka wants a group id on every consumer; with manual assignment and no commits
+        // the group is never joined.
+        .set("group.id", "fleetflow-pipeline")
+        // Offsets are committed with the Parquet files, never to Kafka.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // Only used when an assigned offset no longer exists (retention deleted it): start at
+        // the oldest record still there rather than stall.
+        .set("auto.offset.reset", "earliest")
+        // Ingest's producer is idempotent, not transactional; read_committed costs nothing and
+        // keeps aborted records out if a transactional producer ever writes here.
+        .set("isolation.level", "read_committed")
+        // Wait at most 50 ms for a fetch to fill: the dataflow's epochs are 200 ms.
+        .set("fetch.wait.max.ms", "50")
+        // Up to 8 MB per partition per fetch (~10k 60-point records): throughput when catching up.
+        .set("max.partition.fetch.bytes", "8388608")
+        // No EOF events: "caught up" is judged from the high watermark.
+        .set("enable.partition.eof", "false");
+    config
+}
+
 /// Creates `topic` unless it exists, after checking the cluster answers at all.
 pub async fn ensure_topic(brokers: &str, kafka: &KafkaConfig) -> Result<(), AppError> {
     let unreachable = |e: &dyn std::fmt::Display| {

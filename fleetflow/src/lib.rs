@@ -7,6 +7,7 @@ mod emulate;
 pub mod error;
 pub mod kafka;
 pub mod ops;
+pub mod pipeline_run;
 pub mod serve;
 pub mod tail;
 

@@ -1,6 +1,8 @@
 //! Operational endpoints every fleetflow process serves: `/metrics` (Prometheus text format)
 //! and `/status` (JSON: what runs, where its broker is, what it has done).
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Json;
@@ -10,6 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fleetflow_ingest::IngestState;
+use fleetflow_pipeline::PipelineStats;
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde::Serialize;
 
@@ -21,6 +24,7 @@ pub struct OpsState {
     pub role: &'static str,
     pub kafka: KafkaStatus,
     pub ingest: Option<IngestState>,
+    pub pipeline: Option<Arc<PipelineStats>>,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -46,7 +50,7 @@ struct Status {
     uptime_secs: u64,
     kafka: KafkaStatus,
     ingest: Option<IngestStatus>,
-    pipeline: &'static str,
+    pipeline: Option<PipelineStatus>,
     query: &'static str,
 }
 
@@ -60,6 +64,84 @@ struct IngestStatus {
     records_in_flight: usize,
 }
 
+#[derive(Debug, Serialize)]
+struct PipelineStatus {
+    records_read: u64,
+    commits: u64,
+    /// Dataflow time (epoch ms) up to which the tables are committed.
+    committed_upto_ms: u64,
+    rows_written: std::collections::BTreeMap<&'static str, u64>,
+    /// Per Kafka partition, the next offset the tables do not yet hold.
+    committed_offsets: std::collections::BTreeMap<i32, i64>,
+}
+
+fn pipeline_status(stats: &PipelineStats) -> PipelineStatus {
+    let rows_written = [
+        ("positions", &stats.positions_written),
+        ("trips", &stats.trips_written),
+        ("events", &stats.events_written),
+        ("errors", &stats.errors_written),
+    ]
+    .into_iter()
+    .map(|(t, c)| (t, c.load(Ordering::Relaxed)))
+    .collect();
+    PipelineStatus {
+        records_read: stats.records_read.load(Ordering::Relaxed),
+        commits: stats.commits.load(Ordering::Relaxed),
+        committed_upto_ms: stats.last_commit_epoch.load(Ordering::Relaxed),
+        rows_written,
+        committed_offsets: stats
+            .last_commit
+            .lock()
+            .map(|c| c.as_ref().map(|c| c.offsets.clone()).unwrap_or_default())
+            .unwrap_or_default(),
+    }
+}
+
+/// The pipeline's counters in Prometheus text format (they live in atomics the dataflow
+/// updates; rendered on request).
+fn pipeline_metrics(stats: &PipelineStats, out: &mut String) {
+    use std::fmt::Write;
+    let status = pipeline_status(stats);
+    let _ = writeln!(
+        out,
+        "# HELP fleetflow_pipeline_records_read_total Kafka records the pipeline has read."
+    );
+    let _ = writeln!(out, "# TYPE fleetflow_pipeline_records_read_total counter");
+    let _ = writeln!(
+        out,
+        "fleetflow_pipeline_records_read_total {}",
+        status.records_read
+    );
+    let _ = writeln!(
+        out,
+        "# HELP fleetflow_pipeline_commits_total Parquet commits made."
+    );
+    let _ = writeln!(out, "# TYPE fleetflow_pipeline_commits_total counter");
+    let _ = writeln!(out, "fleetflow_pipeline_commits_total {}", status.commits);
+    let _ = writeln!(
+        out,
+        "# HELP fleetflow_pipeline_rows_written_total Rows committed to each table."
+    );
+    let _ = writeln!(out, "# TYPE fleetflow_pipeline_rows_written_total counter");
+    for (table, rows) in &status.rows_written {
+        let _ = writeln!(
+            out,
+            "fleetflow_pipeline_rows_written_total{{table=\"{table}\"}} {rows}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP fleetflow_pipeline_committed_upto_ms Dataflow time the tables are committed up to."
+    );
+    let _ = writeln!(out, "# TYPE fleetflow_pipeline_committed_upto_ms gauge");
+    let _ = writeln!(
+        out,
+        "fleetflow_pipeline_committed_upto_ms {}",
+        status.committed_upto_ms
+    );
+}
+
 pub fn routes(state: OpsState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
@@ -70,7 +152,14 @@ pub fn routes(state: OpsState) -> Router {
 async fn metrics(State(state): State<OpsState>) -> Response {
     let mut body = Vec::new();
     match TextEncoder::new().encode(&state.registry.gather(), &mut body) {
-        Ok(()) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response(),
+        Ok(()) => {
+            if let Some(stats) = &state.pipeline {
+                let mut text = String::new();
+                pipeline_metrics(stats, &mut text);
+                body.extend_from_slice(text.as_bytes());
+            }
+            ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
+        }
         Err(error) => {
             tracing::error!(%error, "encoding metrics");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -97,7 +186,7 @@ async fn status(State(state): State<OpsState>) -> Json<impl Serialize> {
         uptime_secs: state.started.elapsed().as_secs(),
         kafka: state.kafka.clone(),
         ingest,
-        pipeline: "not built yet (issue 3)",
+        pipeline: state.pipeline.as_deref().map(pipeline_status),
         query: "not built yet (issue 5)",
     })
 }

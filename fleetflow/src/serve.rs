@@ -14,6 +14,8 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::kafka::{EmbeddedBroker, ensure_topic, producer_config};
 use crate::ops::{KafkaStatus, OpsState};
+use crate::pipeline_run::pipeline_job;
+use fleetflow_pipeline::RunningPipeline;
 
 /// Which subcommand is serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub struct Services {
     pub admin_token_generated: bool,
     pub brokers: String,
     pub embedded_broker: Option<EmbeddedBroker>,
+    /// The dataflow job (`run` only).
+    pub pipeline: Option<RunningPipeline>,
     sink: Arc<KafkaSink>,
 }
 
@@ -120,6 +124,17 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     )
     .map_err(|e| AppError::Config(e.to_string()))?;
 
+    let pipeline = match role {
+        Role::Run => {
+            let job = pipeline_job(
+                config,
+                &brokers,
+                timely::Config::process(config.pipeline.workers.max(1)),
+            );
+            Some(fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?)
+        }
+        Role::Ingest => None,
+    };
     let ops = OpsState {
         registry: metrics_registry,
         started: Instant::now(),
@@ -130,6 +145,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
             topic: config.kafka.topic.clone(),
         },
         ingest: Some(ingest.clone()),
+        pipeline: pipeline.as_ref().map(|p| p.stats.clone()),
     };
     let router = fleetflow_ingest::app(ingest.clone()).merge(crate::ops::routes(ops));
     Ok(Services {
@@ -139,6 +155,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         admin_token_generated,
         brokers,
         embedded_broker,
+        pipeline,
         sink,
     })
 }
@@ -147,7 +164,7 @@ impl Services {
     /// Serves until `shutdown` resolves, lets in-flight requests finish (they wait for their
     /// delivery reports), then flushes the producer.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
@@ -161,6 +178,13 @@ impl Services {
             .map_err(|e| AppError::Internal(e.to_string()))?;
         if let Err(error) = flushed {
             tracing::error!(%error, in_flight = self.sink.in_flight(), "records not confirmed at shutdown");
+        }
+        if let Some(pipeline) = self.pipeline.take() {
+            // The pipeline reads what ingest delivered, commits it, then stops.
+            tokio::task::spawn_blocking(move || pipeline.stop())
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map_err(|e| AppError::Pipeline(e.to_string()))?;
         }
         drop(self.embedded_broker);
         Ok(())

@@ -6,6 +6,8 @@
 
 pub mod commit_log;
 pub mod geo;
+pub mod job;
+pub mod kafka_source;
 pub mod parquet_file;
 pub mod parquet_sink;
 pub mod raw_record;
@@ -28,3 +30,4 @@ pub use trip::{CloseRule, Trip, TripRule};
 /// What `fleetflow pipeline` says until the dataflow exists.
 pub const NOT_YET: &str = "the pipeline (trip sessionization and the Parquet sink) is not built yet: see issue 3; \
 ingest writes to Kafka and the records are there to be read";
+pub use job::{PipelineConfig, PipelineError, PipelineJob, PipelineStats, RunningPipeline, start};

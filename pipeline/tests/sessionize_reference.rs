@@ -45,9 +45,7 @@ fn accumulate(
 fn as_trip_set(set: &BTreeMap<TripRecord, isize>) -> TripSet {
     let mut out: TripSet = BTreeMap::new();
     for t in set.keys() {
-        out.entry(t.vehicle.clone())
-            .or_default()
-            .push(t.trip);
+        out.entry(t.vehicle.clone()).or_default().push(t.trip);
     }
     for trips in out.values_mut() {
         trips.sort();

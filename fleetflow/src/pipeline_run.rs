@@ -1,0 +1,136 @@
+//! `fleetflow pipeline`: the dataflow job alone against a real Kafka cluster, as one process of
+//! a timely cluster, with `/metrics` and `/status` on its HTTP listener.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use fleetflow_pipeline::PipelineJob;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::kafka::pipeline_consumer_config;
+use crate::ops::{KafkaStatus, OpsState};
+use crate::serve::shutdown_signal;
+
+/// Flags of `fleetflow pipeline`.
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Worker threads in this process (default: `pipeline.workers`).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// This process's index in a timely cluster (0-based; process 0 commits).
+    #[arg(long, default_value_t = 0)]
+    pub process: usize,
+    /// Every cluster process's timely address (`host:port,...`, same order on each). Absent:
+    /// a single process.
+    #[arg(long, value_delimiter = ',')]
+    pub cluster: Vec<String>,
+    /// Stop once the topic has been read up to where it stood at start (a batch run).
+    #[arg(long)]
+    pub until_caught_up: bool,
+}
+
+/// The job a config describes, reading from `brokers`.
+pub fn pipeline_job(config: &Config, brokers: &str, timely: timely::Config) -> PipelineJob {
+    PipelineJob {
+        config: config.pipeline.clone(),
+        data_dir: config.data_dir.clone(),
+        kafka: pipeline_consumer_config(brokers),
+        topic: config.kafka.topic.clone(),
+        company_rules: config
+            .companies
+            .iter()
+            .filter_map(|c| c.trips.map(|rules| (c.id.clone(), rules)))
+            .collect(),
+        timely,
+        stop_when_caught_up: false,
+    }
+}
+
+fn timely_config(workers: usize, process: usize, cluster: &[String]) -> timely::Config {
+    if cluster.len() <= 1 {
+        return timely::Config::process(workers);
+    }
+    timely::Config {
+        communication: timely::CommunicationConfig::Cluster {
+            threads: workers,
+            process,
+            addresses: cluster.to_vec(),
+            report: false,
+            zerocopy: false,
+        },
+        worker: timely::WorkerConfig::default(),
+    }
+}
+
+pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
+    let config = args.serve.config()?;
+    let brokers = config.kafka.brokers.clone().ok_or_else(|| {
+        AppError::Config(
+            "fleetflow pipeline needs --brokers (or FLEETFLOW_KAFKA__BROKERS): only `fleetflow run` embeds a broker"
+                .to_owned(),
+        )
+    })?;
+    let workers = args.workers.unwrap_or(config.pipeline.workers).max(1);
+    let mut job = pipeline_job(
+        &config,
+        &brokers,
+        timely_config(workers, args.process, &args.cluster),
+    );
+    job.stop_when_caught_up = args.until_caught_up;
+    let started = Instant::now();
+    let pipeline = fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?;
+    let ops = OpsState {
+        registry: prometheus::Registry::new(),
+        started,
+        role: "pipeline",
+        kafka: KafkaStatus {
+            brokers: brokers.clone(),
+            embedded: false,
+            topic: config.kafka.topic.clone(),
+        },
+        ingest: None,
+        pipeline: Some(pipeline.stats.clone()),
+    };
+    let listener = TcpListener::bind(config.http)
+        .await
+        .map_err(AppError::io(format!("listen on {}", config.http)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(AppError::io("listener address"))?;
+    println!("fleetflow {} — pipeline", env!("CARGO_PKG_VERSION"));
+    println!(
+        "Kafka at {brokers} (topic {}); {workers} workers; writing Parquet to {}",
+        config.kafka.topic,
+        config.data_dir.display()
+    );
+    println!("listening on http://{addr}  (/metrics, /status)");
+    let shutdown = pipeline.shutdown_flag();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, crate::ops::routes(ops))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    // Ends on a signal (the server stops, then we ask the pipeline to drain) or by itself
+    // (--until-caught-up).
+    let joined = {
+        let shutdown = Arc::clone(&shutdown);
+        let waiter = tokio::task::spawn_blocking(move || pipeline.join());
+        tokio::pin!(waiter);
+        tokio::select! {
+            result = &mut waiter => result,
+            _ = server => {
+                shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
+                waiter.await
+            }
+        }
+    };
+    joined
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Pipeline(e.to_string()))
+}

@@ -1,0 +1,209 @@
+//! The pipeline job: recover the data dir, start timely workers, build each worker's dataflow
+//! (Kafka source -> sessionize -> Parquet sink), run until asked to stop.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fleetflow_model::TripRules;
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::{Inspect, Probe};
+
+use crate::commit_log::{CommitError, CommitLog};
+use crate::kafka_source::{SourceConfig, SourceError, kafka_source};
+use crate::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
+use crate::sessionize::{RuleBook, Sessionizer};
+use crate::sessionize_operator::{Epoch, Sessionize};
+
+/// `[pipeline]` in the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Timely worker threads in this process.
+    pub workers: usize,
+    /// Dataflow timestamp granularity, ms: how often the source closes an epoch.
+    pub tick_ms: u64,
+    /// How often the sink writes files and commits (seconds of dataflow time).
+    pub flush_secs: f64,
+    /// Correction horizon, seconds: how far behind a vehicle's newest item a late item still
+    /// corrects trips (older ones are stored and counted).
+    pub horizon_secs: u64,
+    /// Trip rules for companies without their own (`[companies.trips]`).
+    pub trips: TripRules,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            tick_ms: 200,
+            flush_secs: 5.0,
+            horizon_secs: 6 * 3600,
+            trips: TripRules::default(),
+        }
+    }
+}
+
+/// Everything a pipeline run needs.
+#[derive(Debug, Clone)]
+pub struct PipelineJob {
+    pub config: PipelineConfig,
+    pub data_dir: PathBuf,
+    /// Consumer settings (bootstrap servers etc.).
+    pub kafka: ClientConfig,
+    pub topic: String,
+    /// Per-company trip rules.
+    pub company_rules: Vec<(String, TripRules)>,
+    pub timely: timely::Config,
+    pub stop_when_caught_up: bool,
+}
+
+/// Pipeline errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("invalid pipeline config: {0}")]
+    Config(String),
+    #[error("timely: {0}")]
+    Timely(String),
+}
+
+/// Live counters for `/metrics` and `/status`.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub records_read: Arc<AtomicU64>,
+    pub commits: AtomicU64,
+    pub last_commit_epoch: AtomicU64,
+    pub positions_written: AtomicU64,
+    pub trips_written: AtomicU64,
+    pub events_written: AtomicU64,
+    pub errors_written: AtomicU64,
+    /// The newest commit's summary.
+    pub last_commit: Mutex<Option<CommitSummary>>,
+}
+
+impl PipelineStats {
+    fn record(&self, summary: &CommitSummary) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.last_commit_epoch
+            .store(summary.upto_epoch, Ordering::Relaxed);
+        for (table, rows) in &summary.rows {
+            let counter = match table.as_str() {
+                "positions" => &self.positions_written,
+                "trips" => &self.trips_written,
+                "events" => &self.events_written,
+                _ => &self.errors_written,
+            };
+            counter.fetch_add(*rows, Ordering::Relaxed);
+        }
+        *self.last_commit.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary.clone());
+    }
+}
+
+/// A started pipeline.
+pub struct RunningPipeline {
+    shutdown: Arc<AtomicBool>,
+    guards: timely::communication::WorkerGuards<Result<(), String>>,
+    pub stats: Arc<PipelineStats>,
+}
+
+impl std::fmt::Debug for RunningPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningPipeline").finish_non_exhaustive()
+    }
+}
+
+impl RunningPipeline {
+    /// Asks the source to drain and stop; returns once every worker has finished (the sink has
+    /// committed what was read).
+    pub fn stop(self) -> Result<(), PipelineError> {
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
+    /// Waits for the workers (a `stop_when_caught_up` run ends by itself).
+    pub fn join(self) -> Result<(), PipelineError> {
+        for result in self.guards.join() {
+            result.and_then(|r| r).map_err(PipelineError::Timely)?;
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_flag(&self) -> Arc<AtomicBool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Recovers the data dir and starts the workers.
+pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
+    job.config.trips.validate().map_err(PipelineError::Config)?;
+    for (company, rules) in &job.company_rules {
+        rules
+            .validate()
+            .map_err(|e| PipelineError::Config(format!("company {company}: {e}")))?;
+    }
+    std::fs::create_dir_all(&job.data_dir).map_err(|source| CommitError::Io {
+        path: job.data_dir.clone(),
+        source,
+    })?;
+    let resume = CommitLog::new(&job.data_dir).recover()?;
+    if let Some(commit) = &resume {
+        tracing::info!(seq = commit.seq, offsets = ?commit.offsets, replay_from = ?commit.replay_from, "resuming from commit");
+    }
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(PipelineStats::default());
+    let flush_ms = (job.config.flush_secs * 1000.0).round().max(1.0) as u64;
+    let horizon_ms = (job.config.horizon_secs as i64).saturating_mul(1000);
+    let source = SourceConfig {
+        client: job.kafka.clone(),
+        topic: job.topic.clone(),
+        tick_ms: job.config.tick_ms,
+        resume: resume.clone(),
+        stop_when_caught_up: job.stop_when_caught_up,
+        shutdown: shutdown.clone(),
+        records_read: stats.records_read.clone(),
+    };
+    let sink = SinkConfig {
+        data_dir: job.data_dir.clone(),
+        flush_ms,
+        resume,
+    };
+    let rules = job
+        .company_rules
+        .iter()
+        .fold(RuleBook::new(&job.config.trips), |book, (c, r)| {
+            book.with_company(c, r)
+        });
+    let worker_stats = stats.clone();
+    let guards = timely::execute(job.timely.clone(), move |worker| -> Result<(), String> {
+        let source = source.clone();
+        let sink = sink.clone();
+        let rules = rules.clone();
+        let stats = worker_stats.clone();
+        let probe: Result<ProbeHandle<Epoch>, SourceError> =
+            worker.dataflow::<Epoch, _, _>(|scope| {
+                let (records, progress) = kafka_source(scope, source)?;
+                let streams = records.sessionize(move || Sessionizer::new(rules, horizon_ms));
+                let (probe, _) = streams
+                    .write_parquet(progress, sink)
+                    .inspect(move |summary| stats.record(summary))
+                    .probe();
+                Ok(probe)
+            });
+        let _probe = probe.map_err(|e| e.to_string())?;
+        while worker.step_or_park(Some(Duration::from_millis(20))) {}
+        Ok(())
+    })
+    .map_err(PipelineError::Timely)?;
+    Ok(RunningPipeline {
+        shutdown,
+        guards,
+        stats,
+    })
+}
