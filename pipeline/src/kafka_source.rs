@@ -97,17 +97,17 @@ struct PartitionState {
     start_high: i64,
 }
 
+/// The source's outputs: raw records, and (partition, next offset) at each epoch.
+pub type SourceStreams<'scope> = (
+    StreamVec<'scope, Epoch, RawRecord>,
+    StreamVec<'scope, Epoch, (i32, i64)>,
+);
+
 /// Builds this worker's source: raw records, and (partition, next offset) progress reports.
 pub fn kafka_source<'scope>(
     scope: Scope<'scope, Epoch>,
     config: SourceConfig,
-) -> Result<
-    (
-        StreamVec<'scope, Epoch, RawRecord>,
-        StreamVec<'scope, Epoch, (i32, i64)>,
-    ),
-    SourceError,
-> {
+) -> Result<SourceStreams<'scope>, SourceError> {
     let consumer: BaseConsumer = config.client.create()?;
     let partitions = partition_count(&consumer, &config.topic, Duration::from_secs(60))?;
     let (worker, peers) = (scope.index(), scope.peers());
