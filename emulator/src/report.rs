@@ -98,12 +98,13 @@ impl fmt::Display for Report {
         let total = &self.cumulative;
         write!(
             f,
-            "t={:.0}s vehicles={} req/s={:.0} points/s={:.0} ok={} err={} (503:{} conn:{}",
+            "t={:.0}s vehicles={} req/s={:.0} points/s={:.0} ok={} points={} err={} (503:{} conn:{}",
             self.elapsed.as_secs_f64(),
             self.vehicles,
             self.requests_per_sec(),
             self.points_per_sec(),
             total.requests_ok,
+            total.points_ok,
             total.error_count(),
             total.errors_of(ErrorClass::Status(503)),
             total.errors_of(ErrorClass::Connection),

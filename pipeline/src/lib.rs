@@ -17,6 +17,7 @@ pub mod sessionize;
 pub mod sessionize_operator;
 pub mod synthetic;
 pub mod table_batches;
+pub mod table_reader;
 pub mod timeline;
 pub mod trip;
 pub mod trip_machine;

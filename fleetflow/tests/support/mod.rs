@@ -297,3 +297,100 @@ pub fn read_records(
     }
     records
 }
+
+/// Every record the topic holds, read partition by partition up to the high watermarks.
+pub fn read_all_records(brokers: &str, topic: &str) -> Vec<TelemetryRecord> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("e2e-all-{}", free_port()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut ends = std::collections::HashMap::new();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("watermarks");
+        if high > low {
+            ends.insert(p, high);
+            list.add_partition_offset(topic, p, Offset::Offset(low))
+                .expect("assign");
+        }
+    }
+    consumer.assign(&list).expect("assign");
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ends.is_empty() {
+        assert!(Instant::now() < deadline, "topic not read within 120 s");
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.expect("kafka message");
+            records.push(decode(message.payload().expect("payload")).expect("decodable"));
+            if message.offset() + 1 >= ends[&message.partition()] {
+                ends.remove(&message.partition());
+            }
+        }
+    }
+    records
+}
+
+/// (vehicle, time) of every fix in `records`, each once.
+pub fn distinct_fix_keys(records: &[TelemetryRecord]) -> Vec<(String, i64)> {
+    let mut keys: Vec<(String, i64)> = records
+        .iter()
+        .flat_map(|r| {
+            r.items.iter().filter_map(move |item| match item {
+                fleetflow_model::Item::Fix(f) => Some((r.vehicle.clone(), f.time_ms)),
+                _ => None,
+            })
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Runs `fleetflow pipeline --until-caught-up` over `brokers` into `data_dir` and waits for it.
+pub fn pipeline_until_caught_up(brokers: &str, data_dir: &std::path::Path) {
+    let status = Command::new(fleetflow_bin())
+        .args(["pipeline", "--until-caught-up", "--http", "127.0.0.1:0"])
+        .args(["--brokers", brokers])
+        .args(["--data-dir", data_dir.to_str().expect("utf8")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .expect("pipeline");
+    assert!(status.success(), "pipeline --until-caught-up failed: {status}");
+}
+
+/// Starts `fleetflow emulate` against `target` in the background.
+pub fn start_emulator(target: SocketAddr, vehicles: u32, seconds: u32) -> Proc {
+    let mut command = Command::new(fleetflow_bin());
+    command
+        .args(["emulate", "--vehicles", &vehicles.to_string()])
+        .args(["--speedup", "60", "--duration", &seconds.to_string()])
+        .args(["--report-every", "5", "--target", &format!("http://{target}")])
+        .env("RUST_LOG", "error");
+    Proc::spawn("emulate", command)
+}
+
+/// Waits for a background emulator to finish; returns its `total:` line.
+pub fn finish_emulator(mut emulator: Proc) -> String {
+    let total = emulator.wait_line("total:", Duration::from_secs(300));
+    let status = emulator.child.wait().expect("emulator exit");
+    assert!(status.success(), "emulator failed: {total}");
+    total
+}
+
+/// A `name=value` field of an emulator report line.
+pub fn report_field(line: &str, name: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(&format!("{name}=")))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}= in {line}"))
+}
