@@ -157,6 +157,7 @@ pub fn kafka_source<'scope>(
         let mut batch: Vec<RawRecord> = Vec::new();
         let mut replay_batch: Vec<RawRecord> = Vec::new();
         let mut draining = false;
+        let mut last_warning: Option<Instant> = None;
         move |_frontiers| {
             let Some((records_cap, progress_cap)) = live.as_mut() else {
                 return;
@@ -167,7 +168,11 @@ pub fn kafka_source<'scope>(
                 match consumer.poll(Duration::ZERO) {
                     None => break,
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, "Kafka source poll");
+                        // librdkafka reconnects by itself; say so once per 10 s, not per poll.
+                        if last_warning.is_none_or(|at: Instant| at.elapsed() > Duration::from_secs(10)) {
+                            tracing::warn!(error = %e, "Kafka source poll (librdkafka retries)");
+                            last_warning = Some(Instant::now());
+                        }
                         break;
                     }
                     Some(Ok(message)) => {

@@ -53,7 +53,10 @@ pub fn read_table(data_dir: &Path, table: Table) -> Result<Vec<RecordBatch>, Par
 pub fn position_keys(data_dir: &Path) -> Result<Vec<(String, i64)>, ParquetError> {
     let mut keys = Vec::new();
     for batch in read_table(data_dir, Table::Positions)? {
-        let vehicle = batch.column_by_name("vehicle").expect("schema").as_string::<i32>();
+        let vehicle = batch
+            .column_by_name("vehicle")
+            .expect("schema")
+            .as_string::<i32>();
         let time = batch
             .column_by_name("time")
             .expect("schema")
@@ -73,9 +76,18 @@ pub fn current_trips(data_dir: &Path) -> Result<BTreeMap<String, String>, Parque
     let options = FormatOptions::default();
     for batch in read_table(data_dir, Table::Trips)? {
         let schema = batch.schema();
-        let id = batch.column_by_name("trip_id").expect("schema").as_string::<i32>();
-        let version = batch.column_by_name("version").expect("schema").as_primitive::<Int64Type>();
-        let deleted = batch.column_by_name("deleted").expect("schema").as_boolean();
+        let id = batch
+            .column_by_name("trip_id")
+            .expect("schema")
+            .as_string::<i32>();
+        let version = batch
+            .column_by_name("version")
+            .expect("schema")
+            .as_primitive::<Int64Type>();
+        let deleted = batch
+            .column_by_name("deleted")
+            .expect("schema")
+            .as_boolean();
         // Timestamps as their epoch-ms numbers: rendering zone names needs chrono-tz.
         let columns = batch
             .columns()
@@ -103,7 +115,10 @@ pub fn current_trips(data_dir: &Path) -> Result<BTreeMap<String, String>, Parque
                 .map(|(f, fmt)| format!("{}={}", f.name(), fmt.value(row)))
                 .collect::<Vec<_>>()
                 .join(" ");
-            latest.insert(id.value(row).to_owned(), (v, deleted.value(row) && !deleted.is_null(row), text));
+            latest.insert(
+                id.value(row).to_owned(),
+                (v, deleted.value(row) && !deleted.is_null(row), text),
+            );
         }
     }
     Ok(latest

@@ -110,10 +110,11 @@ pub struct Fleetflow {
 /// Starts `fleetflow <subcommand> --http 127.0.0.1:0 <extra>` and waits until it listens.
 pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -> Fleetflow {
     let mut command = Command::new(fleetflow_bin());
-    command
-        .arg(subcommand)
-        .args(["--http", "127.0.0.1:0"])
-        .args(extra);
+    command.arg(subcommand);
+    if !extra.contains(&"--http") {
+        command.args(["--http", "127.0.0.1:0"]);
+    }
+    command.args(extra);
     command.env("RUST_LOG", "warn");
     for (key, value) in env {
         command.env(key, value);
@@ -172,9 +173,13 @@ pub fn tansu_bin() -> PathBuf {
     PathBuf::from("tansu")
 }
 
-/// Starts Tansu with `storage` (`memory://tansu/` or `sqlite://DIR/tansu.db`).
+/// Starts Tansu with `storage` (`memory://tansu/` or `sqlite:///ABSOLUTE/DIR/tansu.db`).
 pub fn start_tansu(storage: &str) -> Tansu {
-    let port = free_port();
+    start_tansu_on(storage, free_port())
+}
+
+/// Starts Tansu on `port` (to restart one where it was).
+pub fn start_tansu_on(storage: &str, port: u16) -> Tansu {
     let url = format!("tcp://127.0.0.1:{port}");
     let mut command = Command::new(tansu_bin());
     command
@@ -365,7 +370,10 @@ pub fn pipeline_until_caught_up(brokers: &str, data_dir: &std::path::Path) {
         .stdout(Stdio::null())
         .status()
         .expect("pipeline");
-    assert!(status.success(), "pipeline --until-caught-up failed: {status}");
+    assert!(
+        status.success(),
+        "pipeline --until-caught-up failed: {status}"
+    );
 }
 
 /// Starts `fleetflow emulate` against `target` in the background.
@@ -374,7 +382,12 @@ pub fn start_emulator(target: SocketAddr, vehicles: u32, seconds: u32) -> Proc {
     command
         .args(["emulate", "--vehicles", &vehicles.to_string()])
         .args(["--speedup", "60", "--duration", &seconds.to_string()])
-        .args(["--report-every", "5", "--target", &format!("http://{target}")])
+        .args([
+            "--report-every",
+            "5",
+            "--target",
+            &format!("http://{target}"),
+        ])
         .env("RUST_LOG", "error");
     Proc::spawn("emulate", command)
 }
