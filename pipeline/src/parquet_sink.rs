@@ -226,29 +226,43 @@ fn write_window(
         Ok(())
     };
 
-    for (date, mut part) in group_by(rows.positions, |p| partition_dir(p.time_ms)) {
-        write(Table::Positions, date, table_batches::positions(&mut part)?)?;
+    for (day, mut part) in group_by_day(rows.positions, |p| p.time_ms) {
+        write(Table::Positions, day, table_batches::positions(&mut part)?)?;
     }
-    for (date, mut part) in group_by(trip_versions(rows.trips, end), |v| {
-        partition_dir(v.record.trip.start_ms)
-    }) {
-        write(Table::Trips, date, table_batches::trips(&mut part)?)?;
+    for (day, mut part) in group_by_day(trip_versions(rows.trips, end), |v| v.record.trip.start_ms)
+    {
+        write(Table::Trips, day, table_batches::trips(&mut part)?)?;
     }
-    for (date, mut part) in group_by(rows.events, |e| partition_dir(e.row.time_ms)) {
-        write(Table::Events, date, table_batches::events(&mut part)?)?;
+    for (day, mut part) in group_by_day(rows.events, |e| e.row.time_ms) {
+        write(Table::Events, day, table_batches::events(&mut part)?)?;
     }
-    for (date, mut part) in group_by(rows.errors, |e| partition_dir(e.detected_ms)) {
-        write(Table::Errors, date, table_batches::errors(&mut part)?)?;
+    for (day, mut part) in group_by_day(rows.errors, |e| e.detected_ms) {
+        write(Table::Errors, day, table_batches::errors(&mut part)?)?;
     }
     Ok(files)
 }
 
-fn group_by<R>(rows: Vec<R>, key: impl Fn(&R) -> String) -> BTreeMap<String, Vec<R>> {
-    let mut groups: BTreeMap<String, Vec<R>> = BTreeMap::new();
+/// Rows grouped by the UTC date partition of `time_ms(row)`, as `date=YYYY-MM-DD`.
+fn group_by_day<R>(rows: Vec<R>, time_ms: impl Fn(&R) -> i64) -> Vec<(String, Vec<R>)> {
+    const DAY_MS: i64 = 86_400_000;
+    let first = match rows.first() {
+        Some(row) => time_ms(row).div_euclid(DAY_MS),
+        None => return Vec::new(),
+    };
+    if rows.iter().all(|r| time_ms(r).div_euclid(DAY_MS) == first) {
+        return vec![(partition_dir(first * DAY_MS), rows)];
+    }
+    let mut groups: BTreeMap<i64, Vec<R>> = BTreeMap::new();
     for row in rows {
-        groups.entry(key(&row)).or_default().push(row);
+        groups
+            .entry(time_ms(&row).div_euclid(DAY_MS))
+            .or_default()
+            .push(row);
     }
     groups
+        .into_iter()
+        .map(|(day, rows)| (partition_dir(day * DAY_MS), rows))
+        .collect()
 }
 
 /// A window's trip changes as version rows: each trip inserted (net) is a new version; a trip

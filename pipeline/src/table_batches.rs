@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
-    StringArray, TimestampMillisecondArray,
+    StringArray, StringBuilder, TimestampMillisecondArray,
 };
 use arrow::error::ArrowError;
 use fleetflow_model::{E7, Table};
@@ -28,7 +28,9 @@ fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError
 
 /// `positions` rows, sorted by vehicle and fix time.
 pub fn positions(rows: &mut [PositionRow]) -> Result<RecordBatch, ArrowError> {
-    rows.sort_unstable_by(|a, b| (&a.vehicle, a.time_ms).cmp(&(&b.vehicle, b.time_ms)));
+    // Stable merge sort: rows arrive in per-vehicle runs already in time order, which it
+    // detects and merges instead of re-sorting.
+    rows.sort_by(|a, b| (&a.vehicle, a.time_ms).cmp(&(&b.vehicle, b.time_ms)));
     let r = &*rows;
     batch(
         Table::Positions,
@@ -73,10 +75,7 @@ pub fn positions(rows: &mut [PositionRow]) -> Result<RecordBatch, ArrowError> {
             Arc::new(BooleanArray::from_iter(
                 r.iter().map(|p| Some(p.flags & flags::LATE != 0)),
             )),
-            Arc::new(StringArray::from_iter(
-                r.iter()
-                    .map(|p| p.trip_start_ms.map(|s| format!("{}:{s}", p.vehicle))),
-            )),
+            trip_ids(r.iter().map(|p| (&*p.vehicle, p.trip_start_ms))),
             ts(r.iter().map(|p| Some(p.received_ms))),
             Arc::new(StringArray::from_iter_values(
                 r.iter().map(|p| p.source.as_str()),
@@ -85,6 +84,22 @@ pub fn positions(rows: &mut [PositionRow]) -> Result<RecordBatch, ArrowError> {
             Arc::new(Int64Array::from_iter_values(r.iter().map(|p| p.offset))),
         ],
     )
+}
+
+/// `vehicle:start_ms` trip ids, written straight into the array's buffer.
+fn trip_ids<'a>(rows: impl ExactSizeIterator<Item = (&'a str, Option<i64>)>) -> ArrayRef {
+    use std::fmt::Write;
+    let mut builder = StringBuilder::with_capacity(rows.len(), rows.len() * 24);
+    for (vehicle, start) in rows {
+        match start {
+            Some(start) => {
+                let _ = write!(builder, "{vehicle}:{start}");
+                builder.append_value("");
+            }
+            None => builder.append_null(),
+        }
+    }
+    Arc::new(builder.finish())
 }
 
 fn gps_letter(code: u8) -> &'static str {
@@ -213,11 +228,7 @@ pub fn events(rows: &mut [Detected<EventRow>]) -> Result<RecordBatch, ArrowError
             Arc::new(Float64Array::from_iter(
                 r.iter().map(|e| e.row.pos.map(|p| deg(p.1))),
             )),
-            Arc::new(StringArray::from_iter(r.iter().map(|e| {
-                e.row
-                    .trip_start_ms
-                    .map(|s| format!("{}:{s}", e.row.vehicle))
-            }))),
+            trip_ids(r.iter().map(|e| (&*e.row.vehicle, e.row.trip_start_ms))),
             Arc::new(Float64Array::from_iter(r.iter().map(|e| e.row.value))),
             ts(r.iter().map(|e| Some(e.detected_ms))),
         ],

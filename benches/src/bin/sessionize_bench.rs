@@ -1,0 +1,261 @@
+//! Sessionization throughput, printed as a report:
+//!
+//! 1. the sessionizer alone on one thread (admit + settle, records already decoded);
+//! 2. the timely dataflow (decode, exchange by vehicle, sessionize) at 1 and 2 workers;
+//! 3. the same dataflow with the Parquet sink (sorted zstd files, commits), and bytes per point.
+//!
+//! Input: a seeded synthetic fleet (`fleetflow_pipeline::synthetic`): vehicles that park, drive,
+//! lose GPS and jump, half with ignition, 60-fix records, 10% delivered late, 5% twice.
+//! `--export FILE` also writes the fixes as CSV for the DuckDB/Pathway comparison
+//! (`benches/compare/sessions_compare.py`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
+use fleetflow_pipeline::parquet_sink::{SinkConfig, WriteParquet};
+use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
+use fleetflow_pipeline::{
+    Epoch, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer,
+};
+use timely::dataflow::InputHandleVec;
+use timely::dataflow::operators::Probe;
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, default_value_t = 2_000)]
+    vehicles: usize,
+    #[arg(long, default_value_t = 2_500)]
+    fixes_per_vehicle: usize,
+    /// Records per dataflow epoch.
+    #[arg(long, default_value_t = 2_000)]
+    epoch_records: usize,
+    /// Gap (s) for the trip rules, to match the comparison's session gap.
+    #[arg(long, default_value_t = 3600)]
+    gap_secs: u32,
+    /// Write the fixes as CSV (vehicle,time_ms,lat,lon,speed_kmh) in arrival order and exit.
+    #[arg(long)]
+    export: Option<PathBuf>,
+    /// Only the named stages (alone, dataflow, parquet); default all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+fn rules(gap_secs: u32) -> RuleBook {
+    RuleBook::new(&TripRules {
+        gap_secs,
+        ..TripRules::default()
+    })
+}
+
+fn points(records: &[TelemetryRecord]) -> usize {
+    records.iter().map(TelemetryRecord::fix_count).sum()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let shape = FleetShape {
+        vehicles: args.vehicles,
+        fixes_per_vehicle: args.fixes_per_vehicle,
+        ..FleetShape::default()
+    };
+    let started = Instant::now();
+    // Late records arrive up to three rounds of the fleet after their turn.
+    let delivery = Delivery {
+        max_delay: args.vehicles * 3,
+        ..Delivery::default()
+    };
+    let records = deliver(generate(&shape), &delivery);
+    let n_points = points(&records);
+    eprintln!(
+        "input: {} vehicles, {} records, {} fixes (with late and duplicate deliveries), generated in {:.1}s",
+        args.vehicles,
+        records.len(),
+        n_points,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = &args.export {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(out, "vehicle,time_ms,lat,lon,speed_kmh")?;
+        for r in &records {
+            for item in &r.items {
+                if let Item::Fix(f) = item {
+                    writeln!(
+                        out,
+                        "{},{},{},{},{}",
+                        r.vehicle,
+                        f.time_ms,
+                        f.lat(),
+                        f.lon(),
+                        f32::from(f.speed_dkmh) / 10.0
+                    )?;
+                }
+            }
+        }
+        out.flush()?;
+        eprintln!("exported {n_points} fixes to {}", path.display());
+        return Ok(());
+    }
+    let want = |stage: &str| args.only.is_empty() || args.only.iter().any(|s| s == stage);
+    println!(
+        "machine: {} cores; fixes: {n_points}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    if want("alone") {
+        let started = Instant::now();
+        let mut s = Sessionizer::new(rules(args.gap_secs), i64::MAX);
+        let mut trips = 0isize;
+        for (e, chunk) in records.chunks(args.epoch_records).enumerate() {
+            let mut out = Outputs::default();
+            for (i, r) in chunk.iter().enumerate() {
+                s.admit(
+                    r,
+                    Provenance {
+                        partition: 0,
+                        offset: (e * args.epoch_records + i) as i64,
+                    },
+                    &mut out,
+                );
+            }
+            s.settle(&mut out);
+            trips += out.trips.iter().map(|(_, d)| d).sum::<isize>();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "sessionizer alone, 1 thread: {:.2}M fixes/s ({secs:.2}s; {trips} trips; {:?})",
+            n_points as f64 / secs / 1e6,
+            s.stats()
+        );
+    }
+
+    let raw: Arc<Vec<Vec<RawRecord>>> = Arc::new(
+        records
+            .chunks(args.epoch_records)
+            .enumerate()
+            .map(|(e, chunk)| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| RawRecord {
+                        partition: 0,
+                        offset: (e * args.epoch_records + i) as i64,
+                        key: Some(r.vehicle.clone().into_bytes()),
+                        payload: encode_to_vec(r),
+                    })
+                    .collect()
+            })
+            .collect(),
+    );
+    let bytes: usize = raw.iter().flatten().map(|r| r.payload.len()).sum();
+    println!(
+        "encoded records: {:.1} MB ({:.1} B/fix)",
+        bytes as f64 / 1e6,
+        bytes as f64 / n_points as f64
+    );
+
+    for workers in [1, 2] {
+        if want("dataflow") {
+            let secs = run_dataflow(workers, raw.clone(), None, args.gap_secs);
+            println!(
+                "dataflow (decode + exchange + sessionize), {workers} worker(s): {:.2}M fixes/s ({:.2}M/s per worker; {secs:.2}s)",
+                n_points as f64 / secs / 1e6,
+                n_points as f64 / secs / 1e6 / workers as f64
+            );
+        }
+        if want("parquet") {
+            let dir = std::env::temp_dir()
+                .join(format!("fleetflow-bench-{}-{workers}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let secs = run_dataflow(workers, raw.clone(), Some(dir.clone()), args.gap_secs);
+            let sizes = table_sizes(&dir);
+            let positions = sizes
+                .iter()
+                .find(|(t, _)| t == "positions")
+                .map_or(0, |(_, b)| *b);
+            println!(
+                "dataflow + Parquet sink, {workers} worker(s): {:.2}M fixes/s ({secs:.2}s); positions {:.1} B/fix; all tables {}",
+                n_points as f64 / secs / 1e6,
+                positions as f64 / n_points as f64,
+                sizes
+                    .iter()
+                    .map(|(t, b)| format!("{t}={:.1}MB", *b as f64 / 1e6))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the dataflow over the prepared epochs; returns seconds.
+fn run_dataflow(
+    workers: usize,
+    raw: Arc<Vec<Vec<RawRecord>>>,
+    parquet: Option<PathBuf>,
+    gap_secs: u32,
+) -> f64 {
+    let started = Instant::now();
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let mut input = InputHandleVec::<Epoch, RawRecord>::new();
+        let parquet = parquet.clone();
+        let probe = worker.dataflow::<Epoch, _, _>(|scope| {
+            let streams = input
+                .to_stream(scope)
+                .sessionize(move || Sessionizer::new(rules(gap_secs), i64::MAX));
+            // Flow control on the sessionizer's output; the sink closes a window every 5 epochs.
+            let (probe, positions) = streams.positions.probe();
+            if let Some(dir) = parquet {
+                let offsets = timely::dataflow::operators::generic::operator::empty(scope);
+                let config = SinkConfig {
+                    data_dir: dir,
+                    flush_ms: 5,
+                    resume: None,
+                };
+                let streams = fleetflow_pipeline::SessionStreams {
+                    positions,
+                    ..streams
+                };
+                streams.write_parquet(offsets, config);
+            }
+            probe
+        });
+        let peers = worker.peers();
+        // Timestamp 0 means replay (the sink drops it): start at 1.
+        input.advance_to(1);
+        for (epoch, batch) in raw.iter().enumerate() {
+            let epoch = epoch + 1;
+            // Each worker feeds its share, as each would read its own Kafka partitions.
+            for (i, r) in batch.iter().enumerate() {
+                if i % peers == worker.index() {
+                    input.send(r.clone());
+                }
+            }
+            input.advance_to(epoch as Epoch + 1);
+            worker.step_while(|| probe.less_than(&(epoch as Epoch).saturating_sub(4)));
+        }
+        input.close();
+        while worker.step() {}
+    })
+    .expect("timely");
+    started.elapsed().as_secs_f64()
+}
+
+fn table_sizes(dir: &std::path::Path) -> Vec<(String, u64)> {
+    fleetflow_model::Table::ALL
+        .iter()
+        .map(|t| {
+            let bytes = fleetflow_pipeline::table_reader::table_files(dir, *t)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
+            (t.name().to_owned(), bytes)
+        })
+        .collect()
+}
