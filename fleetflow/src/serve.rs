@@ -125,7 +125,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     .map_err(|e| AppError::Config(e.to_string()))?;
 
     let pipeline = match role {
-        Role::Run => {
+        Role::Run if config.pipeline.enabled => {
             let job = pipeline_job(
                 config,
                 &brokers,
@@ -133,7 +133,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
             );
             Some(fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?)
         }
-        Role::Ingest => None,
+        Role::Run | Role::Ingest => None,
     };
     let ops = OpsState {
         registry: metrics_registry,

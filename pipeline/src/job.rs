@@ -22,6 +22,8 @@ use crate::sessionize_operator::{Epoch, Sessionize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
+    /// Whether `fleetflow run` starts the pipeline (off: ingest only).
+    pub enabled: bool,
     /// Timely worker threads in this process.
     pub workers: usize,
     /// Dataflow timestamp granularity, ms: how often the source closes an epoch.
@@ -38,6 +40,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
+            enabled: true,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             tick_ms: 200,
             flush_secs: 5.0,

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# End to end on one machine: load generator -> ingest (HTTP, acks after Kafka delivery) ->
+# Tansu (a separate broker process) -> `fleetflow pipeline` -> committed Parquet.
+#
+#   benches/scripts/end_to_end.sh [seconds] [scenario]     (default: 20 native)
+#
+# Prints the acknowledged points, when the last of them was committed to `positions`, and the
+# end-to-end rate: acknowledged points / (first request -> last point committed).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/env.sh
+seconds="${1:-20}"
+scenario="${2:-native}"
+cargo build --release -q -p fleetflow -p fleetflow-benches
+bin="$CARGO_TARGET_DIR/release"
+tansu="${TANSU_BIN:-$HOME/.cargo/bin/tansu}"
+work="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+kport="$(free_port)"; hport="$(free_port)"
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+pids=()
+trap cleanup EXIT
+RUST_LOG=warn "$tansu" broker --listener-url "tcp://127.0.0.1:$kport" \
+  --advertised-listener-url "tcp://127.0.0.1:$kport" --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
+pids+=($!)
+sleep 1
+RUST_LOG=warn "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
+  --http "127.0.0.1:$hport" >"$work/pipeline.log" 2>&1 &
+pids+=($!)
+status() { curl -s "127.0.0.1:$hport/status"; }
+until status >/dev/null 2>&1; do sleep 0.2; done
+# Enough distinct bodies that no fix is sent twice (1,700 native requests/s at most here).
+bodies=$(( (seconds + 1) * 1700 ))
+"$bin/ingest_load" --broker "127.0.0.1:$kport" --scenarios "$scenario" --seconds "$seconds" \
+  --bodies "$bodies" >"$work/load.txt" &
+load=$!
+# The clock starts when the load does (after the bodies are generated).
+until grep -q 'bodies ready' "$work/load.txt"; do sleep 0.05; done
+start=$(date +%s.%N)
+# (ingest_load does not exit by itself against an external broker: wait for its summary line.)
+until grep -q '^acknowledged in total' "$work/load.txt"; do sleep 0.05; done
+loaded=$(date +%s.%N)
+kill "$load" 2>/dev/null || true
+cat "$work/load.txt"
+points=$(sed -n 's/^acknowledged in total: .* requests, \([0-9]*\) points.*/\1/p' "$work/load.txt")
+records=$(sed -n 's/^acknowledged in total: .* points, \([0-9]*\) records.*/\1/p' "$work/load.txt")
+# Done when the tables are committed up to every record ingest acknowledged (offsets sum).
+committed=0
+while [ "$committed" -lt "$records" ]; do
+  sleep 0.2
+  committed=$(status | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["pipeline"]["committed_offsets"].values()))')
+done
+done_at=$(date +%s.%N)
+written=$(status | python3 -c 'import json,sys; print(json.load(sys.stdin)["pipeline"]["rows_written"]["positions"])')
+python3 - "$start" "$loaded" "$done_at" "$points" "$written" <<'PY'
+import sys
+start, loaded, done, points, written = map(float, sys.argv[1:])
+print(f"acknowledged points: {points:.0f}; distinct fixes committed to positions: {written:.0f}"
+      " (the load generator's 1 s warm-up re-sends its first bodies; the pipeline drops those fixes as duplicates)")
+print(f"load ran {loaded-start:.1f}s; the last point was committed {done-loaded:.1f}s after the load ended")
+print(f"end to end: {points/(done-start):,.0f} points/s (first request -> last point in Parquet)")
+PY
+du -sb "$work/data/positions" | awk -v p="$points" '{printf "positions on disk: %.1f MB, %.1f bytes/point (small files, before compaction)\n", $1/1e6, $1/p}'
