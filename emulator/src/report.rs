@@ -155,7 +155,7 @@ mod tests {
         };
         assert_eq!(
             report.to_string(),
-            "t=10s vehicles=15000 req/s=250 points/s=15000 ok=2500 err=3 (503:1 conn:0 400:2) \
+            "t=10s vehicles=15000 req/s=250 points/s=15000 ok=2500 points=150000 err=3 (503:1 conn:0 400:2) \
              retries=0 dropped=0 p50=2.1ms p99=9.8ms sim=20250218101530"
         );
     }
