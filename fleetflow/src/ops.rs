@@ -103,42 +103,42 @@ fn pipeline_status(stats: &PipelineStats) -> PipelineStatus {
 fn pipeline_metrics(stats: &PipelineStats, out: &mut String) {
     use std::fmt::Write;
     let status = pipeline_status(stats);
-    let _ = writeln!(
-        out,
-        "# HELP fleetflow_pipeline_records_read_total Kafka records the pipeline has read."
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let one = |value: u64| [(String::new(), value)];
+    metric(
+        "fleetflow_pipeline_records_read_total",
+        "counter",
+        "Kafka records the pipeline has read.",
+        &one(status.records_read),
     );
-    let _ = writeln!(out, "# TYPE fleetflow_pipeline_records_read_total counter");
-    let _ = writeln!(
-        out,
-        "fleetflow_pipeline_records_read_total {}",
-        status.records_read
+    metric(
+        "fleetflow_pipeline_commits_total",
+        "counter",
+        "Parquet commits made.",
+        &one(status.commits),
     );
-    let _ = writeln!(
-        out,
-        "# HELP fleetflow_pipeline_commits_total Parquet commits made."
+    let rows: Vec<(String, u64)> = status
+        .rows_written
+        .iter()
+        .map(|(table, rows)| (format!("{{table=\"{table}\"}}"), *rows))
+        .collect();
+    metric(
+        "fleetflow_pipeline_rows_written_total",
+        "counter",
+        "Rows committed to each table.",
+        &rows,
     );
-    let _ = writeln!(out, "# TYPE fleetflow_pipeline_commits_total counter");
-    let _ = writeln!(out, "fleetflow_pipeline_commits_total {}", status.commits);
-    let _ = writeln!(
-        out,
-        "# HELP fleetflow_pipeline_rows_written_total Rows committed to each table."
-    );
-    let _ = writeln!(out, "# TYPE fleetflow_pipeline_rows_written_total counter");
-    for (table, rows) in &status.rows_written {
-        let _ = writeln!(
-            out,
-            "fleetflow_pipeline_rows_written_total{{table=\"{table}\"}} {rows}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP fleetflow_pipeline_committed_upto_ms Dataflow time the tables are committed up to."
-    );
-    let _ = writeln!(out, "# TYPE fleetflow_pipeline_committed_upto_ms gauge");
-    let _ = writeln!(
-        out,
-        "fleetflow_pipeline_committed_upto_ms {}",
-        status.committed_upto_ms
+    metric(
+        "fleetflow_pipeline_committed_upto_ms",
+        "gauge",
+        "Dataflow time the tables are committed up to.",
+        &one(status.committed_upto_ms),
     );
 }
 

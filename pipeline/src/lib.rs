@@ -28,7 +28,4 @@ pub use sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
 pub use sessionize_operator::{Epoch, SessionStreams, Sessionize};
 pub use trip::{CloseRule, Trip, TripRule};
 
-/// What `fleetflow pipeline` says until the dataflow exists.
-pub const NOT_YET: &str = "the pipeline (trip sessionization and the Parquet sink) is not built yet: see issue 3; \
-ingest writes to Kafka and the records are there to be read";
 pub use job::{PipelineConfig, PipelineError, PipelineJob, PipelineStats, RunningPipeline, start};

@@ -84,6 +84,22 @@ impl WindowRows {
     }
 }
 
+/// The window rows at `cap`'s timestamp belong to, holding `cap` for it; `None` for
+/// timestamp 0, a restart's replay, whose rows were committed before.
+fn window_of(
+    windows: &mut BTreeMap<Epoch, WindowRows>,
+    cap: Capability<Epoch>,
+    flush_ms: u64,
+) -> Option<&mut WindowRows> {
+    let time = *cap.time();
+    if time == 0 {
+        return None;
+    }
+    let window = windows.entry(window_end(time, flush_ms)).or_default();
+    window.hold(cap);
+    Some(window)
+}
+
 /// Extension trait: write the session streams to Parquet, exactly once.
 pub trait WriteParquet<'scope> {
     /// `source_offsets`: (partition, next offset to read) at the timestamp up to which the
@@ -128,48 +144,28 @@ fn write_windows<'scope>(
         let mut files_written: u64 = 0;
         move |frontiers| {
             trips_in.for_each(|cap, data| {
-                if *cap.time() == 0 {
-                    return;
+                if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
+                    w.trips.extend(data.drain(..).map(|(t, _, d)| (t, d)));
                 }
-                let w = windows
-                    .entry(window_end(*cap.time(), flush_ms))
-                    .or_default();
-                w.hold(cap.retain(0));
-                w.trips.extend(data.drain(..).map(|(t, _, d)| (t, d)));
             });
             positions_in.for_each(|cap, data| {
-                if *cap.time() == 0 {
-                    return;
+                if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
+                    w.positions.append(data);
                 }
-                let w = windows
-                    .entry(window_end(*cap.time(), flush_ms))
-                    .or_default();
-                w.hold(cap.retain(0));
-                w.positions.append(data);
             });
             events_in.for_each(|cap, data| {
-                let t = *cap.time();
-                if t == 0 {
-                    return;
+                let detected_ms = *cap.time() as i64;
+                if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
+                    w.events
+                        .extend(data.drain(..).map(|row| Detected { row, detected_ms }));
                 }
-                let w = windows.entry(window_end(t, flush_ms)).or_default();
-                w.hold(cap.retain(0));
-                w.events.extend(data.drain(..).map(|row| Detected {
-                    row,
-                    detected_ms: t as i64,
-                }));
             });
             errors_in.for_each(|cap, data| {
-                let t = *cap.time();
-                if t == 0 {
-                    return;
+                let detected_ms = *cap.time() as i64;
+                if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
+                    w.errors
+                        .extend(data.drain(..).map(|row| Detected { row, detected_ms }));
                 }
-                let w = windows.entry(window_end(t, flush_ms)).or_default();
-                w.hold(cap.retain(0));
-                w.errors.extend(data.drain(..).map(|row| Detected {
-                    row,
-                    detected_ms: t as i64,
-                }));
             });
             let mut out = staged_out.activate();
             while let Some(entry) = windows.first_entry() {

@@ -75,15 +75,6 @@ pub struct Outputs {
     pub trips: Vec<(TripRecord, isize)>,
 }
 
-impl Outputs {
-    pub fn is_empty(&self) -> bool {
-        self.positions.is_empty()
-            && self.events.is_empty()
-            && self.errors.is_empty()
-            && self.trips.is_empty()
-    }
-}
-
 /// Counts of what admission decided (for `/metrics` and the closing report).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionStats {
@@ -211,42 +202,43 @@ impl VehicleSessions {
             scratch.clear();
             let verdict = machine.step(e, &self.limits, scratch);
             for detected in scratch.drain(..) {
-                match detected {
-                    Detected::TripClosed(trip) => self.closed.push(trip),
+                let (kind, time_ms, pos, value) = match detected {
+                    Detected::TripClosed(trip) => {
+                        self.closed.push(trip);
+                        continue;
+                    }
                     Detected::Overspeed {
                         since_ms,
                         speed_dkmh,
                         pos,
-                    } => {
-                        if self.reported.insert((EventKind::Overspeed, since_ms)) {
-                            out.events.push(event_row(
-                                &self.company,
-                                &self.vehicle,
-                                EventKind::Overspeed,
-                                since_ms,
-                                Some((pos.lat_e7, pos.lon_e7)),
-                                None,
-                                Some(f64::from(speed_dkmh) / 10.0),
-                            ));
-                        }
-                    }
+                    } => (
+                        EventKind::Overspeed,
+                        since_ms,
+                        Some(pos),
+                        f64::from(speed_dkmh) / 10.0,
+                    ),
                     Detected::MaintenanceDue {
                         at_ms,
                         odometer_m,
                         pos,
-                    } => {
-                        if self.reported.insert((EventKind::MaintenanceDue, at_ms)) {
-                            out.events.push(event_row(
-                                &self.company,
-                                &self.vehicle,
-                                EventKind::MaintenanceDue,
-                                at_ms,
-                                pos.map(|p| (p.lat_e7, p.lon_e7)),
-                                None,
-                                Some(odometer_m as f64 / 1000.0),
-                            ));
-                        }
-                    }
+                    } => (
+                        EventKind::MaintenanceDue,
+                        at_ms,
+                        pos,
+                        odometer_m as f64 / 1000.0,
+                    ),
+                };
+                // Once per (kind, time): a re-run after a late item detects it again.
+                if self.reported.insert((kind, time_ms)) {
+                    out.events.push(event_row(
+                        &self.company,
+                        &self.vehicle,
+                        kind,
+                        time_ms,
+                        pos.map(|p| (p.lat_e7, p.lon_e7)),
+                        None,
+                        Some(value),
+                    ));
                 }
             }
             while let Some(p) = pending.next_if(|p| p.key <= key) {

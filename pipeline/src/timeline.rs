@@ -107,14 +107,6 @@ impl Timeline {
         &self.entries
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     pub fn last_key(&self) -> Option<EntryKey> {
         self.entries.last().map(Entry::key)
     }
