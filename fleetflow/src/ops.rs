@@ -73,6 +73,15 @@ struct PipelineStatus {
     rows_written: std::collections::BTreeMap<&'static str, u64>,
     /// Per Kafka partition, the next offset the tables do not yet hold.
     committed_offsets: std::collections::BTreeMap<i32, i64>,
+    compaction: CompactionStatus,
+}
+
+#[derive(Debug, Serialize)]
+struct CompactionStatus {
+    merges: u64,
+    files_replaced: u64,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 fn pipeline_status(stats: &PipelineStats) -> PipelineStatus {
@@ -95,6 +104,12 @@ fn pipeline_status(stats: &PipelineStats) -> PipelineStatus {
             .lock()
             .map(|c| c.as_ref().map(|c| c.offsets.clone()).unwrap_or_default())
             .unwrap_or_default(),
+        compaction: CompactionStatus {
+            merges: stats.compactions.load(Ordering::Relaxed),
+            files_replaced: stats.compacted_files.load(Ordering::Relaxed),
+            bytes_in: stats.compacted_bytes_in.load(Ordering::Relaxed),
+            bytes_out: stats.compacted_bytes_out.load(Ordering::Relaxed),
+        },
     }
 }
 
@@ -139,6 +154,18 @@ fn pipeline_metrics(stats: &PipelineStats, out: &mut String) {
         "gauge",
         "Dataflow time the tables are committed up to.",
         &one(status.committed_upto_ms),
+    );
+    metric(
+        "fleetflow_pipeline_compactions_total",
+        "counter",
+        "Compaction merges committed.",
+        &one(status.compaction.merges),
+    );
+    metric(
+        "fleetflow_pipeline_compacted_files_total",
+        "counter",
+        "Small files replaced by compaction merges.",
+        &one(status.compaction.files_replaced),
     );
 }
 

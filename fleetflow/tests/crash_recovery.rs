@@ -29,7 +29,12 @@ fn start_pipeline(brokers: &str, data_dir: &Path) -> Fleetflow {
             "--data-dir",
             data_dir.to_str().expect("utf8"),
         ],
-        &[("FLEETFLOW_PIPELINE__FLUSH_SECS", "1")],
+        &[
+            ("FLEETFLOW_PIPELINE__FLUSH_SECS", "1"),
+            // Compaction at every chance, so kills land in merges too.
+            ("FLEETFLOW_PIPELINE__COMPACTION__INTERVAL_SECS", "0.3"),
+            ("FLEETFLOW_PIPELINE__COMPACTION__MIN_FILES", "2"),
+        ],
     )
 }
 
@@ -98,13 +103,17 @@ fn pipeline_killed_at_random_moments_loses_and_doubles_nothing() {
     }
     let total = finish_emulator(emulator);
     assert_eq!(report_field(&total, "err"), 0, "{total}");
-    let commits = fleetflow_pipeline::commit_log::CommitLog::new(&data)
-        .sequence_numbers()
-        .expect("commit log");
+    let log = fleetflow_pipeline::commit_log::CommitLog::new(&data);
+    let commits = log.sequence_numbers().expect("commit log");
     assert!(
         commits.len() >= 5,
         "the killed pipelines committed only {commits:?}: kills came too early to test recovery"
     );
+    let merges = commits
+        .iter()
+        .filter(|seq| !log.read(**seq).expect("commit").removed.is_empty())
+        .count();
+    assert!(merges >= 1, "no compaction ran between the kills");
     // A last restart catches up and ends.
     pipeline_until_caught_up(&tansu.brokers, &data);
     assert_exactly_once(&tansu.brokers, &data, report_field(&total, "points"));

@@ -9,16 +9,25 @@
 //! - `replay_from`: per partition, where a restart must start reading to rebuild the
 //!   sessionizer's state; records from there up to `offsets` are re-read but produce no rows.
 //!
-//! [`CommitLog::recover`] runs before the dataflow starts: it finishes the newest commit (renames
-//! its staged files into the tables and deletes what it removes, both idempotent) and deletes
-//! staged files no commit lists (a window that was written but never committed).
+//! Two kinds of commit, made one at a time through one [`CommitWriter`]:
+//! - a window's: its staged files are renamed into the tables;
+//! - a compaction's: it replaces files of one partition directory by their merge, in one atomic
+//!   directory exchange ([`crate::partition_swap`]); offsets stay as they were.
+//!
+//! [`CommitLog::recover`] runs before the dataflow starts: it finishes the newest commit (both
+//! kinds of apply are idempotent) and deletes staged files no commit lists (a window that was
+//! written but never committed, a merge that was never committed).
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::partition_swap;
 
 /// A file a commit adds to a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +71,10 @@ pub enum CommitError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("compaction commit {seq} spans several partitions or none")]
+    NotOnePartition { seq: u64 },
+    #[error("an earlier commit failed to apply; the pipeline must restart to recover")]
+    Failed,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CommitError + '_ {
@@ -98,6 +111,12 @@ impl CommitLog {
 
     pub fn staging_dir(&self) -> PathBuf {
         self.data_dir.join("_fleetflow").join("staging")
+    }
+
+    /// Where partition directories replaced by compaction go, until nobody can still be listing
+    /// them.
+    pub fn retired_dir(&self) -> PathBuf {
+        self.data_dir.join("_fleetflow").join("retired")
     }
 
     fn commit_path(&self, seq: u64) -> PathBuf {
@@ -146,6 +165,9 @@ impl CommitLog {
     /// files deleted. A crash anywhere leaves either no commit (its staged files are deleted by
     /// the next recovery) or the commit (recovery finishes applying it).
     pub fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
+        if !commit.removed.is_empty() {
+            compaction_names(commit)?;
+        }
         let dir = self.commits_dir();
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let tmp = dir.join(format!(".{:020}.json.tmp", commit.seq));
@@ -162,8 +184,17 @@ impl CommitLog {
         self.trim(commit.seq)
     }
 
-    /// Renames staged files into place and deletes removed ones; idempotent.
+    /// Applies a durable commit; idempotent.
     fn apply(&self, commit: &Commit) -> Result<(), CommitError> {
+        if commit.removed.is_empty() {
+            self.apply_window(commit)
+        } else {
+            self.apply_compaction(commit)
+        }
+    }
+
+    /// Renames a window's staged files into place.
+    fn apply_window(&self, commit: &Commit) -> Result<(), CommitError> {
         let mut touched_dirs = Vec::new();
         for file in &commit.added {
             let staged = self.data_dir.join(&file.staged);
@@ -180,16 +211,60 @@ impl CommitLog {
                 }
             }
         }
-        for removed in &commit.removed {
-            let path = self.data_dir.join(removed);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(&path)(e)),
-            }
-        }
         for dir in touched_dirs {
             sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a compaction's inputs by its output in one directory exchange.
+    fn apply_compaction(&self, commit: &Commit) -> Result<(), CommitError> {
+        let (dir, names) = compaction_names(commit)?;
+        let (remove, add_names) = names.split_at(commit.removed.len());
+        let staged: Vec<PathBuf> = commit
+            .added
+            .iter()
+            .map(|f| self.data_dir.join(&f.staged))
+            .collect();
+        let add: Vec<(&Path, &str)> = staged
+            .iter()
+            .map(PathBuf::as_path)
+            .zip(add_names.iter().copied())
+            .collect();
+        let live = self.data_dir.join(&dir);
+        let side = self
+            .retired_dir()
+            .join(format!("{:020}", commit.seq))
+            .join(&dir);
+        partition_swap::replace_files(&live, &side, remove, &add).map_err(io(&live))?;
+        for path in &staged {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(path)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes partition directories retired by compaction more than `grace` ago.
+    pub fn prune_retired(&self, grace: Duration) -> Result<(), CommitError> {
+        let dir = self.retired_dir();
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries {
+            let entry = entry.map_err(io(&dir))?;
+            let old_enough = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= grace);
+            if old_enough {
+                let path = entry.path();
+                fs::remove_dir_all(&path).map_err(io(&path))?;
+            }
         }
         Ok(())
     }
@@ -215,9 +290,10 @@ impl CommitLog {
         if let Some(commit) = &latest {
             self.apply(commit)?;
         }
-        let staging = self.staging_dir();
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(io(&staging))?;
+        for scratch in [self.staging_dir(), self.retired_dir()] {
+            if scratch.exists() {
+                fs::remove_dir_all(&scratch).map_err(io(&scratch))?;
+            }
         }
         // Temporary commit files of a commit that never completed.
         if let Ok(entries) = fs::read_dir(self.commits_dir()) {
@@ -229,6 +305,137 @@ impl CommitLog {
         }
         Ok(latest)
     }
+}
+
+/// A compaction commit's partition directory and the file names it removes then adds; an
+/// error unless every path is in the same one.
+fn compaction_names(commit: &Commit) -> Result<(PathBuf, Vec<&str>), CommitError> {
+    let not_one = || CommitError::NotOnePartition { seq: commit.seq };
+    let partition = |path: &str| Path::new(path).parent().map(Path::to_owned);
+    let dir = commit
+        .removed
+        .first()
+        .and_then(|p| partition(p))
+        .ok_or_else(not_one)?;
+    let names = commit
+        .removed
+        .iter()
+        .map(String::as_str)
+        .chain(commit.added.iter().map(|f| f.path.as_str()))
+        .map(|p| match (partition(p), Path::new(p).file_name()) {
+            (Some(d), Some(name)) if d == dir => name.to_str().ok_or_else(not_one),
+            _ => Err(not_one()),
+        })
+        .collect::<Result<Vec<&str>, _>>()?;
+    Ok((dir, names))
+}
+
+/// Makes commits one at a time, from the sink (windows) and the compactor (merges), and numbers
+/// them. A commit that fails after it became durable leaves the tables between two states, so
+/// every later commit is refused: the pipeline stops and recovery finishes the failed one.
+#[derive(Debug)]
+pub struct CommitWriter {
+    log: CommitLog,
+    state: Mutex<WriterState>,
+}
+
+#[derive(Debug)]
+struct WriterState {
+    /// The newest commit, without its file lists.
+    last: Commit,
+    failed: bool,
+}
+
+impl CommitWriter {
+    /// `resume`: the commit [`CommitLog::recover`] returned.
+    pub fn new(log: CommitLog, resume: Option<Commit>) -> Self {
+        let mut last = resume.unwrap_or_default();
+        last.added.clear();
+        last.removed.clear();
+        CommitWriter {
+            log,
+            state: Mutex::new(WriterState {
+                last,
+                failed: false,
+            }),
+        }
+    }
+
+    pub fn log(&self) -> &CommitLog {
+        &self.log
+    }
+
+    /// The newest commit's sequence number, offsets and epoch (file lists empty).
+    pub fn last(&self) -> Commit {
+        self.lock().last.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commits a window: its files and the offset state after it.
+    pub fn commit_window(
+        &self,
+        upto_epoch: u64,
+        offsets: BTreeMap<i32, i64>,
+        replay_from: BTreeMap<i32, i64>,
+        added: Vec<DataFile>,
+    ) -> Result<Commit, CommitError> {
+        self.commit_with(|last| Commit {
+            seq: last.seq + 1,
+            upto_epoch,
+            offsets,
+            replay_from,
+            added,
+            removed: Vec::new(),
+            committed_at_ms: now_ms(),
+        })
+    }
+
+    /// Commits a compaction: `removed` (paths in one partition directory) replaced by `added`
+    /// (staged files for the same directory). Offsets stay those of the newest commit.
+    pub fn commit_compaction(
+        &self,
+        added: Vec<DataFile>,
+        removed: Vec<String>,
+    ) -> Result<Commit, CommitError> {
+        self.commit_with(|last| Commit {
+            seq: last.seq + 1,
+            added,
+            removed,
+            committed_at_ms: now_ms(),
+            ..last.clone()
+        })
+    }
+
+    fn commit_with(&self, make: impl FnOnce(&Commit) -> Commit) -> Result<Commit, CommitError> {
+        let mut state = self.lock();
+        if state.failed {
+            return Err(CommitError::Failed);
+        }
+        let commit = make(&state.last);
+        if !commit.removed.is_empty() {
+            // Checked before anything is durable: a malformed commit is refused, not failed.
+            compaction_names(&commit)?;
+        }
+        state.failed = true;
+        self.log.commit(&commit)?;
+        state.failed = false;
+        state.last = Commit {
+            added: Vec::new(),
+            removed: Vec::new(),
+            ..commit.clone()
+        };
+        Ok(commit)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// fsync a directory so a rename in it is durable.
@@ -290,14 +497,92 @@ mod tests {
         c2.seq = 2;
         c2.added[0].staged = staged3.into();
         c2.added[0].path = "trips/date=2020-12-01/part-3.parquet".into();
-        c2.removed = vec!["positions/date=2020-12-01/part-1.parquet".into()];
         fs::write(log.commit_path(2), serde_json::to_vec(&c2).unwrap()).unwrap();
-        assert_eq!(log.recover().unwrap(), Some(c2));
+        assert_eq!(log.recover().unwrap(), Some(c2.clone()));
         assert!(dir.join("trips/date=2020-12-01/part-3.parquet").exists());
-        assert!(
-            !dir.join("positions/date=2020-12-01/part-1.parquet")
-                .exists()
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn compaction_commit_is_finished_by_recovery() {
+        let dir = tempdir("compaction");
+        fs::create_dir_all(&dir).unwrap();
+        if !partition_swap::exchange_supported(&dir).unwrap() {
+            eprintln!("skipped: no RENAME_EXCHANGE on this filesystem");
+            return;
+        }
+        let log = CommitLog::new(&dir);
+        let part = dir.join("positions/date=2020-12-01");
+        fs::create_dir_all(&part).unwrap();
+        for name in ["part-1.parquet", "part-2.parquet", "part-3.parquet"] {
+            fs::write(part.join(name), name).unwrap();
+        }
+        let staged = "_fleetflow/staging/compaction/positions/date=2020-12-01/part-c1.parquet";
+        fs::create_dir_all(dir.join(staged).parent().unwrap()).unwrap();
+        fs::write(dir.join(staged), b"merged").unwrap();
+        let compaction = Commit {
+            seq: 7,
+            added: vec![DataFile {
+                table: "positions".into(),
+                path: "positions/date=2020-12-01/part-c1.parquet".into(),
+                staged: staged.into(),
+                rows: 2,
+                bytes: 6,
+            }],
+            removed: vec![
+                "positions/date=2020-12-01/part-1.parquet".into(),
+                "positions/date=2020-12-01/part-2.parquet".into(),
+            ],
+            ..Commit::default()
+        };
+        // Durable, and a crash left a half-built side directory.
+        fs::create_dir_all(log.commits_dir()).unwrap();
+        fs::write(log.commit_path(7), serde_json::to_vec(&compaction).unwrap()).unwrap();
+        let side = log
+            .retired_dir()
+            .join(format!("{:020}", 7))
+            .join("positions/date=2020-12-01");
+        fs::create_dir_all(&side).unwrap();
+        fs::write(side.join("junk"), b"").unwrap();
+        assert_eq!(log.recover().unwrap(), Some(compaction.clone()));
+        let mut names: Vec<_> = fs::read_dir(&part)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["part-3.parquet", "part-c1.parquet"]);
+        assert!(!log.retired_dir().exists() && !log.staging_dir().exists());
+        // Recovering again changes nothing.
+        assert_eq!(log.recover().unwrap(), Some(compaction.clone()));
+        assert_eq!(fs::read(part.join("part-c1.parquet")).unwrap(), b"merged");
+        // The writer continues the numbering and refuses after a failed commit.
+        let writer = CommitWriter::new(log.clone(), log.latest().unwrap());
+        assert_eq!(
+            writer
+                .commit_window(1, [].into(), [].into(), vec![])
+                .unwrap()
+                .seq,
+            8
         );
+        let bad = writer.commit_compaction(vec![], vec!["a/b/c".into(), "x/y".into()]);
+        assert!(matches!(bad, Err(CommitError::NotOnePartition { seq: 9 })));
+        assert_eq!(
+            writer
+                .commit_window(2, [].into(), [].into(), vec![])
+                .unwrap()
+                .seq,
+            9
+        );
+        // A commit whose apply fails (its input directory is gone) stops every later one.
+        let mut gone = compaction.clone();
+        gone.removed = vec!["positions/date=2020-12-02/part-1.parquet".into()];
+        gone.added[0].path = "positions/date=2020-12-02/part-c2.parquet".into();
+        fs::create_dir_all(dir.join("positions/date=2020-12-02/part-1.parquet")).unwrap();
+        assert!(writer.commit_compaction(gone.added, gone.removed).is_err());
+        assert!(matches!(
+            writer.commit_window(3, [].into(), [].into(), vec![]),
+            Err(CommitError::Failed)
+        ));
         let _ = fs::remove_dir_all(&dir);
     }
 }

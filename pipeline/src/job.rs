@@ -13,6 +13,7 @@ use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::{Inspect, Probe};
 
 use crate::commit_log::{CommitError, CommitLog};
+use crate::compaction::{CompactionConfig, CompactionReport, Compactor};
 use crate::kafka_source::{SourceConfig, SourceError, kafka_source};
 use crate::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
 use crate::sessionize::{RuleBook, Sessionizer};
@@ -35,6 +36,8 @@ pub struct PipelineConfig {
     pub horizon_secs: u64,
     /// Trip rules for companies without their own (`[companies.trips]`).
     pub trips: TripRules,
+    /// Background merging of small files (`[pipeline.compaction]`).
+    pub compaction: CompactionConfig,
 }
 
 impl Default for PipelineConfig {
@@ -46,6 +49,7 @@ impl Default for PipelineConfig {
             flush_secs: 5.0,
             horizon_secs: 6 * 3600,
             trips: TripRules::default(),
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -89,6 +93,11 @@ pub struct PipelineStats {
     pub errors_written: AtomicU64,
     /// The newest commit's summary.
     pub last_commit: Mutex<Option<CommitSummary>>,
+    /// Compaction merges committed, the files they replaced, bytes before and after.
+    pub compactions: AtomicU64,
+    pub compacted_files: AtomicU64,
+    pub compacted_bytes_in: AtomicU64,
+    pub compacted_bytes_out: AtomicU64,
 }
 
 impl PipelineStats {
@@ -106,6 +115,16 @@ impl PipelineStats {
             counter.fetch_add(*rows, Ordering::Relaxed);
         }
         *self.last_commit.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary.clone());
+    }
+
+    fn record_compaction(&self, report: &CompactionReport) {
+        self.compactions.fetch_add(report.merges, Ordering::Relaxed);
+        self.compacted_files
+            .fetch_add(report.files_in, Ordering::Relaxed);
+        self.compacted_bytes_in
+            .fetch_add(report.bytes_in, Ordering::Relaxed);
+        self.compacted_bytes_out
+            .fetch_add(report.bytes_out, Ordering::Relaxed);
     }
 }
 
@@ -172,11 +191,8 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         shutdown: shutdown.clone(),
         records_read: stats.records_read.clone(),
     };
-    let sink = SinkConfig {
-        data_dir: job.data_dir.clone(),
-        flush_ms,
-        resume,
-    };
+    let sink = SinkConfig::new(job.data_dir.clone(), flush_ms, resume);
+    let compaction = job.config.compaction.clone();
     let rules = job
         .company_rules
         .iter()
@@ -189,6 +205,15 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         let sink = sink.clone();
         let rules = rules.clone();
         let stats = worker_stats.clone();
+        // The compactor commits beside the committer, worker 0.
+        let compactor = (worker.index() == 0 && compaction.enabled)
+            .then(|| {
+                let stats = stats.clone();
+                Compactor::spawn(sink.commits.clone(), compaction.clone(), move |r| {
+                    stats.record_compaction(r)
+                })
+            })
+            .flatten();
         let probe: Result<ProbeHandle<Epoch>, SourceError> =
             worker.dataflow::<Epoch, _, _>(|scope| {
                 let (records, progress) = kafka_source(scope, source)?;
@@ -199,9 +224,14 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
                     .probe();
                 Ok(probe)
             });
-        let _probe = probe.map_err(|e| e.to_string())?;
-        while worker.step_or_park(Some(Duration::from_millis(20))) {}
-        Ok(())
+        let probe = probe.map_err(|e| e.to_string());
+        if probe.is_ok() {
+            while worker.step_or_park(Some(Duration::from_millis(20))) {}
+        }
+        if let Some(compactor) = compactor {
+            compactor.stop();
+        }
+        probe.map(drop)
     })
     .map_err(PipelineError::Timely)?;
     Ok(RunningPipeline {

@@ -5,11 +5,13 @@
 //! - [`reference`]: the plain sequential definition the dataflow is tested against.
 
 pub mod commit_log;
+pub mod compaction;
 pub mod geo;
 pub mod job;
 pub mod kafka_source;
 pub mod parquet_file;
 pub mod parquet_sink;
+pub mod partition_swap;
 pub mod raw_record;
 pub mod reference;
 pub mod rows;

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use fleetflow_model::{Table, partition_dir};
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::frontier::MutableAntichain;
 
-use crate::commit_log::{Commit, CommitLog, DataFile};
+use crate::commit_log::{Commit, CommitLog, CommitWriter, DataFile};
 use crate::parquet_file::write_file;
 use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord};
 use crate::sessionize_operator::{Epoch, Retained, SessionStreams};
@@ -37,8 +38,21 @@ pub struct SinkConfig {
     pub data_dir: PathBuf,
     /// Flush window, ms of dataflow time: how often files (and commits) are made.
     pub flush_ms: u64,
-    /// The state recovered from the commit log ([`CommitLog::recover`]).
-    pub resume: Option<Commit>,
+    /// Makes the commits, numbered after the one recovered from the commit log
+    /// ([`CommitLog::recover`]); shared with the compactor.
+    pub commits: Arc<CommitWriter>,
+}
+
+impl SinkConfig {
+    /// A sink on a fresh or recovered data dir (`resume`: what [`CommitLog::recover`] returned).
+    pub fn new(data_dir: PathBuf, flush_ms: u64, resume: Option<Commit>) -> Self {
+        let commits = Arc::new(CommitWriter::new(CommitLog::new(&data_dir), resume));
+        SinkConfig {
+            data_dir,
+            flush_ms,
+            commits,
+        }
+    }
 }
 
 /// A file written under staging for one window.
@@ -305,12 +319,11 @@ fn commit_windows<'scope>(
     let (summary_out, summaries) = builder.new_output::<Vec<CommitSummary>>();
     let mut summary_out = OutputBuilder::from(summary_out);
     let flush_ms = config.flush_ms.max(1);
-    let log = CommitLog::new(&config.data_dir);
-    let resume = config.resume.unwrap_or_default();
+    let commits = config.commits;
+    let resume = commits.last();
 
     builder.build(move |initial| {
         drop(initial);
-        let mut seq = resume.seq;
         let mut offsets = resume.offsets;
         let mut replay_from = resume.replay_from;
         // Per window: the files, the offsets read before its end, a capability to report with.
@@ -368,19 +381,12 @@ fn commit_windows<'scope>(
                 if files.is_empty() && offsets == before {
                     continue;
                 }
-                seq += 1;
-                let commit = Commit {
-                    seq,
-                    upto_epoch: end,
-                    offsets: offsets.clone(),
-                    replay_from: replay_from.clone(),
-                    added: files,
-                    removed: Vec::new(),
-                    committed_at_ms: now_ms(),
-                };
-                log.commit(&commit).unwrap_or_else(|e| {
-                    panic!("Parquet sink cannot commit window ending {end}: {e}")
-                });
+                let commit = commits
+                    .commit_window(end, offsets.clone(), replay_from.clone(), files)
+                    .unwrap_or_else(|e| {
+                        panic!("Parquet sink cannot commit window ending {end}: {e}")
+                    });
+                let seq = commit.seq;
                 tracing::debug!(
                     seq,
                     upto_epoch = end,
@@ -404,11 +410,4 @@ fn commit_windows<'scope>(
         }
     });
     summaries
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

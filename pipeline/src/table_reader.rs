@@ -37,7 +37,25 @@ pub fn table_files(data_dir: &Path, table: Table) -> std::io::Result<Vec<PathBuf
 }
 
 /// Every row of `table`.
+///
+/// Like any glob reader it lists, then opens: a compaction committed in between replaces files
+/// it listed (each partition directory switches whole, so a listing is never half old, half
+/// new), and opening one then fails with `NotFound`. It lists again then.
 pub fn read_table(data_dir: &Path, table: Table) -> Result<Vec<RecordBatch>, ParquetError> {
+    const ATTEMPTS: usize = 10;
+    for attempt in 1.. {
+        match read_listed(data_dir, table) {
+            Err(ParquetError::External(e))
+                if attempt < ATTEMPTS
+                    && e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => {}
+            result => return result,
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+fn read_listed(data_dir: &Path, table: Table) -> Result<Vec<RecordBatch>, ParquetError> {
     let mut batches = Vec::new();
     for path in table_files(data_dir, table)? {
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path)?)?.build()?;

@@ -211,11 +211,7 @@ fn run_dataflow(
             let (probe, positions) = streams.positions.probe();
             if let Some(dir) = parquet {
                 let offsets = timely::dataflow::operators::generic::operator::empty(scope);
-                let config = SinkConfig {
-                    data_dir: dir,
-                    flush_ms: 5,
-                    resume: None,
-                };
+                let config = SinkConfig::new(dir, 5, None);
                 let streams = fleetflow_pipeline::SessionStreams {
                     positions,
                     ..streams

@@ -1,0 +1,390 @@
+//! Background compaction: merges the small files frequent flushes leave in a partition into
+//! large ones, so readers open few files with full row groups.
+//!
+//! Per (table, date) partition, the files smaller than half the target size are candidates;
+//! when there are at least `min_files` of them, the smallest are merged (up to the target size)
+//! into one file sorted like every table file, written under staging, and committed as one
+//! compaction commit that adds the merge and removes its inputs: the commit log records it and
+//! the partition directory switches in one atomic exchange ([`crate::partition_swap`]), so a
+//! glob reader sees either the inputs or the merge, never both, never neither.
+//!
+//! The compactor runs beside worker 0 (the committer) and commits through the same
+//! [`CommitWriter`]; only the sink adds files and only the compactor removes them, so its inputs
+//! are still there when it commits, and files the sink adds meanwhile stay in the directory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use fleetflow_model::Table;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::errors::ParquetError;
+use serde::{Deserialize, Serialize};
+
+use crate::commit_log::{CommitError, CommitWriter, DataFile};
+use crate::parquet_file::write_file;
+use crate::partition_swap;
+
+/// `[pipeline.compaction]` in the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionConfig {
+    pub enabled: bool,
+    /// How often partitions are looked at, seconds.
+    pub interval_secs: f64,
+    /// Merge a partition once it holds this many small files.
+    pub min_files: usize,
+    /// Size a merged file aims at, MiB; files of half this size or more are left alone.
+    pub target_mib: u64,
+    /// How long a replaced partition directory is kept for listings in progress, seconds.
+    pub retain_secs: u64,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        CompactionConfig {
+            enabled: true,
+            interval_secs: 30.0,
+            min_files: 8,
+            target_mib: 64,
+            retain_secs: 60,
+        }
+    }
+}
+
+impl CompactionConfig {
+    fn target_bytes(&self) -> u64 {
+        self.target_mib.saturating_mul(1 << 20)
+    }
+}
+
+/// Compaction errors: they stop one merge, not the pipeline (except a failed commit, which the
+/// sink's next commit turns into a stop; see [`CommitWriter`]).
+#[derive(Debug, thiserror::Error)]
+pub enum CompactionError {
+    #[error("reading or writing {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: ParquetError,
+    },
+    #[error("listing {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("merging {path}: {source}")]
+    Arrow {
+        path: PathBuf,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Merges committed.
+    pub merges: u64,
+    /// Files they replaced.
+    pub files_in: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub rows: u64,
+}
+
+/// A committed file: its path relative to the data dir and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TableFile {
+    path: String,
+    bytes: u64,
+}
+
+/// Which files of one partition to merge: the smallest candidates, up to the target size;
+/// `None` when there are too few.
+fn pick(mut files: Vec<TableFile>, config: &CompactionConfig) -> Option<Vec<TableFile>> {
+    let target = config.target_bytes();
+    files.retain(|f| f.bytes < target / 2);
+    if files.len() < config.min_files.max(2) {
+        return None;
+    }
+    files.sort_by(|a, b| a.bytes.cmp(&b.bytes).then_with(|| a.path.cmp(&b.path)));
+    let mut total = 0;
+    let picked: Vec<TableFile> = files
+        .into_iter()
+        .take_while(|f| {
+            total += f.bytes;
+            total <= target
+        })
+        .collect();
+    (picked.len() >= 2).then_some(picked)
+}
+
+/// The committed files of each partition of `table`: (partition dir relative to the data dir,
+/// files).
+fn partitions(
+    data_dir: &Path,
+    table: Table,
+) -> Result<Vec<(String, Vec<TableFile>)>, CompactionError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| CompactionError::Io { path, source }
+    };
+    let root = data_dir.join(table.name());
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(&root) else {
+        return Ok(out);
+    };
+    for dir in dirs {
+        let dir = dir.map_err(io(&root))?;
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if !dir.file_type().map_err(io(&root))?.is_dir() {
+            continue;
+        }
+        let rel = format!("{}/{name}", table.name());
+        let mut files = Vec::new();
+        for file in std::fs::read_dir(dir.path()).map_err(io(&dir.path()))? {
+            let file = file.map_err(io(&dir.path()))?;
+            let file_name = file.file_name().to_string_lossy().into_owned();
+            if file_name.ends_with(".parquet") {
+                let bytes = file.metadata().map_err(io(&file.path()))?.len();
+                files.push(TableFile {
+                    path: format!("{rel}/{file_name}"),
+                    bytes,
+                });
+            }
+        }
+        out.push((rel, files));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Reads `inputs` and returns their rows as one batch sorted by the table's sort columns.
+fn merge(
+    data_dir: &Path,
+    table: Table,
+    inputs: &[TableFile],
+) -> Result<RecordBatch, CompactionError> {
+    let mut batches = Vec::new();
+    for input in inputs {
+        let path = data_dir.join(&input.path);
+        let parquet = |source| CompactionError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(&path).map_err(|source| CompactionError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(parquet)?;
+        for batch in reader {
+            batches.push(batch.map_err(|e| parquet(e.into()))?);
+        }
+    }
+    let arrow_err = |source| CompactionError::Arrow {
+        path: data_dir.join(&inputs[0].path),
+        source,
+    };
+    let batch = concat_batches(&table.schema(), &batches).map_err(arrow_err)?;
+    let sort: Vec<SortColumn> = table
+        .sort_columns()
+        .iter()
+        .map(|name| SortColumn {
+            values: batch
+                .column_by_name(name)
+                .expect("table files carry the sort columns")
+                .clone(),
+            options: None,
+        })
+        .collect();
+    let order = lexsort_to_indices(&sort, None).map_err(arrow_err)?;
+    take_record_batch(&batch, &order).map_err(arrow_err)
+}
+
+/// One pass over every table and partition: merges what [`pick`] selects and commits each
+/// merge. Used by the background [`Compactor`] and by tests.
+pub fn compact_once(
+    writer: &CommitWriter,
+    config: &CompactionConfig,
+) -> Result<CompactionReport, CompactionError> {
+    let data_dir = writer.log().data_dir().to_owned();
+    let mut report = CompactionReport::default();
+    for table in Table::ALL {
+        for (partition, files) in partitions(&data_dir, table)? {
+            let Some(inputs) = pick(files, config) else {
+                continue;
+            };
+            let batch = merge(&data_dir, table, &inputs)?;
+            let name = format!("part-c{}-{}.parquet", now_ms(), report.merges);
+            let path = format!("{partition}/{name}");
+            let staged = format!("_fleetflow/staging/compaction/{path}");
+            let bytes = write_file(&data_dir.join(&staged), table, std::slice::from_ref(&batch))
+                .map_err(|source| CompactionError::Parquet {
+                    path: data_dir.join(&staged),
+                    source,
+                })?;
+            let rows = batch.num_rows() as u64;
+            let added = DataFile {
+                table: table.name().to_owned(),
+                path,
+                staged,
+                rows,
+                bytes,
+            };
+            let removed = inputs.iter().map(|f| f.path.clone()).collect();
+            let commit = writer.commit_compaction(vec![added], removed)?;
+            tracing::debug!(
+                seq = commit.seq,
+                partition = %partition,
+                files = inputs.len(),
+                rows,
+                "compacted"
+            );
+            report.merges += 1;
+            report.files_in += inputs.len() as u64;
+            report.bytes_in += inputs.iter().map(|f| f.bytes).sum::<u64>();
+            report.bytes_out += bytes;
+            report.rows += rows;
+        }
+    }
+    Ok(report)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The background compaction thread.
+#[derive(Debug)]
+pub struct Compactor {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+impl Compactor {
+    /// Starts compacting every `interval_secs`; `on_report` sees each pass that merged
+    /// something. Returns `None` (and says why) when the filesystem lacks the atomic exchange.
+    pub fn spawn(
+        writer: Arc<CommitWriter>,
+        config: CompactionConfig,
+        on_report: impl Fn(&CompactionReport) + Send + 'static,
+    ) -> Option<Compactor> {
+        let scratch = writer.log().data_dir().join("_fleetflow");
+        match std::fs::create_dir_all(&scratch)
+            .and_then(|()| partition_swap::exchange_supported(&scratch))
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(dir = %scratch.display(), "compaction off: the filesystem has no atomic directory exchange (renameat2 RENAME_EXCHANGE)");
+                return None;
+            }
+            Err(error) => {
+                tracing::warn!(dir = %scratch.display(), %error, "compaction off: cannot probe the filesystem");
+                return None;
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let interval = Duration::from_secs_f64(config.interval_secs.max(0.01));
+        let grace = Duration::from_secs(config.retain_secs);
+        let handle = std::thread::Builder::new()
+            .name("fleetflow-compactor".into())
+            .spawn(move || {
+                while !sleep_unless_stopped(&stopping, interval) {
+                    match compact_once(&writer, &config) {
+                        Ok(report) if report.merges > 0 => on_report(&report),
+                        Ok(_) => {}
+                        Err(CompactionError::Commit(error)) => {
+                            // The sink's next commit is refused too: the pipeline stops and
+                            // recovery finishes this one.
+                            tracing::error!(%error, "compaction commit failed; compactor stops");
+                            return;
+                        }
+                        Err(error) => tracing::warn!(%error, "compaction skipped a merge"),
+                    }
+                    if let Err(error) = writer.log().prune_retired(grace) {
+                        tracing::warn!(%error, "cannot delete retired partition directories");
+                    }
+                }
+            })
+            .expect("spawning the compactor thread");
+        Some(Compactor { stop, handle })
+    }
+
+    /// Stops after the pass in progress.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.thread().unpark();
+        let _ = self.handle.join();
+    }
+}
+
+/// Sleeps `interval` (waking early on stop); true if stopped.
+fn sleep_unless_stopped(stop: &AtomicBool, interval: Duration) -> bool {
+    let deadline = std::time::Instant::now() + interval;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::park_timeout(deadline - now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, bytes: u64) -> TableFile {
+        TableFile {
+            path: path.into(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn picks_the_smallest_files_up_to_the_target() {
+        let config = CompactionConfig {
+            min_files: 3,
+            target_mib: 1,
+            ..CompactionConfig::default()
+        };
+        let mib = 1 << 20;
+        // Too few small files.
+        assert_eq!(
+            pick(vec![file("a", 10), file("b", 10), file("c", mib)], &config),
+            None
+        );
+        let picked = pick(
+            vec![
+                file("big", mib / 2),
+                file("d", 300_000),
+                file("c", 300_000),
+                file("a", 10),
+                file("b", 20),
+                file("e", 500_000),
+            ],
+            &config,
+        )
+        .unwrap();
+        let names: Vec<_> = picked.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+    }
+}

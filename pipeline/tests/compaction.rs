@@ -1,0 +1,195 @@
+//! Compaction under load: while windows are committed and merged, a glob reader (list the
+//! partition directory, then read its files) never sees a window twice (inputs and merge) or
+//! misses one that was committed before it started listing (neither).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use fleetflow_model::{Source, Table};
+use fleetflow_pipeline::PositionRow;
+use fleetflow_pipeline::commit_log::{CommitLog, CommitWriter, DataFile};
+use fleetflow_pipeline::compaction::{CompactionConfig, compact_once};
+use fleetflow_pipeline::parquet_file::write_file;
+use fleetflow_pipeline::partition_swap::exchange_supported;
+use fleetflow_pipeline::table_batches;
+use fleetflow_pipeline::table_reader::{position_keys, read_table, table_files};
+
+const WINDOWS: u64 = 120;
+const ROWS_PER_WINDOW: u64 = 50;
+const DAY_MS: i64 = 1_606_780_800_000; // 2020-12-01
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fleetflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Window `w`'s rows: vehicles `v0..v4`, times that encode the window.
+fn window_rows(w: u64) -> Vec<PositionRow> {
+    let company: Arc<str> = Arc::from("acme");
+    (0..ROWS_PER_WINDOW)
+        .map(|i| PositionRow {
+            company: company.clone(),
+            vehicle: Arc::from(format!("v{}", i % 5)),
+            time_ms: DAY_MS + (w * ROWS_PER_WINDOW + i) as i64 * 1000,
+            lat_e7: 375_000_000 + i as i32,
+            lon_e7: 1_270_000_000,
+            speed_dkmh: 300,
+            heading_ddeg: 0,
+            gps: b'A',
+            altitude_dm: None,
+            accuracy_dm: None,
+            battery_dpct: None,
+            flags: 0,
+            trip_start_ms: None,
+            received_ms: 0,
+            source: Source::Native,
+            partition: 0,
+            offset: (w * ROWS_PER_WINDOW + i) as i64,
+        })
+        .collect()
+}
+
+/// Stages and commits window `w` the way the sink does.
+fn commit_window(writer: &CommitWriter, w: u64) {
+    let dir = writer.log().data_dir();
+    let path = format!("positions/date=2020-12-01/part-{w}-w0-{w}.parquet");
+    let staged = format!("_fleetflow/staging/{path}");
+    let batch = table_batches::positions(&mut window_rows(w)).expect("batch");
+    let bytes = write_file(&dir.join(&staged), Table::Positions, &[batch]).expect("write");
+    let file = DataFile {
+        table: "positions".into(),
+        path,
+        staged,
+        rows: ROWS_PER_WINDOW,
+        bytes,
+    };
+    writer
+        .commit_window(
+            w + 1,
+            [(0, ((w + 1) * ROWS_PER_WINDOW) as i64)].into(),
+            [].into(),
+            vec![file],
+        )
+        .expect("commit");
+}
+
+fn window_of_time(time_ms: i64) -> u64 {
+    ((time_ms - DAY_MS) / 1000) as u64 / ROWS_PER_WINDOW
+}
+
+#[test]
+fn glob_readers_never_see_both_or_neither() {
+    let dir = temp_dir("compaction-readers");
+    if !exchange_supported(&dir).expect("probe") {
+        eprintln!("skipped: no RENAME_EXCHANGE on this filesystem");
+        return;
+    }
+    let log = CommitLog::new(&dir);
+    let writer = Arc::new(CommitWriter::new(
+        log.clone(),
+        log.recover().expect("recover"),
+    ));
+    let config = CompactionConfig {
+        min_files: 3,
+        ..CompactionConfig::default()
+    };
+    let committed = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let reader = {
+        let (dir, committed, done) = (dir.clone(), committed.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let before = committed.load(Ordering::SeqCst);
+                let keys = position_keys(&dir).expect("a glob read succeeds (retrying NotFound)");
+                let mut per_window: BTreeMap<u64, u64> = BTreeMap::new();
+                for pair in keys.windows(2) {
+                    assert_ne!(
+                        pair[0], pair[1],
+                        "a fix read twice: inputs and merge both seen"
+                    );
+                }
+                for (_, time) in &keys {
+                    *per_window.entry(window_of_time(*time)).or_default() += 1;
+                }
+                for (w, n) in &per_window {
+                    assert_eq!(*n, ROWS_PER_WINDOW, "window {w} seen in part");
+                }
+                for w in 0..before {
+                    assert!(
+                        per_window.contains_key(&w),
+                        "window {w}, committed before the read, is missing: neither seen"
+                    );
+                }
+                reads += 1;
+            }
+            reads
+        })
+    };
+
+    let mut merges = 0;
+    for w in 0..WINDOWS {
+        commit_window(&writer, w);
+        committed.store(w + 1, Ordering::SeqCst);
+        if w % 4 == 3 {
+            merges += compact_once(&writer, &config).expect("compaction").merges;
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    let reads = reader.join().expect("reader thread");
+    eprintln!("{reads} concurrent reads, {merges} merges");
+    assert!(reads > 10, "the reader barely ran ({reads} reads)");
+    assert!(merges > 10, "only {merges} merges");
+
+    // Everything, once, in fewer files, each sorted by (vehicle, time).
+    let keys = position_keys(&dir).expect("read");
+    assert_eq!(keys.len() as u64, WINDOWS * ROWS_PER_WINDOW);
+    let files = table_files(&dir, Table::Positions).expect("list");
+    assert!(files.len() < 8, "{} files left", files.len());
+    for batch in read_table(&dir, Table::Positions).expect("read") {
+        let vehicles = batch.column_by_name("vehicle").expect("vehicle");
+        let times = batch.column_by_name("time").expect("time");
+        let rows = (0..batch.num_rows()).map(|i| {
+            (
+                arrow::array::AsArray::as_string::<i32>(vehicles)
+                    .value(i)
+                    .to_owned(),
+                arrow::array::AsArray::as_primitive::<arrow::datatypes::TimestampMillisecondType>(
+                    times,
+                )
+                .value(i),
+            )
+        });
+        let rows: Vec<_> = rows.collect();
+        assert!(
+            rows.windows(2).all(|p| p[0] <= p[1]),
+            "a merged file is not sorted"
+        );
+    }
+
+    // The commit log says what happened, and a restart keeps it.
+    let last = log.latest().expect("log").expect("a commit");
+    assert_eq!(
+        last.offsets,
+        [(0, (WINDOWS * ROWS_PER_WINDOW) as i64)].into()
+    );
+    drop(writer);
+    log.recover().expect("recover");
+    assert_eq!(
+        position_keys(&dir).expect("read").len() as u64,
+        WINDOWS * ROWS_PER_WINDOW
+    );
+    assert_no_scratch_left(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn assert_no_scratch_left(dir: &Path) {
+    for scratch in ["_fleetflow/staging", "_fleetflow/retired"] {
+        assert!(!dir.join(scratch).exists(), "{scratch} left after recovery");
+    }
+}
