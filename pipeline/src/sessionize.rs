@@ -189,7 +189,6 @@ impl VehicleSessions {
 
         self.pending.sort_unstable_by_key(|p| p.key);
         let mut pending = self.pending.drain(..).peekable();
-        let mut emitted_rows = Vec::new();
         for (i, e) in entries.iter().enumerate().skip(start) {
             let key = e.key();
             if i % CHECKPOINT_EVERY == 0 && self.checkpoints.last().is_none_or(|c| c.key < key) {
@@ -251,11 +250,10 @@ impl VehicleSessions {
                     Verdict::Unusable => row.flags |= flags::INVALID,
                     Verdict::Jump => row.flags |= flags::JUMP,
                 }
-                emitted_rows.push(row);
+                out.positions.push(row);
             }
         }
         drop(pending);
-        out.positions.extend(emitted_rows);
         self.machine = machine;
         self.last_processed = self.timeline.last_key();
 

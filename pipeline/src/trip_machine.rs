@@ -20,7 +20,7 @@
 
 use fleetflow_model::TripRules;
 
-use crate::geo::{LatLonE7, haversine_m};
+use crate::geo::{GeoPoint, LatLonE7};
 use crate::timeline::{Entry, EntryKind};
 use crate::trip::{CloseRule, Trip, TripRule};
 
@@ -97,8 +97,18 @@ pub enum Detected {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Point {
     time_ms: i64,
-    pos: LatLonE7,
+    geo: GeoPoint,
     speed_dkmh: u16,
+}
+
+impl Point {
+    fn pos(&self) -> LatLonE7 {
+        self.geo.pos
+    }
+
+    fn distance_m(&self, other: &Point) -> f64 {
+        self.geo.distance_m(&other.geo)
+    }
 }
 
 /// A running trip's totals.
@@ -136,18 +146,17 @@ impl Acc {
 
     /// A dwell trip that would start at the still fix `p`.
     fn still_at(p: Point) -> Acc {
-        let mut acc = Acc::start(TripRule::Dwell, p.time_ms, Some(p.pos));
+        let mut acc = Acc::start(TripRule::Dwell, p.time_ms, Some(p.pos()));
         acc.max_speed_dkmh = p.speed_dkmh;
         acc.points = 1;
         acc
     }
 
     /// Extends the trip to `p`, adding the leg from `prev` when it lies inside the trip.
-    fn extend(&mut self, prev: Option<Point>, p: Point, ignition_on: bool) {
-        if let Some(prev) = prev
+    fn extend(&mut self, prev: Option<Leg>, p: Point, ignition_on: bool) {
+        if let Some(Leg { from: prev, m: d }) = prev
             && prev.time_ms >= self.start_ms
         {
-            let d = haversine_m(prev.pos, p.pos);
             let dt = p.time_ms - prev.time_ms;
             self.distance_m += d;
             // Moving: the device says so, or the leg covered >= 1 km/h (3600 m per hour).
@@ -157,9 +166,9 @@ impl Acc {
                 self.idle_ms += dt;
             }
         }
-        self.start_pos.get_or_insert(p.pos);
+        self.start_pos.get_or_insert(p.pos());
         self.end_ms = p.time_ms;
-        self.end_pos = Some(p.pos);
+        self.end_pos = Some(p.pos());
         self.max_speed_dkmh = self.max_speed_dkmh.max(p.speed_dkmh);
     }
 
@@ -192,7 +201,7 @@ struct Arrival {
 }
 
 impl Arrival {
-    fn new(at: Point, trip_there: Acc, prev: Option<Point>) -> Arrival {
+    fn new(at: Point, trip_there: Acc, prev: Option<Leg>) -> Arrival {
         Arrival {
             at,
             trip_there,
@@ -202,8 +211,15 @@ impl Arrival {
 }
 
 /// Reported speed 0 and within [`STILL_M`] of the previous fix.
-fn is_still(prev: Option<Point>, p: Point) -> bool {
-    p.speed_dkmh == 0 && prev.is_none_or(|q| haversine_m(q.pos, p.pos) <= STILL_M)
+fn is_still(prev: Option<Leg>, p: Point) -> bool {
+    p.speed_dkmh == 0 && prev.is_none_or(|leg| leg.m <= STILL_M)
+}
+
+/// The previous accepted fix and the distance from it to the current one, measured once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Leg {
+    from: Point,
+    m: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,24 +278,27 @@ impl Machine {
         }
     }
 
-    /// The entry's position if it is usable and not a jump.
-    fn accept(&self, e: &Entry, limits: &Limits) -> Result<Point, Verdict> {
+    /// The entry's position if it is usable and not a jump, with the leg from the previous
+    /// accepted fix.
+    fn accept(&self, e: &Entry, limits: &Limits) -> Result<(Point, Option<Leg>), Verdict> {
         if !e.usable {
             return Err(Verdict::Unusable);
         }
         let p = Point {
             time_ms: e.time_ms,
-            pos: e.pos(),
+            geo: GeoPoint::new(e.pos()),
             speed_dkmh: e.speed_dkmh,
         };
-        if let Some(prev) = self.last {
-            // Within one second any displacement above the limit's one-second reach is a jump.
-            let dt_s = ((p.time_ms - prev.time_ms).max(1000)) as f64 / 1000.0;
-            if haversine_m(prev.pos, p.pos) > limits.jump_mps * dt_s {
-                return Err(Verdict::Jump);
-            }
+        let Some(prev) = self.last else {
+            return Ok((p, None));
+        };
+        let m = prev.distance_m(&p);
+        // Within one second any displacement above the limit's one-second reach is a jump.
+        let dt_s = ((p.time_ms - prev.time_ms).max(1000)) as f64 / 1000.0;
+        if m > limits.jump_mps * dt_s {
+            return Err(Verdict::Jump);
         }
-        Ok(p)
+        Ok((p, Some(Leg { from: prev, m })))
     }
 
     fn close(&mut self, acc: Acc, rule: CloseRule, out: &mut Vec<Detected>) {
@@ -287,7 +306,7 @@ impl Machine {
     }
 
     fn ignition_on(&mut self, e: &Entry, limits: &Limits, out: &mut Vec<Detected>) -> Verdict {
-        let p = self.accept(e, limits).ok();
+        let p = self.accept(e, limits).ok().map(|(p, _)| p);
         if let Some(odometer) = e.device_m {
             if let Some(before) = self.odometer_m
                 && limits.maintenance_m > 0
@@ -296,7 +315,7 @@ impl Machine {
                 out.push(Detected::MaintenanceDue {
                     at_ms: e.time_ms,
                     odometer_m: odometer,
-                    pos: p.map(|p| p.pos),
+                    pos: p.map(|p| p.pos()),
                 });
             }
             self.odometer_m = Some(odometer);
@@ -304,7 +323,7 @@ impl Machine {
         if let Some(acc) = self.trip.take() {
             self.close(acc, CloseRule::IgnitionOn, out);
         }
-        let mut acc = Acc::start(TripRule::Ignition, e.time_ms, p.map(|p| p.pos));
+        let mut acc = Acc::start(TripRule::Ignition, e.time_ms, p.map(|p| p.pos()));
         if let Some(p) = p {
             self.last = Some(p);
             acc.max_speed_dkmh = p.speed_dkmh;
@@ -320,11 +339,12 @@ impl Machine {
     }
 
     fn ignition_off(&mut self, e: &Entry, limits: &Limits, out: &mut Vec<Detected>) -> Verdict {
-        let p = self.accept(e, limits).ok();
+        let accepted = self.accept(e, limits).ok();
+        let p = accepted.map(|(p, _)| p);
         let trip_start_ms = self.trip.map(|acc| acc.start_ms);
         if let Some(mut acc) = self.trip.take() {
-            if let Some(p) = p {
-                acc.extend(self.last, p, self.ignition == Ignition::On);
+            if let Some((p, leg)) = accepted {
+                acc.extend(leg, p, self.ignition == Ignition::On);
             }
             acc.end_ms = e.time_ms;
             if acc.rule == TripRule::Ignition {
@@ -343,17 +363,17 @@ impl Machine {
     }
 
     fn fix(&mut self, e: &Entry, limits: &Limits, out: &mut Vec<Detected>) -> Verdict {
-        let p = match self.accept(e, limits) {
-            Ok(p) => p,
+        let (p, prev) = match self.accept(e, limits) {
+            Ok(accepted) => accepted,
             Err(verdict) => return verdict,
         };
-        let prev = self.last.replace(p);
+        self.last = Some(p);
         self.overspeed(p, limits, out);
 
-        if let Some(prev) = prev
-            && p.time_ms - prev.time_ms > limits.gap_ms
+        if let Some(leg) = prev
+            && p.time_ms - leg.from.time_ms > limits.gap_ms
         {
-            return self.after_gap(prev, p, limits, out);
+            return self.after_gap(leg, p, limits, out);
         }
 
         let ignition_on = self.ignition == Ignition::On;
@@ -364,7 +384,7 @@ impl Machine {
         acc.points += 1;
         if acc.rule == TripRule::Dwell {
             match &mut self.arrival {
-                Some(arrival) if haversine_m(arrival.at.pos, p.pos) <= limits.dwell_m => {
+                Some(arrival) if arrival.at.distance_m(&p) <= limits.dwell_m => {
                     if arrival.trip_at_rest.is_none() && is_still(prev, p) {
                         arrival.trip_at_rest = Some(acc);
                     }
@@ -393,7 +413,7 @@ impl Machine {
     /// An accepted fix after more than the gap time without one.
     fn after_gap(
         &mut self,
-        prev: Point,
+        leg: Leg,
         p: Point,
         limits: &Limits,
         out: &mut Vec<Detected>,
@@ -408,10 +428,11 @@ impl Machine {
         self.arrival = None;
         self.departure = None;
         self.anchor = Some(p);
-        if haversine_m(prev.pos, p.pos) > limits.dwell_m {
-            let mut acc = Acc::start(TripRule::Gap, prev.time_ms, Some(prev.pos));
+        let prev = leg.from;
+        if leg.m > limits.dwell_m {
+            let mut acc = Acc::start(TripRule::Gap, prev.time_ms, Some(prev.pos()));
             acc.max_speed_dkmh = prev.speed_dkmh;
-            acc.extend(Some(prev), p, false);
+            acc.extend(Some(leg), p, false);
             acc.points = 2;
             self.close(acc, CloseRule::Gap, out);
             return Verdict::Accepted {
@@ -424,7 +445,7 @@ impl Machine {
     }
 
     /// An accepted fix while no trip runs: does it leave the stop?
-    fn while_stopped(&mut self, prev: Option<Point>, p: Point, limits: &Limits) -> Verdict {
+    fn while_stopped(&mut self, prev: Option<Leg>, p: Point, limits: &Limits) -> Verdict {
         let ignition_on = self.ignition == Ignition::On;
         let Some(anchor) = self.anchor else {
             self.anchor = Some(p);
@@ -433,7 +454,7 @@ impl Machine {
                 trip_start_ms: None,
             };
         };
-        if haversine_m(anchor.pos, p.pos) <= limits.dwell_m {
+        if anchor.distance_m(&p) <= limits.dwell_m {
             match &mut self.departure {
                 Some(departure) if !is_still(prev, p) => {
                     departure.extend(prev, p, ignition_on);
@@ -450,7 +471,7 @@ impl Machine {
         let mut acc = self
             .departure
             .take()
-            .unwrap_or_else(|| Acc::still_at(prev.unwrap_or(anchor)));
+            .unwrap_or_else(|| Acc::still_at(prev.map_or(anchor, |leg| leg.from)));
         acc.extend(prev, p, ignition_on);
         acc.points += 1;
         self.anchor = None;
@@ -473,7 +494,7 @@ impl Machine {
             out.push(Detected::Overspeed {
                 since_ms: since,
                 speed_dkmh: p.speed_dkmh,
-                pos: p.pos,
+                pos: p.pos(),
             });
         }
     }

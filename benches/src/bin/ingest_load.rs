@@ -5,6 +5,9 @@
 //!
 //! `cargo run --release -p fleetflow-benches --bin ingest_load -- --seconds 10`
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
