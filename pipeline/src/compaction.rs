@@ -27,7 +27,7 @@ use parquet::errors::ParquetError;
 use serde::{Deserialize, Serialize};
 
 use crate::commit_log::{CommitError, CommitWriter, DataFile};
-use crate::parquet_file::write_file;
+use crate::parquet_file::{FileKind, write_file};
 use crate::partition_swap;
 
 /// `[pipeline.compaction]` in the config file.
@@ -229,11 +229,16 @@ pub fn compact_once(
             let name = format!("part-c{}-{}.parquet", now_ms(), report.merges);
             let path = format!("{partition}/{name}");
             let staged = format!("_fleetflow/staging/compaction/{path}");
-            let bytes = write_file(&data_dir.join(&staged), table, std::slice::from_ref(&batch))
-                .map_err(|source| CompactionError::Parquet {
-                    path: data_dir.join(&staged),
-                    source,
-                })?;
+            let bytes = write_file(
+                &data_dir.join(&staged),
+                table,
+                FileKind::Compacted,
+                std::slice::from_ref(&batch),
+            )
+            .map_err(|source| CompactionError::Parquet {
+                path: data_dir.join(&staged),
+                source,
+            })?;
             let rows = batch.num_rows() as u64;
             let added = DataFile {
                 table: table.name().to_owned(),

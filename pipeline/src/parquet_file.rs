@@ -17,10 +17,27 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 /// smaller ones.
 pub const ROW_GROUP_ROWS: usize = 131_072;
 
-/// zstd level 3: libzstd's default, a good ratio at ~300 MB/s per core.
-const ZSTD_LEVEL: i32 = 3;
+/// Which kind of file: it decides how hard zstd works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A flush window's file: written on the dataflow's critical path and usually rewritten by
+    /// compaction soon after, so zstd level 1 (fastest).
+    Flush,
+    /// Compaction's output, kept for good: level 3 (libzstd's default, a better ratio at
+    /// ~300 MB/s per core), off the critical path.
+    Compacted,
+}
 
-pub fn writer_properties(table: Table) -> Result<WriterProperties, ParquetError> {
+impl FileKind {
+    fn zstd_level(self) -> i32 {
+        match self {
+            FileKind::Flush => 1,
+            FileKind::Compacted => 3,
+        }
+    }
+}
+
+pub fn writer_properties(table: Table, kind: FileKind) -> Result<WriterProperties, ParquetError> {
     let schema = table.schema();
     let sorting = table
         .sort_columns()
@@ -35,7 +52,7 @@ pub fn writer_properties(table: Table) -> Result<WriterProperties, ParquetError>
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ParquetError::General(e.to_string()))?;
     Ok(WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(kind.zstd_level())?))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_sorting_columns(Some(sorting))
@@ -44,7 +61,12 @@ pub fn writer_properties(table: Table) -> Result<WriterProperties, ParquetError>
 }
 
 /// Writes `batches` (already sorted) to `path` and syncs it. Returns the file's size.
-pub fn write_file(path: &Path, table: Table, batches: &[RecordBatch]) -> Result<u64, ParquetError> {
+pub fn write_file(
+    path: &Path,
+    table: Table,
+    kind: FileKind,
+    batches: &[RecordBatch],
+) -> Result<u64, ParquetError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -52,7 +74,7 @@ pub fn write_file(path: &Path, table: Table, batches: &[RecordBatch]) -> Result<
     let mut writer = ArrowWriter::try_new(
         file.try_clone()?,
         table.schema(),
-        Some(writer_properties(table)?),
+        Some(writer_properties(table, kind)?),
     )?;
     for batch in batches {
         writer.write(batch)?;

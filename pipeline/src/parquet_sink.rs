@@ -27,7 +27,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::frontier::MutableAntichain;
 
 use crate::commit_log::{Commit, CommitLog, CommitWriter, DataFile};
-use crate::parquet_file::write_file;
+use crate::parquet_file::{FileKind, write_file};
 use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord};
 use crate::sessionize_operator::{Epoch, Retained, SessionStreams};
 use crate::table_batches::{self, Detected, TripVersion};
@@ -224,6 +224,7 @@ fn write_window(
         let bytes = write_file(
             &log.data_dir().join(&staged),
             table,
+            FileKind::Flush,
             std::slice::from_ref(&batch),
         )?;
         files.push(DataFile {

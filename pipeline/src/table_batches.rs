@@ -30,7 +30,15 @@ fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError
 pub fn positions(rows: &mut [PositionRow]) -> Result<RecordBatch, ArrowError> {
     // Stable merge sort: rows arrive in per-vehicle runs already in time order, which it
     // detects and merges instead of re-sorting.
-    rows.sort_by(|a, b| (&a.vehicle, a.time_ms).cmp(&(&b.vehicle, b.time_ms)));
+    // Rows of one vehicle share its `Arc<str>`: compare pointers before bytes.
+    rows.sort_by(|a, b| {
+        let vehicle = if Arc::ptr_eq(&a.vehicle, &b.vehicle) {
+            std::cmp::Ordering::Equal
+        } else {
+            a.vehicle.cmp(&b.vehicle)
+        };
+        vehicle.then(a.time_ms.cmp(&b.time_ms))
+    });
     let r = &*rows;
     batch(
         Table::Positions,
