@@ -9,6 +9,7 @@ pub mod compaction;
 pub mod geo;
 pub mod job;
 pub mod kafka_source;
+pub mod live_views;
 pub mod parquet_file;
 pub mod parquet_sink;
 pub mod partition_swap;
@@ -23,11 +24,13 @@ pub mod table_reader;
 pub mod timeline;
 pub mod trip;
 pub mod trip_machine;
+pub mod vehicle_live;
 
 pub use raw_record::RawRecord;
 pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord};
 pub use sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
 pub use sessionize_operator::{Epoch, SessionStreams, Sessionize};
 pub use trip::{CloseRule, Trip, TripRule};
+pub use vehicle_live::{IgnitionState, LiveFix, MachineLive, Motion, VehicleLive};
 
 pub use job::{PipelineConfig, PipelineError, PipelineJob, PipelineStats, RunningPipeline, start};

@@ -12,12 +12,35 @@ use crate::sessionize::RuleBook;
 use crate::timeline::Entry;
 use crate::trip::Trip;
 use crate::trip_machine::{Detected, Machine};
+use crate::vehicle_live::VehicleLive;
 
 /// Every vehicle's trips (closed in order, then the open one) for `records` in arrival order.
 pub fn reference_trips<'a>(
     records: impl IntoIterator<Item = &'a TelemetryRecord>,
     rules: &RuleBook,
 ) -> BTreeMap<String, Vec<Trip>> {
+    reference_run(records, rules)
+        .into_iter()
+        .map(|(vehicle, (trips, _))| (vehicle, trips))
+        .collect()
+}
+
+/// Every vehicle's live state after all of `records`: the machine's state after its newest item.
+pub fn reference_vehicles<'a>(
+    records: impl IntoIterator<Item = &'a TelemetryRecord>,
+    rules: &RuleBook,
+) -> BTreeMap<String, VehicleLive> {
+    reference_run(records, rules)
+        .into_iter()
+        .map(|(vehicle, (_, live))| (vehicle, live))
+        .collect()
+}
+
+/// Per vehicle: its trips and its live state.
+fn reference_run<'a>(
+    records: impl IntoIterator<Item = &'a TelemetryRecord>,
+    rules: &RuleBook,
+) -> BTreeMap<String, (Vec<Trip>, VehicleLive)> {
     let mut per_vehicle: BTreeMap<String, (String, Vec<Entry>)> = BTreeMap::new();
     for record in records {
         let slot = per_vehicle
@@ -46,7 +69,12 @@ pub fn reference_trips<'a>(
                 }
             }
             trips.extend(machine.open_trip());
-            (vehicle, trips)
+            let live = VehicleLive {
+                vehicle: vehicle.clone(),
+                company,
+                state: machine.live(),
+            };
+            (vehicle, (trips, live))
         })
         .collect()
 }

@@ -26,6 +26,7 @@ use crate::rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripR
 use crate::timeline::{Admission, Entry, EntryKey, EntryKind, Timeline};
 use crate::trip::Trip;
 use crate::trip_machine::{Detected, Limits, Machine, Verdict};
+use crate::vehicle_live::{MachineLive, VehicleLive};
 
 /// Entries between checkpoints: the most a late item re-runs before its own position.
 pub const CHECKPOINT_EVERY: usize = 128;
@@ -73,6 +74,8 @@ pub struct Outputs {
     pub events: Vec<EventRow>,
     pub errors: Vec<ErrorRow>,
     pub trips: Vec<(TripRecord, isize)>,
+    /// Changes of the vehicles' live state (the `vehicles` collection).
+    pub vehicles: Vec<(VehicleLive, isize)>,
 }
 
 /// Counts of what admission decided (for `/metrics` and the closing report).
@@ -122,6 +125,8 @@ struct VehicleSessions {
     pending: Vec<Pending>,
     reported: HashSet<(EventKind, i64)>,
     min_offset: i64,
+    /// The live state last emitted (with the company it was emitted under).
+    live: Option<(Arc<str>, MachineLive)>,
 }
 
 impl VehicleSessions {
@@ -141,6 +146,7 @@ impl VehicleSessions {
             pending: Vec::new(),
             reported: HashSet::new(),
             min_offset: i64::MAX,
+            live: None,
         }
     }
 
@@ -260,6 +266,24 @@ impl VehicleSessions {
         let mut new_tail: Vec<Trip> = self.closed[closed_len..].to_vec();
         new_tail.extend(self.machine.open_trip());
         self.emit_trip_changes(old_tail, new_tail, out, stats);
+        self.emit_live_change(out);
+    }
+
+    fn emit_live_change(&mut self, out: &mut Outputs) {
+        let now = (self.company.clone(), self.machine.live());
+        if self.live.as_ref() == Some(&now) {
+            return;
+        }
+        let record = |(company, state): &(Arc<str>, MachineLive)| VehicleLive {
+            vehicle: self.vehicle.to_string(),
+            company: company.to_string(),
+            state: *state,
+        };
+        if let Some(old) = &self.live {
+            out.vehicles.push((record(old), -1));
+        }
+        out.vehicles.push((record(&now), 1));
+        self.live = Some(now);
     }
 
     fn emit_trip_changes(

@@ -1,6 +1,6 @@
 //! The sessionize operator: raw Kafka records in, routed by vehicle; when the frontier passes a
 //! timestamp, that timestamp's records are decoded, admitted and settled, and what changed
-//! leaves on five outputs. Trips leave as a differential collection (retractions and
+//! leaves on six outputs. Trips and vehicles leave as differential collections (retractions and
 //! insertions), the other tables as plain streams of rows.
 //!
 //! Records are held until their timestamp is complete and processed in timestamp order, so
@@ -21,6 +21,7 @@ use timely::dataflow::{Stream, StreamVec};
 use crate::raw_record::RawRecord;
 use crate::rows::{ErrorReason, ErrorRow, EventRow, PositionRow, TripRecord};
 use crate::sessionize::{Outputs, Provenance, Sessionizer};
+use crate::vehicle_live::VehicleLive;
 
 /// The dataflow's timestamp: epoch milliseconds of the wall clock at which the source read the
 /// records (see `kafka_source.rs`).
@@ -32,6 +33,8 @@ pub type Retained = (usize, i32, i64);
 /// The streams [`Sessionize::sessionize`] produces.
 pub struct SessionStreams<'scope> {
     pub trips: Collection<'scope, Epoch, TripRecord>,
+    /// Each vehicle's live state after its newest item (retracted and re-inserted on change).
+    pub vehicles: Collection<'scope, Epoch, VehicleLive>,
     pub positions: StreamVec<'scope, Epoch, PositionRow>,
     pub events: StreamVec<'scope, Epoch, EventRow>,
     pub errors: StreamVec<'scope, Epoch, ErrorRow>,
@@ -63,11 +66,13 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
         let (events_out, events) = builder.new_output::<Vec<EventRow>>();
         let (errors_out, errors) = builder.new_output::<Vec<ErrorRow>>();
         let (retained_out, retained) = builder.new_output::<Vec<Retained>>();
+        let (vehicles_out, vehicles) = builder.new_output::<Vec<(VehicleLive, Epoch, isize)>>();
         let mut trips_out = OutputBuilder::from(trips_out);
         let mut positions_out = OutputBuilder::from(positions_out);
         let mut events_out = OutputBuilder::from(events_out);
         let mut errors_out = OutputBuilder::from(errors_out);
         let mut retained_out = OutputBuilder::from(retained_out);
+        let mut vehicles_out = OutputBuilder::from(vehicles_out);
 
         builder.build(move |initial: Vec<Capability<Epoch>>| {
             drop(initial);
@@ -79,7 +84,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
             move |frontiers| {
                 input.for_each(|cap, data| {
                     let slot = stash.entry(*cap.time()).or_insert_with(|| {
-                        ((0..5).map(|port| cap.retain(port)).collect(), Vec::new())
+                        ((0..6).map(|port| cap.retain(port)).collect(), Vec::new())
                     });
                     slot.1.append(data);
                 });
@@ -88,6 +93,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                 let mut events_h = events_out.activate();
                 let mut errors_h = errors_out.activate();
                 let mut retained_h = retained_out.activate();
+                let mut vehicles_h = vehicles_out.activate();
                 while let Some(entry) = stash.first_entry() {
                     let time = *entry.key();
                     if frontiers[0].less_equal(&time) {
@@ -110,6 +116,9 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                     errors_h
                         .session(&caps[3])
                         .give_iterator(out.errors.drain(..));
+                    vehicles_h
+                        .session(&caps[5])
+                        .give_iterator(out.vehicles.drain(..).map(|(v, diff)| (v, time, diff)));
                     retained_h.session(&caps[4]).give_iterator(
                         sessionizer
                             .retained_offsets()
@@ -122,6 +131,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
 
         SessionStreams {
             trips: trips.as_collection(),
+            vehicles: vehicles.as_collection(),
             positions,
             events,
             errors,

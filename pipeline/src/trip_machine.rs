@@ -23,6 +23,7 @@ use fleetflow_model::TripRules;
 use crate::geo::{GeoPoint, LatLonE7};
 use crate::timeline::{Entry, EntryKind};
 use crate::trip::{CloseRule, Trip, TripRule};
+use crate::vehicle_live::{IgnitionState, LiveFix, MachineLive};
 
 /// A stopped fix this close to the previous one, with reported speed 0, is *still*: the vehicle
 /// has not begun to leave. Larger than GPS jitter at rest, smaller than a second of driving.
@@ -267,6 +268,25 @@ impl Machine {
     /// The running trip, as an open [`Trip`].
     pub fn open_trip(&self) -> Option<Trip> {
         self.trip.map(|acc| acc.to_trip(None))
+    }
+
+    /// What the live views need of this state.
+    pub fn live(&self) -> MachineLive {
+        MachineLive {
+            fix: self.last.map(|p| LiveFix {
+                time_ms: p.time_ms,
+                lat_e7: p.pos().lat_e7,
+                lon_e7: p.pos().lon_e7,
+                speed_dkmh: p.speed_dkmh,
+            }),
+            ignition: match self.ignition {
+                Ignition::Unknown => IgnitionState::Unknown,
+                Ignition::On => IgnitionState::On,
+                Ignition::Off => IgnitionState::Off,
+            },
+            open_trip: self.open_trip(),
+            odometer_m: self.odometer_m,
+        }
     }
 
     /// Feeds the next entry in key order.

@@ -1,16 +1,18 @@
 //! Correctness by reference: the incremental sessionizer, alone and inside the timely dataflow
-//! at 1 and 4 workers, agrees with the plain sequential reference on every trip and every
-//! per-vehicle total at every timestamp, on seeded random fleets delivered out of order, with
-//! duplicates and late records.
+//! at 1 and 4 workers, agrees with the plain sequential reference on every trip, every
+//! per-vehicle total and every vehicle's live state at every timestamp, on seeded random fleets
+//! delivered out of order, with duplicates and late records.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use fleetflow_model::{TelemetryRecord, TripRules, encode_to_vec};
-use fleetflow_pipeline::reference::reference_trips;
+use fleetflow_pipeline::live_views::{SummaryKey, fleet_summary};
+use fleetflow_pipeline::reference::{reference_trips, reference_vehicles};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::{
     Epoch, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer, Trip, TripRecord,
+    VehicleLive,
 };
 use timely::dataflow::InputHandleVec;
 
@@ -28,18 +30,23 @@ fn rules() -> RuleBook {
 }
 
 /// Sums diffs into a multiset and checks every count is 0 or 1.
-fn accumulate(
-    set: &mut BTreeMap<TripRecord, isize>,
-    updates: impl IntoIterator<Item = (TripRecord, isize)>,
-) {
+fn accumulate<T: Ord>(set: &mut BTreeMap<T, isize>, updates: impl IntoIterator<Item = (T, isize)>) {
     for (t, d) in updates {
         *set.entry(t).or_insert(0) += d;
     }
     set.retain(|_, d| *d != 0);
     assert!(
         set.values().all(|d| *d == 1),
-        "a trip held twice or retracted below zero"
+        "a record held twice or retracted below zero"
     );
+}
+
+/// The accumulated `vehicles` collection, by vehicle (one state each).
+fn as_vehicle_map(set: &BTreeMap<VehicleLive, isize>) -> BTreeMap<String, VehicleLive> {
+    let map: BTreeMap<String, VehicleLive> =
+        set.keys().map(|v| (v.vehicle.clone(), v.clone())).collect();
+    assert_eq!(map.len(), set.len(), "a vehicle with two live states");
+    map
 }
 
 fn as_trip_set(set: &BTreeMap<TripRecord, isize>) -> TripSet {
@@ -116,6 +123,7 @@ fn incremental_matches_reference_at_every_settle() {
         let records = fleet(seed);
         let mut s = Sessionizer::new(rules(), i64::MAX);
         let mut set = BTreeMap::new();
+        let mut vehicles = BTreeMap::new();
         for range in epochs(&records, seed) {
             let mut out = Outputs::default();
             for (i, r) in records[range.clone()].iter().enumerate() {
@@ -130,9 +138,16 @@ fn incremental_matches_reference_at_every_settle() {
             }
             s.settle(&mut out);
             accumulate(&mut set, out.trips);
+            accumulate(&mut vehicles, out.vehicles);
             let got = as_trip_set(&set);
             let want = reference_sorted(&records[..range.end]);
             assert_eq!(got, want, "seed {seed}, after record {}", range.end);
+            assert_eq!(
+                as_vehicle_map(&vehicles),
+                reference_vehicles(&records[..range.end], &rules()),
+                "seed {seed}, live state after record {}",
+                range.end
+            );
         }
         let stats = s.stats();
         assert!(
@@ -142,13 +157,19 @@ fn incremental_matches_reference_at_every_settle() {
     }
 }
 
+type Updates<D> = Vec<(D, Epoch, isize)>;
+
 /// Runs the dataflow at `workers` workers over `records` in the given epochs; returns the trip
-/// updates it produced.
+/// and vehicle updates it produced.
 fn run_dataflow(
     workers: usize,
     records: &[TelemetryRecord],
     ranges: &[std::ops::Range<usize>],
-) -> Vec<(TripRecord, Epoch, isize)> {
+) -> (
+    Updates<TripRecord>,
+    Updates<VehicleLive>,
+    Updates<(SummaryKey, isize)>,
+) {
     let batches: Vec<Vec<RawRecord>> = ranges
         .iter()
         .map(|range| {
@@ -165,10 +186,17 @@ fn run_dataflow(
         .collect();
     let batches = Arc::new(batches);
     let captured = Arc::new(Mutex::new(Vec::new()));
-    let sink = captured.clone();
+    let captured_vehicles = Arc::new(Mutex::new(Vec::new()));
+    let captured_summary = Arc::new(Mutex::new(Vec::new()));
+    let (sink, vehicle_sink, summary_sink) = (
+        captured.clone(),
+        captured_vehicles.clone(),
+        captured_summary.clone(),
+    );
     timely::execute(timely::Config::process(workers), move |worker| {
         let mut input = InputHandleVec::<Epoch, RawRecord>::new();
-        let sink = sink.clone();
+        let (sink, vehicle_sink, summary_sink) =
+            (sink.clone(), vehicle_sink.clone(), summary_sink.clone());
         let probe = worker.dataflow::<Epoch, _, _>(|scope| {
             let streams = input
                 .to_stream(scope)
@@ -177,6 +205,14 @@ fn run_dataflow(
                 .trips
                 .inspect(move |update| sink.lock().unwrap().push(update.clone()))
                 .probe();
+            streams
+                .vehicles
+                .clone()
+                .inspect(move |update| vehicle_sink.lock().unwrap().push(update.clone()))
+                .probe_with(&probe);
+            fleet_summary(streams.vehicles)
+                .inspect(move |update| summary_sink.lock().unwrap().push(update.clone()))
+                .probe_with(&probe);
             probe
         });
         for (epoch, batch) in batches.iter().enumerate() {
@@ -192,7 +228,32 @@ fn run_dataflow(
         }
     })
     .expect("timely runs");
-    Arc::try_unwrap(captured).unwrap().into_inner().unwrap()
+    (
+        Arc::try_unwrap(captured).unwrap().into_inner().unwrap(),
+        Arc::try_unwrap(captured_vehicles)
+            .unwrap()
+            .into_inner()
+            .unwrap(),
+        Arc::try_unwrap(captured_summary)
+            .unwrap()
+            .into_inner()
+            .unwrap(),
+    )
+}
+
+/// The updates at times `<= epoch` from `next` on; advances `next` past them.
+fn upto<D: Clone>(
+    updates: &[(D, Epoch, isize)],
+    next: &mut usize,
+    epoch: Epoch,
+) -> Vec<(D, isize)> {
+    let end = updates[*next..].partition_point(|(_, t, _)| *t <= epoch) + *next;
+    let out = updates[*next..end]
+        .iter()
+        .map(|(d, _, r)| (d.clone(), *r))
+        .collect();
+    *next = end;
+    out
 }
 
 #[test]
@@ -201,18 +262,41 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
     let records = fleet(seed);
     let ranges = epochs(&records, seed);
     for workers in [1, 4] {
-        let mut updates = run_dataflow(workers, &records, &ranges);
+        let (mut updates, mut vehicle_updates, mut summary_updates) =
+            run_dataflow(workers, &records, &ranges);
         updates.sort_by_key(|(_, t, _)| *t);
-        let mut set = BTreeMap::new();
-        let mut next = 0;
+        vehicle_updates.sort_by_key(|(_, t, _)| *t);
+        summary_updates.sort_by_key(|(_, t, _)| *t);
+        let (mut set, mut vehicles, mut summary) =
+            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        let (mut next, mut next_vehicle, mut next_summary) = (0, 0, 0);
         for (epoch, range) in ranges.iter().enumerate() {
             let epoch = epoch as Epoch;
-            let upto = updates[next..].partition_point(|(_, t, _)| *t <= epoch) + next;
+            accumulate(&mut set, upto(&updates, &mut next, epoch));
             accumulate(
-                &mut set,
-                updates[next..upto].iter().map(|(d, _, r)| (d.clone(), *r)),
+                &mut vehicles,
+                upto(&vehicle_updates, &mut next_vehicle, epoch),
             );
-            next = upto;
+            let want_vehicles = reference_vehicles(&records[..range.end], &rules());
+            assert_eq!(
+                as_vehicle_map(&vehicles),
+                want_vehicles,
+                "{workers} workers, epoch {epoch}: live state"
+            );
+            accumulate(
+                &mut summary,
+                upto(&summary_updates, &mut next_summary, epoch),
+            );
+            let mut want_summary: BTreeMap<SummaryKey, isize> = BTreeMap::new();
+            for v in want_vehicles.values() {
+                let key = (v.company.clone(), v.state.ignition, v.state.motion());
+                *want_summary.entry(key).or_default() += 1;
+            }
+            let got_summary: BTreeMap<SummaryKey, isize> = summary.keys().cloned().collect();
+            assert_eq!(
+                got_summary, want_summary,
+                "{workers} workers, epoch {epoch}: fleet summary"
+            );
             let got = as_trip_set(&set);
             let want = reference_sorted(&records[..range.end]);
             assert_eq!(
@@ -223,5 +307,6 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
             assert_eq!(got, want, "{workers} workers, epoch {epoch}");
         }
         assert_eq!(next, updates.len());
+        assert_eq!(next_vehicle, vehicle_updates.len());
     }
 }

@@ -1,0 +1,79 @@
+//! A vehicle's live state as the trip machine sees it after its newest item (in event time):
+//! the data of the differential `vehicles` collection the live views are built from.
+//!
+//! It is a pure function of the vehicle's items, whatever order they arrived in: the
+//! sessionizer recomputes it from its checkpoints when a late item lands, and emits it as a
+//! retraction of the old state and an insertion of the new one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::trip::Trip;
+
+/// Whether the ignition is known on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum IgnitionState {
+    Unknown,
+    On,
+    Off,
+}
+
+/// What the vehicle is doing, from its newest accepted fix and trip state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Motion {
+    /// A trip is open and the newest fix reports speed.
+    Moving,
+    /// Ignition on, not moving.
+    Idle,
+    /// Neither.
+    Parked,
+}
+
+impl Motion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Motion::Moving => "moving",
+            Motion::Idle => "idle",
+            Motion::Parked => "parked",
+        }
+    }
+}
+
+/// The newest accepted fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LiveFix {
+    pub time_ms: i64,
+    pub lat_e7: i32,
+    pub lon_e7: i32,
+    pub speed_dkmh: u16,
+}
+
+/// The machine's view of one vehicle (see [`crate::trip_machine::Machine::live`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MachineLive {
+    pub fix: Option<LiveFix>,
+    pub ignition: IgnitionState,
+    pub open_trip: Option<Trip>,
+    /// The newest ignition-on odometer, metres.
+    pub odometer_m: Option<u64>,
+}
+
+impl MachineLive {
+    pub fn motion(&self) -> Motion {
+        let speed = self.fix.map_or(0, |f| f.speed_dkmh);
+        if self.open_trip.is_some() && speed > 0 {
+            Motion::Moving
+        } else if self.ignition == IgnitionState::On {
+            Motion::Idle
+        } else {
+            Motion::Parked
+        }
+    }
+}
+
+/// One vehicle's live state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VehicleLive {
+    pub vehicle: String,
+    pub company: String,
+    pub state: MachineLive,
+}
