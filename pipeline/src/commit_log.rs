@@ -431,7 +431,8 @@ impl CommitWriter {
     }
 }
 
-fn now_ms() -> i64 {
+/// Wall-clock epoch milliseconds (commit times, unique file names).
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -26,7 +26,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::errors::ParquetError;
 use serde::{Deserialize, Serialize};
 
-use crate::commit_log::{CommitError, CommitWriter, DataFile};
+use crate::commit_log::{CommitError, CommitWriter, DataFile, now_ms};
 use crate::parquet_file::{FileKind, write_file};
 use crate::partition_swap;
 
@@ -264,13 +264,6 @@ pub fn compact_once(
         }
     }
     Ok(report)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The background compaction thread.
