@@ -9,6 +9,7 @@ pub mod compaction;
 pub mod geo;
 pub mod job;
 pub mod kafka_source;
+pub mod live_store;
 pub mod live_views;
 pub mod parquet_file;
 pub mod parquet_sink;

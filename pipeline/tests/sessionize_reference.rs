@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use fleetflow_model::{TelemetryRecord, TripRules, encode_to_vec};
+use fleetflow_pipeline::live_store::{LiveStore, PublishLive};
 use fleetflow_pipeline::live_views::{SummaryKey, fleet_summary};
 use fleetflow_pipeline::reference::{reference_trips, reference_vehicles};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
@@ -159,17 +160,22 @@ fn incremental_matches_reference_at_every_settle() {
 
 type Updates<D> = Vec<(D, Epoch, isize)>;
 
+/// What the dataflow produced: trip, vehicle and summary updates, and the live store as worker
+/// 0 saw it after each epoch (checked there to be reachable by cursor from the epoch before).
+struct Produced {
+    trips: Updates<TripRecord>,
+    vehicles: Updates<VehicleLive>,
+    summary: Updates<(SummaryKey, isize)>,
+    store: Vec<BTreeMap<String, VehicleLive>>,
+}
+
 /// Runs the dataflow at `workers` workers over `records` in the given epochs; returns the trip
 /// and vehicle updates it produced.
 fn run_dataflow(
     workers: usize,
     records: &[TelemetryRecord],
     ranges: &[std::ops::Range<usize>],
-) -> (
-    Updates<TripRecord>,
-    Updates<VehicleLive>,
-    Updates<(SummaryKey, isize)>,
-) {
+) -> Produced {
     let batches: Vec<Vec<RawRecord>> = ranges
         .iter()
         .map(|range| {
@@ -188,6 +194,8 @@ fn run_dataflow(
     let captured = Arc::new(Mutex::new(Vec::new()));
     let captured_vehicles = Arc::new(Mutex::new(Vec::new()));
     let captured_summary = Arc::new(Mutex::new(Vec::new()));
+    let store_views = Arc::new(Mutex::new(Vec::new()));
+    let views = store_views.clone();
     let (sink, vehicle_sink, summary_sink) = (
         captured.clone(),
         captured_vehicles.clone(),
@@ -197,6 +205,9 @@ fn run_dataflow(
         let mut input = InputHandleVec::<Epoch, RawRecord>::new();
         let (sink, vehicle_sink, summary_sink) =
             (sink.clone(), vehicle_sink.clone(), summary_sink.clone());
+        // A small change log, so cursors also expire in the test.
+        let store = Arc::new(LiveStore::new(64));
+        let views = views.clone();
         let probe = worker.dataflow::<Epoch, _, _>(|scope| {
             let streams = input
                 .to_stream(scope)
@@ -210,9 +221,10 @@ fn run_dataflow(
                 .clone()
                 .inspect(move |update| vehicle_sink.lock().unwrap().push(update.clone()))
                 .probe_with(&probe);
-            fleet_summary(streams.vehicles)
+            fleet_summary(streams.vehicles.clone())
                 .inspect(move |update| summary_sink.lock().unwrap().push(update.clone()))
                 .probe_with(&probe);
+            streams.vehicles.publish_live(store.clone());
             probe
         });
         for (epoch, batch) in batches.iter().enumerate() {
@@ -225,20 +237,60 @@ fn run_dataflow(
             while probe.less_than(input.time()) {
                 worker.step();
             }
+            if worker.index() == 0 {
+                while store.read(|s| s.upto) <= epoch as Epoch {
+                    worker.step();
+                }
+                let mut views = views.lock().unwrap();
+                let now = store_view(&store);
+                // A reader polling with the cursor it had after the epoch before gets exactly
+                // what changed (or is told its cursor expired).
+                if let Some((before, cursor)) = views.last().cloned() {
+                    if let Ok(changes) = store.read(|s| s.changes_since(cursor)) {
+                        let mut polled: BTreeMap<String, VehicleLive> = before;
+                        for change in changes {
+                            match change.state {
+                                Some(state) => polled.insert(change.vehicle, state),
+                                None => polled.remove(&change.vehicle),
+                            };
+                        }
+                        assert_eq!(polled, now.0, "cursor polling after epoch {epoch}");
+                    }
+                }
+                views.push(now);
+            }
         }
     })
     .expect("timely runs");
-    (
-        Arc::try_unwrap(captured).unwrap().into_inner().unwrap(),
-        Arc::try_unwrap(captured_vehicles)
-            .unwrap()
-            .into_inner()
-            .unwrap(),
-        Arc::try_unwrap(captured_summary)
-            .unwrap()
-            .into_inner()
-            .unwrap(),
-    )
+    Produced {
+        trips: take(captured),
+        vehicles: take(captured_vehicles),
+        summary: take(captured_summary),
+        store: take(store_views)
+            .into_iter()
+            .map(|(view, _)| view)
+            .collect(),
+    }
+}
+
+fn take<T>(shared: Arc<Mutex<Vec<T>>>) -> Vec<T> {
+    Arc::try_unwrap(shared)
+        .ok()
+        .expect("the workers are done")
+        .into_inner()
+        .expect("no worker panicked")
+}
+
+/// The store's vehicles by id, and its cursor.
+fn store_view(store: &LiveStore) -> (BTreeMap<String, VehicleLive>, u64) {
+    store.read(|s| {
+        let view = s
+            .vehicles
+            .values()
+            .map(|v| (v.vehicle.clone(), v.clone()))
+            .collect();
+        (view, s.seq)
+    })
 }
 
 /// The updates at times `<= epoch` from `next` on; advances `next` past them.
@@ -262,8 +314,13 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
     let records = fleet(seed);
     let ranges = epochs(&records, seed);
     for workers in [1, 4] {
-        let (mut updates, mut vehicle_updates, mut summary_updates) =
-            run_dataflow(workers, &records, &ranges);
+        let Produced {
+            trips: mut updates,
+            vehicles: mut vehicle_updates,
+            summary: mut summary_updates,
+            store,
+        } = run_dataflow(workers, &records, &ranges);
+        assert_eq!(store.len(), ranges.len());
         updates.sort_by_key(|(_, t, _)| *t);
         vehicle_updates.sort_by_key(|(_, t, _)| *t);
         summary_updates.sort_by_key(|(_, t, _)| *t);
@@ -282,6 +339,10 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
                 as_vehicle_map(&vehicles),
                 want_vehicles,
                 "{workers} workers, epoch {epoch}: live state"
+            );
+            assert_eq!(
+                store[epoch as usize], want_vehicles,
+                "{workers} workers, epoch {epoch}: the served live store"
             );
             accumulate(
                 &mut summary,
