@@ -245,17 +245,17 @@ fn run_dataflow(
                 let now = store_view(&store);
                 // A reader polling with the cursor it had after the epoch before gets exactly
                 // what changed (or is told its cursor expired).
-                if let Some((before, cursor)) = views.last().cloned() {
-                    if let Ok(changes) = store.read(|s| s.changes_since(cursor)) {
-                        let mut polled: BTreeMap<String, VehicleLive> = before;
-                        for change in changes {
-                            match change.state {
-                                Some(state) => polled.insert(change.vehicle, state),
-                                None => polled.remove(&change.vehicle),
-                            };
-                        }
-                        assert_eq!(polled, now.0, "cursor polling after epoch {epoch}");
+                if let Some((before, cursor)) = views.last().cloned()
+                    && let Ok(changes) = store.read(|s| s.changes_since(cursor))
+                {
+                    let mut polled: BTreeMap<String, VehicleLive> = before;
+                    for change in changes {
+                        match change.state {
+                            Some(state) => polled.insert(change.vehicle, state),
+                            None => polled.remove(&change.vehicle),
+                        };
                     }
+                    assert_eq!(polled, now.0, "cursor polling after epoch {epoch}");
                 }
                 views.push(now);
             }
