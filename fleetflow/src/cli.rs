@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::emulate::{EmulateArgs, emulate};
@@ -129,12 +128,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
 async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
     let config = args.config()?;
     let services = build(&config, role).await?;
-    let listener = TcpListener::bind(config.http)
-        .await
-        .map_err(AppError::io(format!("listen on {}", config.http)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(AppError::io("listener address"))?;
+    let (listener, addr) = crate::serve::bind(config.http).await?;
     let what = match role {
         Role::Run => "all-in-one: ingest, pipeline (SQL arrives with issue 5)",
         Role::Ingest => "ingest",

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use clap::Args;
 use fleetflow_pipeline::PipelineJob;
-use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
@@ -97,12 +96,7 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         ingest: None,
         pipeline: Some(pipeline.stats.clone()),
     };
-    let listener = TcpListener::bind(config.http)
-        .await
-        .map_err(AppError::io(format!("listen on {}", config.http)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(AppError::io("listener address"))?;
+    let (listener, addr) = crate::serve::bind(config.http).await?;
     println!("fleetflow {} — pipeline", env!("CARGO_PKG_VERSION"));
     println!(
         "Kafka at {brokers} (topic {}); {workers} workers; writing Parquet to {}",

@@ -198,6 +198,19 @@ fn random_token() -> String {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+/// Binds the HTTP listener; returns it with the address it got (port 0 picks one).
+pub async fn bind(
+    http: std::net::SocketAddr,
+) -> Result<(TcpListener, std::net::SocketAddr), AppError> {
+    let listener = TcpListener::bind(http)
+        .await
+        .map_err(AppError::io(format!("listen on {http}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(AppError::io("listener address"))?;
+    Ok((listener, addr))
+}
+
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

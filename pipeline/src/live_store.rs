@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use differential_dataflow::collection::vec::Collection;
+use differential_dataflow::consolidation::consolidate;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
@@ -101,10 +102,11 @@ impl LiveStore {
         snap.upto = snap.upto.max(upto);
     }
 
-    fn apply_epoch(snap: &mut LiveSnapshot, epoch: Epoch, updates: Vec<(VehicleLive, isize)>) {
+    fn apply_epoch(snap: &mut LiveSnapshot, epoch: Epoch, mut updates: Vec<(VehicleLive, isize)>) {
         // Retractions first, so a vehicle that changed ends with its insertion.
         let (mut removed, mut inserted) = (Vec::new(), Vec::new());
-        for (v, diff) in consolidate(updates) {
+        consolidate(&mut updates);
+        for (v, diff) in updates {
             if diff < 0 {
                 removed.push(v)
             } else {
@@ -136,20 +138,6 @@ impl LiveStore {
             });
         }
     }
-}
-
-/// Sums the diffs of equal records and drops those that cancel.
-fn consolidate(mut updates: Vec<(VehicleLive, isize)>) -> Vec<(VehicleLive, isize)> {
-    updates.sort();
-    let mut out: Vec<(VehicleLive, isize)> = Vec::with_capacity(updates.len());
-    for (v, d) in updates {
-        match out.last_mut() {
-            Some((last, sum)) if *last == v => *sum += d,
-            _ => out.push((v, d)),
-        }
-    }
-    out.retain(|(_, d)| *d != 0);
-    out
 }
 
 /// Extension trait: keep a [`LiveStore`] equal to the `vehicles` collection.

@@ -336,28 +336,16 @@ impl VehicleSessions {
             }
         }
         for (kind, time_ms, pos, start_ms, value) in events {
-            out.events
-                .push(self.event(kind, time_ms, pos, Some(start_ms), value));
+            out.events.push(event_row(
+                &self.company,
+                &self.vehicle,
+                kind,
+                time_ms,
+                pos,
+                Some(start_ms),
+                value,
+            ));
         }
-    }
-
-    fn event(
-        &self,
-        kind: EventKind,
-        time_ms: i64,
-        pos: Option<(i32, i32)>,
-        trip_start_ms: Option<i64>,
-        value: Option<f64>,
-    ) -> EventRow {
-        event_row(
-            &self.company,
-            &self.vehicle,
-            kind,
-            time_ms,
-            pos,
-            trip_start_ms,
-            value,
-        )
     }
 
     /// Evicts entries older than `horizon_ms` behind the newest, at a checkpoint, sealing the
@@ -549,7 +537,9 @@ impl Sessionizer {
                                 (EventKind::IgnitionOff, entry.device_m)
                             };
                             let pos = entry.usable.then_some((entry.lat_e7, entry.lon_e7));
-                            out.events.push(vs.event(
+                            out.events.push(event_row(
+                                &vs.company,
+                                &vs.vehicle,
                                 kind,
                                 entry.time_ms,
                                 pos,
