@@ -1,5 +1,5 @@
 //! The pipeline job: recover the data dir, start timely workers, build each worker's dataflow
-//! (Kafka source -> sessionize -> Parquet sink), run until asked to stop.
+//! (Kafka source -> sessionize -> Parquet sink and live views), run until asked to stop.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +15,9 @@ use timely::dataflow::operators::{Inspect, Probe};
 use crate::commit_log::{CommitError, CommitLog};
 use crate::compaction::{CompactionConfig, CompactionReport, Compactor};
 use crate::kafka_source::{SourceConfig, SourceError, kafka_source};
+use crate::live_alerts::device_alerts;
+use crate::live_store::{LiveStore, LiveStoreConfig, PublishLive};
+use crate::live_views::{LiveViewConfig, live_views};
 use crate::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
 use crate::sessionize::{RuleBook, Sessionizer};
 use crate::sessionize_operator::{Epoch, Sessionize};
@@ -42,6 +45,53 @@ pub struct PipelineConfig {
     pub trips: TripRules,
     /// Background merging of small files (`[pipeline.compaction]`).
     pub compaction: CompactionConfig,
+    /// The live views (`[pipeline.live]`).
+    pub live: LiveConfig,
+}
+
+/// `[pipeline.live]`: the live views and their store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Silence after which a vehicle is offline, seconds of dataflow (wall-clock) time.
+    pub offline_after_secs: u64,
+    /// Places per company leaderboard.
+    pub leaderboard_top: usize,
+    /// Changed vehicles the cursor log keeps (an older cursor must read the full state).
+    pub change_log: usize,
+    /// Alerts the alert feed keeps.
+    pub alert_log: usize,
+    /// Today's-distance milestone alerts every this many km (0: none).
+    pub milestone_km: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            offline_after_secs: 300,
+            leaderboard_top: 10,
+            change_log: 100_000,
+            alert_log: 10_000,
+            milestone_km: 100,
+        }
+    }
+}
+
+impl LiveConfig {
+    pub fn views(&self) -> LiveViewConfig {
+        LiveViewConfig {
+            offline_after_ms: self.offline_after_secs.saturating_mul(1000),
+            leaderboard_top: self.leaderboard_top.max(1),
+        }
+    }
+
+    pub fn store(&self) -> LiveStoreConfig {
+        LiveStoreConfig {
+            change_log: self.change_log,
+            alert_log: self.alert_log,
+            milestone_m: self.milestone_km.saturating_mul(1000),
+        }
+    }
 }
 
 impl Default for PipelineConfig {
@@ -54,6 +104,7 @@ impl Default for PipelineConfig {
             horizon_secs: 3600,
             trips: TripRules::default(),
             compaction: CompactionConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -137,6 +188,9 @@ pub struct RunningPipeline {
     shutdown: Arc<AtomicBool>,
     guards: timely::communication::WorkerGuards<Result<(), String>>,
     pub stats: Arc<PipelineStats>,
+    /// The live views, as worker 0 of this process publishes them (in a cluster, process 0
+    /// holds them; the others' stay empty).
+    pub live: Arc<LiveStore>,
 }
 
 impl std::fmt::Debug for RunningPipeline {
@@ -203,12 +257,16 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         .fold(RuleBook::new(&job.config.trips), |book, (c, r)| {
             book.with_company(c, r)
         });
+    let live = Arc::new(LiveStore::new(job.config.live.store()));
+    let view_config = job.config.live.views();
+    let worker_live = live.clone();
     let worker_stats = stats.clone();
     let guards = timely::execute(job.timely.clone(), move |worker| -> Result<(), String> {
         let source = source.clone();
         let sink = sink.clone();
         let rules = rules.clone();
         let stats = worker_stats.clone();
+        let live = worker_live.clone();
         // The compactor commits beside the committer, worker 0.
         let compactor = (worker.index() == 0 && compaction.enabled)
             .then(|| {
@@ -222,6 +280,14 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
             worker.dataflow::<Epoch, _, _>(|scope| {
                 let (records, progress) = kafka_source(scope, source)?;
                 let streams = records.sessionize(move || Sessionizer::new(rules, horizon_ms));
+                live_views(
+                    streams.vehicles.clone(),
+                    streams.heard.clone(),
+                    streams.trips.clone(),
+                    &view_config,
+                )
+                .rows()
+                .publish_live(device_alerts(streams.events.clone()), live);
                 let (probe, _) = streams
                     .write_parquet(progress, sink)
                     .inspect(move |summary| stats.record(summary))
@@ -242,5 +308,6 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         shutdown,
         guards,
         stats,
+        live,
     })
 }

@@ -9,6 +9,8 @@ pub mod compaction;
 pub mod geo;
 pub mod job;
 pub mod kafka_source;
+pub mod live_alerts;
+pub mod live_grid;
 pub mod live_store;
 pub mod live_views;
 pub mod parquet_file;
@@ -22,6 +24,7 @@ pub mod sessionize_operator;
 pub mod synthetic;
 pub mod table_batches;
 pub mod table_reader;
+pub mod temporal_filter;
 pub mod timeline;
 pub mod trip;
 pub mod trip_machine;
@@ -32,6 +35,10 @@ pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripReco
 pub use sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
 pub use sessionize_operator::{Epoch, SessionStreams, Sessionize};
 pub use trip::{CloseRule, Trip, TripRule};
-pub use vehicle_live::{IgnitionState, LiveFix, MachineLive, Motion, VehicleLive};
+pub use vehicle_live::{
+    IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Status, VehicleLive,
+};
 
-pub use job::{PipelineConfig, PipelineError, PipelineJob, PipelineStats, RunningPipeline, start};
+pub use job::{
+    LiveConfig, PipelineConfig, PipelineError, PipelineJob, PipelineStats, RunningPipeline, start,
+};

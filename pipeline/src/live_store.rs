@@ -1,39 +1,67 @@
-//! Where the live views meet their readers: a snapshot of the `vehicles` collection that the
-//! dataflow updates one complete timestamp at a time, so every answer is consistent with one
-//! dataflow time ([`LiveSnapshot::upto`]), plus a bounded log of changes for cursor polling.
+//! Where the live views meet their readers: a snapshot of every view that the dataflow updates
+//! one complete timestamp at a time, so every answer is consistent with one dataflow time
+//! ([`LiveSnapshot::upto`]), plus a bounded log of changed vehicles for cursor polling and a
+//! bounded alert feed.
 //!
-//! The `PublishLive` operator sends every update to worker 0, buffers them per timestamp and
-//! applies a timestamp's updates only when the frontier has passed it: a reader never sees half a
-//! timestamp.
+//! The `PublishLive` operator sends every view row and device alert to worker 0, buffers them
+//! per timestamp and applies a timestamp only once the frontier has passed it: a reader never
+//! sees half a timestamp, nor one view ahead of another.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::consolidation::consolidate;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
+use crate::live_alerts::{Alert, AlertKind};
+use crate::live_grid::Grid;
+use crate::live_views::{Leader, LiveRow, Period, PeriodTotal, SummaryKey, VehicleKey};
 use crate::sessionize_operator::Epoch;
-use crate::vehicle_live::VehicleLive;
+use crate::vehicle_live::{Status, VehicleLive};
 
-/// One entry of the change log: a vehicle whose state changed at `epoch`, and its state after
-/// (`None`: it left the view).
+/// One entry of the change log: a vehicle whose served state (live state, offline flag or
+/// totals) changed at `epoch`. Readers render its current state (or its absence).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub seq: u64,
     pub epoch: Epoch,
-    pub company: String,
-    pub vehicle: String,
-    pub state: Option<VehicleLive>,
+    pub key: VehicleKey,
 }
 
-/// A cursor older than the change log reaches back.
+/// A cursor the log no longer covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("cursor {cursor} is older than the change log (oldest {oldest}); read the full state")]
+#[error(
+    "cursor {cursor} is not in the change log (it holds {oldest}..={newest}); read the full state"
+)]
 pub struct CursorExpired {
     pub cursor: u64,
     pub oldest: u64,
+    pub newest: u64,
+}
+
+/// Sizes and thresholds of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveStoreConfig {
+    /// Changes the cursor log keeps.
+    pub change_log: usize,
+    /// Alerts the feed keeps.
+    pub alert_log: usize,
+    /// Distance milestone, metres (0: none).
+    pub milestone_m: u64,
+}
+
+impl Default for LiveStoreConfig {
+    fn default() -> Self {
+        LiveStoreConfig {
+            change_log: 100_000,
+            alert_log: 10_000,
+            milestone_m: 100_000,
+        }
+    }
 }
 
 /// The served state.
@@ -41,30 +69,77 @@ pub struct CursorExpired {
 pub struct LiveSnapshot {
     /// Every update before this dataflow time is applied, none after.
     pub upto: Epoch,
-    /// Per (company, vehicle).
-    pub vehicles: BTreeMap<(String, String), VehicleLive>,
+    pub vehicles: BTreeMap<VehicleKey, VehicleLive>,
+    /// Offline vehicles, with when their silence ran out.
+    pub offline: HashMap<VehicleKey, u64>,
+    pub summary: BTreeMap<SummaryKey, isize>,
+    pub totals: HashMap<(Period, VehicleKey), PeriodTotal>,
+    /// By (company, period, rank).
+    pub leaders: BTreeMap<(String, Period, u32), Leader>,
+    /// Vehicles with a position, by grid cell.
+    pub grid: Grid,
     changes: VecDeque<Change>,
     /// The sequence number of the newest change: the cursor a reader holds.
     pub seq: u64,
+    alerts: VecDeque<Alert>,
+    /// The sequence number of the newest alert.
+    pub alert_seq: u64,
 }
 
 impl LiveSnapshot {
-    /// The changes after `cursor`, one per vehicle (its newest), or an error if the log no
-    /// longer reaches back that far.
-    pub fn changes_since(&self, cursor: u64) -> Result<Vec<Change>, CursorExpired> {
+    /// A vehicle's status: offline, or its motion.
+    pub fn status(&self, key: &VehicleKey) -> Option<Status> {
+        let v = self.vehicles.get(key)?;
+        Some(if self.offline.contains_key(key) {
+            Status::Offline
+        } else {
+            v.state.motion().into()
+        })
+    }
+
+    /// The vehicles whose state changed after `cursor`, once each, oldest change first; or an
+    /// error if the log no longer reaches back that far (or the cursor is from the future, as
+    /// after a restart).
+    pub fn changes_since(&self, cursor: u64) -> Result<Vec<&Change>, CursorExpired> {
         let oldest = self.changes.front().map_or(self.seq + 1, |c| c.seq);
-        // Valid: the log holds every change after it (and it is not from the future, e.g. from
-        // before a restart).
         if cursor + 1 < oldest || cursor > self.seq {
-            return Err(CursorExpired { cursor, oldest });
+            return Err(CursorExpired {
+                cursor,
+                oldest: oldest.saturating_sub(1),
+                newest: self.seq,
+            });
         }
-        let mut newest: BTreeMap<(&str, &str), &Change> = BTreeMap::new();
-        for change in self.changes.iter().filter(|c| c.seq > cursor) {
-            newest.insert((&change.company, &change.vehicle), change);
+        let start = self.changes.partition_point(|c| c.seq <= cursor);
+        let mut newest: HashMap<&VehicleKey, &Change> = HashMap::new();
+        for change in self.changes.range(start..) {
+            newest.insert(&change.key, change);
         }
-        let mut out: Vec<Change> = newest.into_values().cloned().collect();
-        out.sort_by_key(|c| c.seq);
+        let mut out: Vec<&Change> = newest.into_values().collect();
+        out.sort_unstable_by_key(|c| c.seq);
         Ok(out)
+    }
+
+    /// The alerts after `cursor`, oldest first (all the feed holds if it no longer reaches
+    /// back that far).
+    pub fn alerts_since(&self, cursor: u64) -> impl Iterator<Item = &Alert> {
+        let start = self.alerts.partition_point(|a| a.seq <= cursor);
+        self.alerts.range(start..)
+    }
+
+    fn touch(&mut self, epoch: Epoch, key: VehicleKey) {
+        self.seq += 1;
+        self.changes.push_back(Change {
+            seq: self.seq,
+            epoch,
+            key,
+        });
+    }
+
+    fn alert(&mut self, mut alert: Alert, epoch: Epoch) {
+        self.alert_seq += 1;
+        alert.seq = self.alert_seq;
+        alert.epoch = epoch;
+        self.alerts.push_back(alert);
     }
 }
 
@@ -72,15 +147,17 @@ impl LiveSnapshot {
 #[derive(Debug)]
 pub struct LiveStore {
     snapshot: RwLock<LiveSnapshot>,
-    /// How many changes the log keeps.
-    log_capacity: usize,
+    config: LiveStoreConfig,
+    /// Signalled after every apply: SSE streams wait on it.
+    applied: tokio::sync::watch::Sender<Epoch>,
 }
 
 impl LiveStore {
-    pub fn new(log_capacity: usize) -> Self {
+    pub fn new(config: LiveStoreConfig) -> Self {
         LiveStore {
             snapshot: RwLock::new(LiveSnapshot::default()),
-            log_capacity: log_capacity.max(1),
+            config,
+            applied: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -89,103 +166,218 @@ impl LiveStore {
         f(&self.snapshot.read().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Resolves whenever the store has applied new timestamps.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Epoch> {
+        self.applied.subscribe()
+    }
+
     /// Applies complete timestamps' updates, in time order, and advances `upto`, in one step
     /// for readers.
-    fn apply(&self, ready: Vec<(Epoch, Vec<(VehicleLive, isize)>)>, upto: Epoch) {
+    pub fn apply(&self, ready: Vec<(Epoch, Vec<(LiveRow, isize)>, Vec<Alert>)>, upto: Epoch) {
         let mut snap = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
-        for (epoch, updates) in ready {
-            Self::apply_epoch(&mut snap, epoch, updates);
+        for (epoch, rows, alerts) in ready {
+            self.apply_epoch(&mut snap, epoch, rows);
+            for alert in alerts {
+                snap.alert(alert, epoch);
+            }
         }
-        while snap.changes.len() > self.log_capacity {
+        while snap.changes.len() > self.config.change_log.max(1) {
             snap.changes.pop_front();
         }
+        while snap.alerts.len() > self.config.alert_log.max(1) {
+            snap.alerts.pop_front();
+        }
         snap.upto = snap.upto.max(upto);
+        let upto = snap.upto;
+        drop(snap);
+        self.applied.send_replace(upto);
     }
 
-    fn apply_epoch(snap: &mut LiveSnapshot, epoch: Epoch, mut updates: Vec<(VehicleLive, isize)>) {
-        // Retractions first, so a vehicle that changed ends with its insertion.
-        let (mut removed, mut inserted) = (Vec::new(), Vec::new());
-        consolidate(&mut updates);
-        for (v, diff) in updates {
-            if diff < 0 {
-                removed.push(v)
-            } else {
-                inserted.push(v)
+    fn apply_epoch(&self, snap: &mut LiveSnapshot, epoch: Epoch, mut rows: Vec<(LiveRow, isize)>) {
+        consolidate(&mut rows);
+        // Retractions first, so a row that changed ends with its insertion.
+        rows.sort_by_key(|(_, diff)| *diff > 0);
+        let mut touched: Vec<VehicleKey> = Vec::new();
+        let mut offline_before: HashMap<VehicleKey, bool> = HashMap::new();
+        let mut today_before: HashMap<VehicleKey, u64> = HashMap::new();
+        for (row, diff) in rows {
+            let insert = diff > 0;
+            match row {
+                LiveRow::Vehicle(v) => {
+                    let key = (v.company.clone(), v.vehicle.clone());
+                    if insert {
+                        if let Some(fix) = v.state.fix {
+                            snap.grid.insert(&key, fix.lat_e7, fix.lon_e7);
+                        }
+                        snap.vehicles.insert(key.clone(), v);
+                    } else if snap.vehicles.get(&key) == Some(&v) {
+                        if let Some(fix) = v.state.fix {
+                            snap.grid.remove(&key, fix.lat_e7, fix.lon_e7);
+                        }
+                        snap.vehicles.remove(&key);
+                    }
+                    touched.push(key);
+                }
+                LiveRow::Offline {
+                    company,
+                    vehicle,
+                    since_ms,
+                } => {
+                    let key = (company, vehicle);
+                    offline_before
+                        .entry(key.clone())
+                        .or_insert_with(|| snap.offline.contains_key(&key));
+                    if insert {
+                        snap.offline.insert(key.clone(), since_ms);
+                    } else if snap.offline.get(&key) == Some(&since_ms) {
+                        snap.offline.remove(&key);
+                    }
+                    touched.push(key);
+                }
+                LiveRow::Summary(key, count) => {
+                    if insert {
+                        snap.summary.insert(key, count);
+                    } else if snap.summary.get(&key) == Some(&count) {
+                        snap.summary.remove(&key);
+                    }
+                }
+                LiveRow::Total(period, key, total) => {
+                    let slot = (period, key);
+                    if period == Period::Today {
+                        today_before
+                            .entry(slot.1.clone())
+                            .or_insert_with(|| snap.totals.get(&slot).map_or(0, |t| t.distance_mm));
+                    }
+                    if insert {
+                        snap.totals.insert(slot.clone(), total);
+                    } else if snap.totals.get(&slot) == Some(&total) {
+                        snap.totals.remove(&slot);
+                    }
+                    touched.push(slot.1);
+                }
+                LiveRow::Leader(leader) => {
+                    let key = (leader.company.clone(), leader.period, leader.rank);
+                    if insert {
+                        snap.leaders.insert(key, leader);
+                    } else if snap.leaders.get(&key) == Some(&leader) {
+                        snap.leaders.remove(&key);
+                    }
+                }
             }
         }
-        let mut touched: BTreeMap<(String, String), Option<VehicleLive>> = BTreeMap::new();
-        for v in removed {
-            let key = (v.company.clone(), v.vehicle.clone());
-            if snap.vehicles.get(&key) == Some(&v) {
-                snap.vehicles.remove(&key);
-            }
-            touched.entry(key).or_insert(None);
-        }
-        for v in inserted {
-            let key = (v.company.clone(), v.vehicle.clone());
-            snap.vehicles.insert(key.clone(), v.clone());
-            touched.insert(key, Some(v));
-        }
-        for ((company, vehicle), state) in touched {
-            snap.seq += 1;
-            let seq = snap.seq;
-            snap.changes.push_back(Change {
-                seq,
+        for (key, was) in offline_before {
+            let now = snap.offline.get(&key).copied();
+            let (kind, time_ms) = match (was, now) {
+                (false, Some(since)) => (AlertKind::Offline, since),
+                (true, None) => (AlertKind::Online, epoch),
+                _ => continue,
+            };
+            let pos = snap
+                .vehicles
+                .get(&key)
+                .and_then(|v| v.state.fix)
+                .map(|f| (f.lat_e7, f.lon_e7));
+            let alert = Alert {
+                seq: 0,
                 epoch,
-                company,
-                vehicle,
-                state,
-            });
+                company: key.0,
+                vehicle: key.1,
+                kind,
+                time_ms: time_ms as i64,
+                pos,
+                value: None,
+            };
+            snap.alert(alert, epoch);
+        }
+        if self.config.milestone_m > 0 {
+            for (key, before) in today_before {
+                let slot = (Period::Today, key);
+                let now = snap.totals.get(&slot).map_or(0, |t| t.distance_mm);
+                let step = self.config.milestone_m * 1000;
+                if now / step > before / step {
+                    let (_, (company, vehicle)) = slot;
+                    let alert = Alert {
+                        seq: 0,
+                        epoch,
+                        company,
+                        vehicle,
+                        kind: AlertKind::Milestone,
+                        time_ms: epoch as i64,
+                        pos: None,
+                        value: Some((now / step * step) as f64 / 1e6),
+                    };
+                    snap.alert(alert, epoch);
+                }
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for key in touched {
+            snap.touch(epoch, key);
         }
     }
 }
 
-/// Extension trait: keep a [`LiveStore`] equal to the `vehicles` collection.
-pub trait PublishLive {
-    fn publish_live(self, store: Arc<LiveStore>);
+/// Extension trait: keep a [`LiveStore`] equal to the live views.
+pub trait PublishLive<'scope> {
+    /// Publishes every view row and the device alerts (`alerts`) to `store`.
+    fn publish_live(self, alerts: StreamVec<'scope, Epoch, Alert>, store: Arc<LiveStore>);
 }
 
-impl PublishLive for Collection<'_, Epoch, VehicleLive> {
-    fn publish_live(self, store: Arc<LiveStore>) {
-        let mut pending: BTreeMap<Epoch, Vec<(VehicleLive, isize)>> = BTreeMap::new();
-        self.inner.sink(
-            Exchange::new(|_: &(VehicleLive, Epoch, isize)| 0),
-            "PublishLive",
-            move |(input, frontier)| {
-                input.for_each(|_cap, data| {
-                    for (v, t, d) in data.drain(..) {
-                        pending.entry(t).or_default().push((v, d));
+type Pending = BTreeMap<Epoch, (Vec<(LiveRow, isize)>, Vec<Alert>)>;
+
+impl<'scope> PublishLive<'scope> for Collection<'scope, Epoch, LiveRow> {
+    fn publish_live(self, alerts: StreamVec<'scope, Epoch, Alert>, store: Arc<LiveStore>) {
+        let mut pending: Pending = BTreeMap::new();
+        self.inner
+            .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
+                alerts,
+                Exchange::new(|_: &(LiveRow, Epoch, isize)| 0),
+                Exchange::new(|_: &Alert| 0),
+                "PublishLive",
+                move |_initial, _info| {
+                    move |(rows, rows_frontier), (alerts, alerts_frontier), _output| {
+                        rows.for_each(|_cap, data| {
+                            for (row, t, d) in data.drain(..) {
+                                pending.entry(t).or_default().0.push((row, d));
+                            }
+                        });
+                        alerts.for_each(|cap, data| {
+                            pending.entry(*cap.time()).or_default().1.append(data);
+                        });
+                        // Everything before both frontiers is complete.
+                        let upto = rows_frontier
+                            .frontier()
+                            .iter()
+                            .chain(alerts_frontier.frontier().iter())
+                            .min()
+                            .copied()
+                            .unwrap_or(Epoch::MAX);
+                        let mut ready = Vec::new();
+                        while let Some(entry) = pending.first_entry() {
+                            if *entry.key() >= upto {
+                                break;
+                            }
+                            let epoch = *entry.key();
+                            let (rows, alerts) = entry.remove();
+                            ready.push((epoch, rows, alerts));
+                        }
+                        if !ready.is_empty() || store.read(|s| s.upto) < upto {
+                            store.apply(ready, upto);
+                        }
                     }
-                });
-                // Everything before the frontier is complete.
-                let upto = frontier
-                    .frontier()
-                    .iter()
-                    .min()
-                    .copied()
-                    .unwrap_or(Epoch::MAX);
-                let mut ready = Vec::new();
-                while let Some(entry) = pending.first_entry() {
-                    if *entry.key() >= upto {
-                        break;
-                    }
-                    ready.push((*entry.key(), entry.remove()));
-                }
-                if !ready.is_empty() || store.read(|s| s.upto) < upto {
-                    store.apply(ready, upto);
-                }
-            },
-        );
+                },
+            );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vehicle_live::{IgnitionState, MachineLive};
+    use crate::vehicle_live::{IgnitionState, MachineLive, Motion};
 
-    fn live(vehicle: &str, odometer_m: u64) -> VehicleLive {
-        VehicleLive {
+    fn live(vehicle: &str, odometer_m: u64) -> LiveRow {
+        LiveRow::Vehicle(VehicleLive {
             vehicle: vehicle.into(),
             company: "acme".into(),
             state: MachineLive {
@@ -193,46 +385,116 @@ mod tests {
                 ignition: IgnitionState::Unknown,
                 open_trip: None,
                 odometer_m: Some(odometer_m),
+                motion: Motion::Parked,
+                motion_since_ms: 0,
             },
-        }
+        })
+    }
+
+    fn keys(changes: Vec<&Change>) -> Vec<&str> {
+        changes.iter().map(|c| c.key.1.as_str()).collect()
     }
 
     #[test]
     fn cursors_see_each_change_once_and_expire() {
-        let store = LiveStore::new(3);
-        store.apply(vec![(1, vec![(live("a", 1), 1), (live("b", 1), 1)])], 2);
+        let store = LiveStore::new(LiveStoreConfig {
+            change_log: 3,
+            ..LiveStoreConfig::default()
+        });
+        store.apply(
+            vec![(1, vec![(live("a", 1), 1), (live("b", 1), 1)], vec![])],
+            2,
+        );
         let cursor = store.read(|s| s.seq);
         assert_eq!(cursor, 2);
         // b changes, a's insert and retract cancel within the timestamp: only b is a change.
+        let rows = vec![
+            (live("b", 1), -1),
+            (live("b", 2), 1),
+            (live("a", 1), -1),
+            (live("a", 1), 1),
+        ];
+        store.apply(vec![(2, rows, vec![])], 3);
+        store.read(|s| {
+            assert_eq!(keys(s.changes_since(cursor).unwrap()), ["b"]);
+            assert_eq!(
+                s.vehicles[&("acme".into(), "b".into())].state.odometer_m,
+                Some(2)
+            );
+            assert_eq!(s.upto, 3);
+        });
+        // a leaves; then more changes than the log holds: the old cursor expires.
+        store.apply(vec![(3, vec![(live("a", 1), -1)], vec![])], 4);
+        store.read(|s| {
+            assert_eq!(keys(s.changes_since(cursor).unwrap()), ["b", "a"]);
+            assert!(!s.vehicles.contains_key(&("acme".into(), "a".into())));
+        });
+        store.apply(
+            vec![(4, vec![(live("c", 1), 1), (live("d", 1), 1)], vec![])],
+            5,
+        );
+        store.read(|s| {
+            assert!(s.changes_since(cursor).is_err());
+            assert!(
+                s.changes_since(s.seq + 1).is_err(),
+                "a cursor from the future"
+            );
+            assert!(s.changes_since(s.seq).unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn offline_transitions_and_milestones_are_alerts() {
+        let store = LiveStore::new(LiveStoreConfig {
+            milestone_m: 10_000,
+            ..LiveStoreConfig::default()
+        });
+        let offline = LiveRow::Offline {
+            company: "acme".into(),
+            vehicle: "a".into(),
+            since_ms: 50,
+        };
+        let key: VehicleKey = ("acme".into(), "a".into());
+        let total = |km: u64| {
+            LiveRow::Total(
+                Period::Today,
+                key.clone(),
+                PeriodTotal {
+                    distance_mm: km * 1_000_000,
+                    driving_ms: 0,
+                    trips: 1,
+                },
+            )
+        };
         store.apply(
             vec![(
-                2,
-                vec![
-                    (live("b", 1), -1),
-                    (live("b", 2), 1),
-                    (live("a", 1), -1),
-                    (live("a", 1), 1),
-                ],
+                50,
+                vec![(live("a", 1), 1), (offline.clone(), 1), (total(9), 1)],
+                vec![],
             )],
-            3,
+            51,
         );
-        let changes = store.read(|s| s.changes_since(cursor)).unwrap();
-        assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].state, Some(live("b", 2)));
-        assert_eq!(store.read(|s| s.upto), 3);
-        // a leaves; then more changes than the log holds: the old cursor expires.
-        store.apply(vec![(3, vec![(live("a", 1), -1)])], 4);
-        let changes = store.read(|s| s.changes_since(cursor)).unwrap();
+        store.apply(
+            vec![(
+                60,
+                vec![(offline, -1), (total(9), -1), (total(21), 1)],
+                vec![],
+            )],
+            61,
+        );
+        let alerts: Vec<(AlertKind, i64, Option<f64>)> = store.read(|s| {
+            s.alerts_since(0)
+                .map(|a| (a.kind, a.time_ms, a.value))
+                .collect()
+        });
         assert_eq!(
-            changes.iter().map(|c| c.state.clone()).collect::<Vec<_>>(),
-            [Some(live("b", 2)), None]
+            alerts,
+            [
+                (AlertKind::Offline, 50, None),
+                (AlertKind::Online, 60, None),
+                (AlertKind::Milestone, 60, Some(20.0)),
+            ]
         );
-        store.apply(vec![(4, vec![(live("c", 1), 1), (live("d", 1), 1)])], 5);
-        assert!(store.read(|s| s.changes_since(cursor)).is_err());
-        assert!(
-            store.read(|s| s.changes_since(s.seq + 1)).is_err(),
-            "a cursor from the future"
-        );
-        assert_eq!(store.read(|s| s.changes_since(s.seq)).unwrap(), []);
+        assert_eq!(store.read(|s| s.alerts_since(2).count()), 1);
     }
 }

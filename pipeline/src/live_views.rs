@@ -1,24 +1,289 @@
-//! The live fleet views, maintained incrementally by differential dataflow from the sessionizer's
-//! `vehicles` collection (each vehicle's live state after its newest item, in event time).
+//! The live fleet views, maintained incrementally by differential dataflow from the
+//! sessionizer's collections: `vehicles` (each vehicle's live state after its newest item, in
+//! event time), `heard` (when each vehicle last sent anything, in dataflow time) and `trips`.
 //!
 //! Each view is a differential collection: at every dataflow timestamp it equals a from-scratch
-//! computation over the input seen so far (tested in `tests/sessionize_reference.rs`), and it
-//! changes only where the input did.
+//! computation over the input seen so far at that time (tested against
+//! [`crate::reference`] in `tests/sessionize_reference.rs`), and it changes only where the input
+//! or the clock did. Views that depend on the clock (offline, today, this week) are temporal
+//! filters ([`crate::temporal_filter`]) and change when the dataflow time passes a boundary,
+//! with no input.
+//!
+//! Days and weeks are UTC (weeks start on Monday); a trip counts toward the day and week it
+//! started in.
+
+use std::cmp::Reverse;
 
 use differential_dataflow::collection::vec::Collection;
+use serde::{Deserialize, Serialize};
 
+use crate::rows::TripRecord;
 use crate::sessionize_operator::Epoch;
-use crate::vehicle_live::{IgnitionState, Motion, VehicleLive};
+use crate::temporal_filter::{FOREVER, ValidDuring};
+use crate::vehicle_live::{IgnitionState, LastHeard, Status, VehicleLive};
 
-/// A fleet summary bucket: how many of a company's vehicles have this ignition state and motion
+pub const DAY_MS: u64 = 86_400_000;
+pub const WEEK_MS: u64 = 7 * DAY_MS;
+
+/// `[live]`-derived settings of the views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveViewConfig {
+    /// Silence after which a vehicle is offline, ms of dataflow time.
+    pub offline_after_ms: u64,
+    /// Entries per company leaderboard.
+    pub leaderboard_top: usize,
+}
+
+impl Default for LiveViewConfig {
+    fn default() -> Self {
+        LiveViewConfig {
+            offline_after_ms: 300_000,
+            leaderboard_top: 10,
+        }
+    }
+}
+
+/// A fleet summary bucket: how many of a company's vehicles have this ignition state and status
 /// (the dashboard's all / engine on / engine off counts are sums of buckets).
-pub type SummaryKey = (String, IgnitionState, Motion);
+pub type SummaryKey = (String, IgnitionState, Status);
 
-/// Vehicles per (company, ignition, motion), as `(key, count)` records.
+/// (company, vehicle).
+pub type VehicleKey = (String, String);
+
+/// Which period a total or leaderboard covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Period {
+    /// The current UTC day.
+    Today,
+    /// The current UTC week (from Monday).
+    Week,
+}
+
+impl Period {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Today => "today",
+            Period::Week => "week",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Period> {
+        [Period::Today, Period::Week]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+
+    /// The window of dataflow time during which a trip that started at `start_ms` counts.
+    pub fn window(self, start_ms: i64) -> (Epoch, Epoch) {
+        let day = start_ms.max(0) as u64 / DAY_MS;
+        let from = match self {
+            Period::Today => day * DAY_MS,
+            // Day 0 (1970-01-01) was a Thursday, weekday 3 counting from Monday.
+            Period::Week => day.saturating_sub((day + 3) % 7) * DAY_MS,
+        };
+        let len = match self {
+            Period::Today => DAY_MS,
+            Period::Week => WEEK_MS,
+        };
+        (from, from + len)
+    }
+}
+
+/// A vehicle's trips in the current period, summed.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct PeriodTotal {
+    pub distance_mm: u64,
+    /// Time in moving legs.
+    pub driving_ms: i64,
+    pub trips: u32,
+}
+
+impl PeriodTotal {
+    pub fn add(&mut self, trip: &crate::Trip, times: isize) {
+        let n = times.max(0) as u64;
+        self.distance_mm += trip.distance_mm * n;
+        self.driving_ms += trip.moving_ms * n as i64;
+        self.trips += n as u32;
+    }
+}
+
+/// One leaderboard place.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Leader {
+    pub company: String,
+    pub period: Period,
+    /// 1-based.
+    pub rank: u32,
+    pub vehicle: String,
+    pub distance_mm: u64,
+}
+
+/// One row of any view: what the live store is sent, one collection for all views so that
+/// the store applies every view's changes of a timestamp together.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LiveRow {
+    Vehicle(VehicleLive),
+    Offline {
+        company: String,
+        vehicle: String,
+        /// When the silence ran out (dataflow time).
+        since_ms: u64,
+    },
+    Summary(SummaryKey, isize),
+    Total(Period, VehicleKey, PeriodTotal),
+    Leader(Leader),
+}
+
+/// Every live view, as differential collections.
+pub struct LiveViews<'scope> {
+    pub offline_after_ms: u64,
+    pub vehicles: Collection<'scope, Epoch, VehicleLive>,
+    /// The last-heard times of the vehicles that are offline now (offline since `at_ms +
+    /// offline_after_ms`).
+    pub offline: Collection<'scope, Epoch, LastHeard>,
+    pub summary: Collection<'scope, Epoch, (SummaryKey, isize)>,
+    /// Per vehicle with trips in the period.
+    pub totals: Collection<'scope, Epoch, (Period, VehicleKey, PeriodTotal)>,
+    pub leaders: Collection<'scope, Epoch, Leader>,
+}
+
+/// Builds every view from the sessionizer's collections.
+pub fn live_views<'scope>(
+    vehicles: Collection<'scope, Epoch, VehicleLive>,
+    heard: Collection<'scope, Epoch, LastHeard>,
+    trips: Collection<'scope, Epoch, TripRecord>,
+    config: &LiveViewConfig,
+) -> LiveViews<'scope> {
+    let offline = offline(heard, config.offline_after_ms);
+    let summary = fleet_summary(vehicles.clone(), offline.clone());
+    let totals =
+        period_totals(trips.clone(), Period::Today).concat(period_totals(trips, Period::Week));
+    let leaders = leaderboards(totals.clone(), config.leaderboard_top);
+    LiveViews {
+        offline_after_ms: config.offline_after_ms,
+        vehicles,
+        offline,
+        summary,
+        totals,
+        leaders,
+    }
+}
+
+impl std::fmt::Debug for LiveViews<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveViews").finish_non_exhaustive()
+    }
+}
+
+impl<'scope> LiveViews<'scope> {
+    /// Every view's rows in one collection.
+    pub fn rows(self) -> Collection<'scope, Epoch, LiveRow> {
+        let after = self.offline_after_ms;
+        self.vehicles.map(LiveRow::Vehicle).concatenate([
+            self.offline.map(move |h| LiveRow::Offline {
+                company: h.company,
+                vehicle: h.vehicle,
+                since_ms: h.at_ms.saturating_add(after),
+            }),
+            self.summary.map(|(key, n)| LiveRow::Summary(key, n)),
+            self.totals
+                .map(|(period, key, total)| LiveRow::Total(period, key, total)),
+            self.leaders.map(LiveRow::Leader),
+        ])
+    }
+}
+
+/// The vehicles silent for `after_ms` of dataflow time.
+pub fn offline<'scope>(
+    heard: Collection<'scope, Epoch, LastHeard>,
+    after_ms: u64,
+) -> Collection<'scope, Epoch, LastHeard> {
+    heard.valid_during("Offline", move |h| {
+        (h.at_ms.saturating_add(after_ms), FOREVER)
+    })
+}
+
+/// Vehicles per (company, ignition, status), as `(key, count)` records.
 pub fn fleet_summary<'scope>(
     vehicles: Collection<'scope, Epoch, VehicleLive>,
+    offline: Collection<'scope, Epoch, LastHeard>,
 ) -> Collection<'scope, Epoch, (SummaryKey, isize)> {
-    vehicles
-        .map(|v| (v.company, v.state.ignition, v.state.motion()))
+    let keyed = vehicles.map(|v| {
+        let (ignition, motion) = (v.state.ignition, v.state.motion());
+        ((v.company, v.vehicle), (ignition, motion))
+    });
+    let offline_keys = offline.map(|h| (h.company, h.vehicle));
+    let silent = keyed
+        .clone()
+        .semijoin(offline_keys.clone())
+        .map(|((company, _), (ignition, _))| (company, ignition, Status::Offline));
+    keyed
+        .antijoin(offline_keys)
+        .map(|((company, _), (ignition, motion))| (company, ignition, Status::from(motion)))
+        .concat(silent)
         .count()
+}
+
+/// Per vehicle, the sum of its trips that started in the current `period`.
+pub fn period_totals<'scope>(
+    trips: Collection<'scope, Epoch, TripRecord>,
+    period: Period,
+) -> Collection<'scope, Epoch, (Period, VehicleKey, PeriodTotal)> {
+    trips
+        .valid_during(period.as_str(), move |t| period.window(t.trip.start_ms))
+        .map(|t| ((t.company, t.vehicle), t.trip))
+        .reduce_named("PeriodTotals", |_key, trips, out| {
+            let mut total = PeriodTotal::default();
+            for (trip, times) in trips {
+                total.add(trip, *times);
+            }
+            out.push((total, 1));
+        })
+        .map(move |(key, total)| (period, key, total))
+}
+
+/// Per company and period, the `top` vehicles by distance (ties by vehicle id).
+pub fn leaderboards<'scope>(
+    totals: Collection<'scope, Epoch, (Period, VehicleKey, PeriodTotal)>,
+    top: usize,
+) -> Collection<'scope, Epoch, Leader> {
+    totals
+        .map(|(period, (company, vehicle), total)| {
+            ((company, period), (Reverse(total.distance_mm), vehicle))
+        })
+        .reduce_named("Leaderboard", move |_key, ranked, out| {
+            for (rank, ((distance, vehicle), _)) in ranked.iter().take(top).enumerate() {
+                out.push(((rank as u32 + 1, vehicle.clone(), distance.0), 1));
+            }
+        })
+        .map(|((company, period), (rank, vehicle, distance_mm))| Leader {
+            company,
+            period,
+            rank,
+            vehicle,
+            distance_mm,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_utc_days_and_monday_weeks() {
+        // 2020-12-02 (a Wednesday) 15:00 UTC.
+        let t = 1_606_921_200_000;
+        assert_eq!(
+            Period::Today.window(t),
+            (1_606_867_200_000, 1_606_867_200_000 + DAY_MS)
+        );
+        // Monday 2020-11-30 00:00 UTC.
+        assert_eq!(
+            Period::Week.window(t),
+            (1_606_694_400_000, 1_606_694_400_000 + WEEK_MS)
+        );
+        assert_eq!(Period::Week.window(1_606_694_400_000).0, 1_606_694_400_000);
+    }
 }

@@ -26,7 +26,7 @@ use crate::rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripR
 use crate::timeline::{Admission, Entry, EntryKey, EntryKind, Timeline};
 use crate::trip::Trip;
 use crate::trip_machine::{Detected, Limits, Machine, Verdict};
-use crate::vehicle_live::{MachineLive, VehicleLive};
+use crate::vehicle_live::{LastHeard, MachineLive, VehicleLive};
 
 /// Entries between checkpoints: the most a late item re-runs before its own position.
 pub const CHECKPOINT_EVERY: usize = 128;
@@ -76,6 +76,8 @@ pub struct Outputs {
     pub trips: Vec<(TripRecord, isize)>,
     /// Changes of the vehicles' live state (the `vehicles` collection).
     pub vehicles: Vec<(VehicleLive, isize)>,
+    /// Changes of when each vehicle was last heard from (the `heard` collection).
+    pub heard: Vec<(LastHeard, isize)>,
 }
 
 /// Counts of what admission decided (for `/metrics` and the closing report).
@@ -127,6 +129,10 @@ struct VehicleSessions {
     min_offset: i64,
     /// The live state last emitted (with the company it was emitted under).
     live: Option<(Arc<str>, MachineLive)>,
+    /// The last-heard time last emitted (with its company), and whether the vehicle was heard
+    /// from since [`Sessionizer::record_heard`] last ran.
+    heard: Option<(Arc<str>, u64)>,
+    heard_pending: bool,
 }
 
 impl VehicleSessions {
@@ -147,6 +153,8 @@ impl VehicleSessions {
             reported: HashSet::new(),
             min_offset: i64::MAX,
             live: None,
+            heard: None,
+            heard_pending: false,
         }
     }
 
@@ -412,6 +420,8 @@ pub struct Sessionizer {
     horizon_ms: i64,
     vehicles: HashMap<Arc<str>, VehicleSessions>,
     dirty: Vec<Arc<str>>,
+    /// Vehicles heard from since the last [`Sessionizer::record_heard`].
+    heard: Vec<Arc<str>>,
     stats: SessionStats,
     scratch: Vec<Detected>,
 }
@@ -423,6 +433,7 @@ impl Sessionizer {
             horizon_ms,
             vehicles: HashMap::new(),
             dirty: Vec::new(),
+            heard: Vec::new(),
             stats: SessionStats::default(),
             scratch: Vec::new(),
         }
@@ -458,6 +469,10 @@ impl Sessionizer {
             vs.limits = self.rules.limits(&record.company);
         }
         vs.partition = from.partition;
+        if !vs.heard_pending {
+            vs.heard_pending = true;
+            self.heard.push(vs.vehicle.clone());
+        }
         let was_dirty = vs.dirty_from.is_some();
         for item in &record.items {
             let entry = Entry::from_item(item, from.offset);
@@ -586,6 +601,31 @@ impl Sessionizer {
                 vs.settle(out, &mut self.stats, &mut self.scratch);
                 vs.evict(self.horizon_ms);
             }
+        }
+    }
+
+    /// Records that every vehicle admitted to since the last call was heard from at `at_ms`
+    /// (dataflow time) and emits the changes of the `heard` collection.
+    pub fn record_heard(&mut self, at_ms: u64, out: &mut Outputs) {
+        for vehicle in self.heard.drain(..) {
+            let Some(vs) = self.vehicles.get_mut(&vehicle) else {
+                continue;
+            };
+            vs.heard_pending = false;
+            let now = (vs.company.clone(), at_ms);
+            if vs.heard.as_ref() == Some(&now) {
+                continue;
+            }
+            let row = |(company, at_ms): &(Arc<str>, u64)| LastHeard {
+                company: company.to_string(),
+                vehicle: vehicle.to_string(),
+                at_ms: *at_ms,
+            };
+            if let Some(old) = &vs.heard {
+                out.heard.push((row(old), -1));
+            }
+            out.heard.push((row(&now), 1));
+            vs.heard = Some(now);
         }
     }
 

@@ -1,6 +1,6 @@
 //! The sessionize operator: raw Kafka records in, routed by vehicle; when the frontier passes a
 //! timestamp, that timestamp's records are decoded, admitted and settled, and what changed
-//! leaves on six outputs. Trips and vehicles leave as differential collections (retractions and
+//! leaves on seven outputs. Trips, vehicles and last-heard times leave as differential collections (retractions and
 //! insertions), the other tables as plain streams of rows.
 //!
 //! Records are held until their timestamp is complete and processed in timestamp order, so
@@ -21,7 +21,7 @@ use timely::dataflow::{Stream, StreamVec};
 use crate::raw_record::RawRecord;
 use crate::rows::{ErrorReason, ErrorRow, EventRow, PositionRow, TripRecord};
 use crate::sessionize::{Outputs, Provenance, Sessionizer};
-use crate::vehicle_live::VehicleLive;
+use crate::vehicle_live::{LastHeard, VehicleLive};
 
 /// The dataflow's timestamp: epoch milliseconds of the wall clock at which the source read the
 /// records (see `kafka_source.rs`).
@@ -35,6 +35,8 @@ pub struct SessionStreams<'scope> {
     pub trips: Collection<'scope, Epoch, TripRecord>,
     /// Each vehicle's live state after its newest item (retracted and re-inserted on change).
     pub vehicles: Collection<'scope, Epoch, VehicleLive>,
+    /// When each vehicle was last heard from (dataflow time of its newest record).
+    pub heard: Collection<'scope, Epoch, LastHeard>,
     pub positions: StreamVec<'scope, Epoch, PositionRow>,
     pub events: StreamVec<'scope, Epoch, EventRow>,
     pub errors: StreamVec<'scope, Epoch, ErrorRow>,
@@ -72,7 +74,9 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
         let mut events_out = OutputBuilder::from(events_out);
         let mut errors_out = OutputBuilder::from(errors_out);
         let mut retained_out = OutputBuilder::from(retained_out);
+        let (heard_out, heard) = builder.new_output::<Vec<(LastHeard, Epoch, isize)>>();
         let mut vehicles_out = OutputBuilder::from(vehicles_out);
+        let mut heard_out = OutputBuilder::from(heard_out);
 
         builder.build(move |initial: Vec<Capability<Epoch>>| {
             drop(initial);
@@ -84,7 +88,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
             move |frontiers| {
                 input.for_each(|cap, data| {
                     let slot = stash.entry(*cap.time()).or_insert_with(|| {
-                        ((0..6).map(|port| cap.retain(port)).collect(), Vec::new())
+                        ((0..7).map(|port| cap.retain(port)).collect(), Vec::new())
                     });
                     slot.1.append(data);
                 });
@@ -94,6 +98,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                 let mut errors_h = errors_out.activate();
                 let mut retained_h = retained_out.activate();
                 let mut vehicles_h = vehicles_out.activate();
+                let mut heard_h = heard_out.activate();
                 while let Some(entry) = stash.first_entry() {
                     let time = *entry.key();
                     if frontiers[0].less_equal(&time) {
@@ -104,6 +109,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                         admit(&mut sessionizer, raw, &mut out);
                     }
                     sessionizer.settle(&mut out);
+                    sessionizer.record_heard(time, &mut out);
                     trips_h
                         .session(&caps[0])
                         .give_iterator(out.trips.drain(..).map(|(t, diff)| (t, time, diff)));
@@ -119,6 +125,9 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                     vehicles_h
                         .session(&caps[5])
                         .give_iterator(out.vehicles.drain(..).map(|(v, diff)| (v, time, diff)));
+                    heard_h
+                        .session(&caps[6])
+                        .give_iterator(out.heard.drain(..).map(|(h, diff)| (h, time, diff)));
                     retained_h.session(&caps[4]).give_iterator(
                         sessionizer
                             .retained_offsets()
@@ -132,6 +141,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
         SessionStreams {
             trips: trips.as_collection(),
             vehicles: vehicles.as_collection(),
+            heard: heard.as_collection(),
             positions,
             events,
             errors,

@@ -83,8 +83,9 @@ enum Phase {
 }
 
 fn vehicle_records(shape: &FleetShape, index: usize) -> Vec<TelemetryRecord> {
-    let mut rng =
-        SmallRng::seed_from_u64(shape.seed ^ ((index as u64 + 1) * 0x9E37_79B9_7F4A_7C15));
+    let mut rng = SmallRng::seed_from_u64(
+        shape.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
     let uses_ignition = rng.random_bool(shape.ignition_share.clamp(0.0, 1.0));
     let vehicle = vehicle_id(index);
     let company = company_of(index);

@@ -23,7 +23,7 @@ use fleetflow_model::TripRules;
 use crate::geo::{GeoPoint, LatLonE7};
 use crate::timeline::{Entry, EntryKind};
 use crate::trip::{CloseRule, Trip, TripRule};
-use crate::vehicle_live::{IgnitionState, LiveFix, MachineLive};
+use crate::vehicle_live::{IgnitionState, LiveFix, MachineLive, Motion};
 
 /// A stopped fix this close to the previous one, with reported speed 0, is *still*: the vehicle
 /// has not begun to leave. Larger than GPS jitter at rest, smaller than a second of driving.
@@ -246,6 +246,8 @@ pub struct Machine {
     overspeed_since: Option<i64>,
     overspeed_reported: bool,
     odometer_m: Option<u64>,
+    /// The motion after the last step and the item time it began at.
+    motion: (Motion, i64),
 }
 
 impl Default for Machine {
@@ -260,6 +262,7 @@ impl Default for Machine {
             overspeed_since: None,
             overspeed_reported: false,
             odometer_m: None,
+            motion: (Motion::Parked, i64::MIN),
         }
     }
 }
@@ -286,15 +289,35 @@ impl Machine {
             },
             open_trip: self.open_trip(),
             odometer_m: self.odometer_m,
+            motion: self.motion.0,
+            motion_since_ms: self.motion.1,
         }
     }
 
     /// Feeds the next entry in key order.
     pub fn step(&mut self, e: &Entry, limits: &Limits, out: &mut Vec<Detected>) -> Verdict {
-        match e.kind {
+        let verdict = match e.kind {
             EntryKind::IgnitionOn => self.ignition_on(e, limits, out),
             EntryKind::IgnitionOff => self.ignition_off(e, limits, out),
             EntryKind::Fix => self.fix(e, limits, out),
+        };
+        let motion = self.current_motion();
+        if motion != self.motion.0 || self.motion.1 == i64::MIN {
+            self.motion = (motion, e.time_ms);
+        }
+        verdict
+    }
+
+    /// Moving: a trip is open and the newest fix reports speed; idle: ignition on otherwise;
+    /// parked: neither.
+    fn current_motion(&self) -> Motion {
+        let speed = self.last.map_or(0, |p| p.speed_dkmh);
+        if self.trip.is_some() && speed > 0 {
+            Motion::Moving
+        } else if self.ignition == Ignition::On {
+            Motion::Idle
+        } else {
+            Motion::Parked
         }
     }
 

@@ -55,18 +55,16 @@ pub struct MachineLive {
     pub open_trip: Option<Trip>,
     /// The newest ignition-on odometer, metres.
     pub odometer_m: Option<u64>,
+    /// Moving (a trip is open and the newest fix reports speed), idle (ignition on otherwise)
+    /// or parked.
+    pub motion: Motion,
+    /// The item time this motion began at (the first item after which it held).
+    pub motion_since_ms: i64,
 }
 
 impl MachineLive {
     pub fn motion(&self) -> Motion {
-        let speed = self.fix.map_or(0, |f| f.speed_dkmh);
-        if self.open_trip.is_some() && speed > 0 {
-            Motion::Moving
-        } else if self.ignition == IgnitionState::On {
-            Motion::Idle
-        } else {
-            Motion::Parked
-        }
+        self.motion
     }
 }
 
@@ -76,4 +74,55 @@ pub struct VehicleLive {
     pub vehicle: String,
     pub company: String,
     pub state: MachineLive,
+}
+
+/// When the pipeline last read anything from a vehicle: the dataflow time (wall-clock epoch ms
+/// at the source) of its newest record, whatever the record held. Offline detection counts
+/// silence from here, so it fires on the dataflow's clock even when the vehicle sends nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LastHeard {
+    pub company: String,
+    pub vehicle: String,
+    pub at_ms: u64,
+}
+
+/// The status the views report: the motion, or offline after a silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Status {
+    Moving,
+    Idle,
+    Parked,
+    Offline,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Moving,
+        Status::Idle,
+        Status::Parked,
+        Status::Offline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Moving => "moving",
+            Status::Idle => "idle",
+            Status::Parked => "parked",
+            Status::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl From<Motion> for Status {
+    fn from(m: Motion) -> Status {
+        match m {
+            Motion::Moving => Status::Moving,
+            Motion::Idle => Status::Idle,
+            Motion::Parked => Status::Parked,
+        }
+    }
 }

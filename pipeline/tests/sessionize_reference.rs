@@ -7,13 +7,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use fleetflow_model::{TelemetryRecord, TripRules, encode_to_vec};
-use fleetflow_pipeline::live_store::{LiveStore, PublishLive};
-use fleetflow_pipeline::live_views::{SummaryKey, fleet_summary};
+use fleetflow_pipeline::live_alerts::device_alerts;
+use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
+use fleetflow_pipeline::live_views::{
+    Leader, LiveViewConfig, Period, PeriodTotal, SummaryKey, live_views,
+};
 use fleetflow_pipeline::reference::{reference_trips, reference_vehicles};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::{
-    Epoch, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer, Trip, TripRecord,
-    VehicleLive,
+    Epoch, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer, Status, Trip,
+    TripRecord, VehicleLive,
 };
 use timely::dataflow::InputHandleVec;
 
@@ -88,11 +91,15 @@ fn totals(set: &TripSet) -> BTreeMap<String, (usize, u64, u64, i64, i64)> {
         .collect()
 }
 
+/// The synthetic fleet starts at 2020-12-01 23:50 UTC, so trips and "today" cross midnight.
+const FLEET_START_MS: i64 = 1_606_866_600_000;
+
 fn fleet(seed: u64) -> Vec<TelemetryRecord> {
     let shape = FleetShape {
         vehicles: 12,
         fixes_per_vehicle: 3_000,
         seed,
+        start_ms: FLEET_START_MS,
         ..FleetShape::default()
     };
     let delivery = Delivery {
@@ -160,17 +167,53 @@ fn incremental_matches_reference_at_every_settle() {
 
 type Updates<D> = Vec<(D, Epoch, isize)>;
 
+/// The dataflow clock of the test: epoch `i` is 20 s after epoch `i - 1`, from the fleet's
+/// start, so midnight, the offline silence and the leaderboards' periods fall on epochs.
+const EPOCH_0: Epoch = FLEET_START_MS as Epoch;
+const EPOCH_STEP: Epoch = 20_000;
+const OFFLINE_AFTER_MS: u64 = 3 * EPOCH_STEP;
+const LEADERBOARD_TOP: usize = 5;
+
+fn epoch_time(i: usize) -> Epoch {
+    EPOCH_0 + i as Epoch * EPOCH_STEP
+}
+
+/// The arrival schedule: the epochs' record ranges, with a silence of six empty epochs after
+/// every 10th (everyone goes offline, then comes back) and at the end.
+fn schedule(records: &[TelemetryRecord], seed: u64) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    for (i, range) in epochs(records, seed).into_iter().enumerate() {
+        let end = range.end;
+        out.push(range);
+        if i % 10 == 9 {
+            out.extend(std::iter::repeat_n(end..end, 6));
+        }
+    }
+    let end = records.len();
+    out.extend(std::iter::repeat_n(end..end, 6));
+    out
+}
+
+/// What the store serves, keyed by vehicle id (ids are unique across the test's companies).
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Served {
+    vehicles: BTreeMap<String, VehicleLive>,
+    offline: BTreeMap<String, u64>,
+    summary: BTreeMap<SummaryKey, isize>,
+    totals: BTreeMap<(Period, String), PeriodTotal>,
+    leaders: Vec<Leader>,
+}
+
 /// What the dataflow produced: trip, vehicle and summary updates, and the live store as worker
 /// 0 saw it after each epoch (checked there to be reachable by cursor from the epoch before).
 struct Produced {
     trips: Updates<TripRecord>,
     vehicles: Updates<VehicleLive>,
-    summary: Updates<(SummaryKey, isize)>,
-    store: Vec<BTreeMap<String, VehicleLive>>,
+    store: Vec<Served>,
 }
 
 /// Runs the dataflow at `workers` workers over `records` in the given epochs; returns the trip
-/// and vehicle updates it produced.
+/// and vehicle updates it produced and the store after each epoch.
 fn run_dataflow(
     workers: usize,
     records: &[TelemetryRecord],
@@ -193,20 +236,17 @@ fn run_dataflow(
     let batches = Arc::new(batches);
     let captured = Arc::new(Mutex::new(Vec::new()));
     let captured_vehicles = Arc::new(Mutex::new(Vec::new()));
-    let captured_summary = Arc::new(Mutex::new(Vec::new()));
     let store_views = Arc::new(Mutex::new(Vec::new()));
     let views = store_views.clone();
-    let (sink, vehicle_sink, summary_sink) = (
-        captured.clone(),
-        captured_vehicles.clone(),
-        captured_summary.clone(),
-    );
+    let (sink, vehicle_sink) = (captured.clone(), captured_vehicles.clone());
     timely::execute(timely::Config::process(workers), move |worker| {
         let mut input = InputHandleVec::<Epoch, RawRecord>::new();
-        let (sink, vehicle_sink, summary_sink) =
-            (sink.clone(), vehicle_sink.clone(), summary_sink.clone());
+        let (sink, vehicle_sink) = (sink.clone(), vehicle_sink.clone());
         // A small change log, so cursors also expire in the test.
-        let store = Arc::new(LiveStore::new(64));
+        let store = Arc::new(LiveStore::new(LiveStoreConfig {
+            change_log: 64,
+            ..LiveStoreConfig::default()
+        }));
         let views = views.clone();
         let probe = worker.dataflow::<Epoch, _, _>(|scope| {
             let streams = input
@@ -214,6 +254,7 @@ fn run_dataflow(
                 .sessionize(|| Sessionizer::new(rules(), i64::MAX));
             let (probe, _) = streams
                 .trips
+                .clone()
                 .inspect(move |update| sink.lock().unwrap().push(update.clone()))
                 .probe();
             streams
@@ -221,41 +262,62 @@ fn run_dataflow(
                 .clone()
                 .inspect(move |update| vehicle_sink.lock().unwrap().push(update.clone()))
                 .probe_with(&probe);
-            fleet_summary(streams.vehicles.clone())
-                .inspect(move |update| summary_sink.lock().unwrap().push(update.clone()))
-                .probe_with(&probe);
-            streams.vehicles.publish_live(store.clone());
+            let config = LiveViewConfig {
+                offline_after_ms: OFFLINE_AFTER_MS,
+                leaderboard_top: LEADERBOARD_TOP,
+            };
+            live_views(streams.vehicles, streams.heard, streams.trips, &config)
+                .rows()
+                .publish_live(device_alerts(streams.events), store.clone());
             probe
         });
-        for (epoch, batch) in batches.iter().enumerate() {
+        input.advance_to(epoch_time(0));
+        for (i, batch) in batches.iter().enumerate() {
             if worker.index() == 0 {
                 for raw in batch {
                     input.send(raw.clone());
                 }
             }
-            input.advance_to(epoch as Epoch + 1);
+            input.advance_to(epoch_time(i + 1));
             while probe.less_than(input.time()) {
                 worker.step();
             }
             if worker.index() == 0 {
-                while store.read(|s| s.upto) <= epoch as Epoch {
+                while store.read(|s| s.upto) <= epoch_time(i) {
                     worker.step();
                 }
                 let mut views = views.lock().unwrap();
-                let now = store_view(&store);
+                let now = served(&store);
                 // A reader polling with the cursor it had after the epoch before gets exactly
                 // what changed (or is told its cursor expired).
-                if let Some((before, cursor)) = views.last().cloned()
-                    && let Ok(changes) = store.read(|s| s.changes_since(cursor))
-                {
-                    let mut polled: BTreeMap<String, VehicleLive> = before;
-                    for change in changes {
-                        match change.state {
-                            Some(state) => polled.insert(change.vehicle, state),
-                            None => polled.remove(&change.vehicle),
-                        };
+                if let Some((before, cursor)) = views.last().cloned() {
+                    let polled = store.read(|s| {
+                        let changes = s.changes_since(cursor).ok()?;
+                        let mut polled: Served = before;
+                        for change in changes {
+                            let id = change.key.1.clone();
+                            match s.vehicles.get(&change.key) {
+                                Some(state) => polled.vehicles.insert(id.clone(), state.clone()),
+                                None => polled.vehicles.remove(&id),
+                            };
+                            match s.offline.get(&change.key) {
+                                Some(since) => polled.offline.insert(id.clone(), *since),
+                                None => polled.offline.remove(&id),
+                            };
+                            for period in [Period::Today, Period::Week] {
+                                match s.totals.get(&(period, change.key.clone())) {
+                                    Some(t) => polled.totals.insert((period, id.clone()), *t),
+                                    None => polled.totals.remove(&(period, id.clone())),
+                                };
+                            }
+                        }
+                        Some(polled)
+                    });
+                    if let Some(polled) = polled {
+                        assert_eq!(polled.vehicles, now.0.vehicles, "cursor polling, epoch {i}");
+                        assert_eq!(polled.offline, now.0.offline, "cursor polling, epoch {i}");
+                        assert_eq!(polled.totals, now.0.totals, "cursor polling, epoch {i}");
                     }
-                    assert_eq!(polled, now.0, "cursor polling after epoch {epoch}");
                 }
                 views.push(now);
             }
@@ -265,7 +327,6 @@ fn run_dataflow(
     Produced {
         trips: take(captured),
         vehicles: take(captured_vehicles),
-        summary: take(captured_summary),
         store: take(store_views)
             .into_iter()
             .map(|(view, _)| view)
@@ -281,16 +342,100 @@ fn take<T>(shared: Arc<Mutex<Vec<T>>>) -> Vec<T> {
         .expect("no worker panicked")
 }
 
-/// The store's vehicles by id, and its cursor.
-fn store_view(store: &LiveStore) -> (BTreeMap<String, VehicleLive>, u64) {
+/// The store's views by vehicle id, and its cursor.
+fn served(store: &LiveStore) -> (Served, u64) {
     store.read(|s| {
-        let view = s
-            .vehicles
-            .values()
-            .map(|v| (v.vehicle.clone(), v.clone()))
-            .collect();
-        (view, s.seq)
+        let served = Served {
+            vehicles: s
+                .vehicles
+                .values()
+                .map(|v| (v.vehicle.clone(), v.clone()))
+                .collect(),
+            offline: s
+                .offline
+                .iter()
+                .map(|((_, v), since)| (v.clone(), *since))
+                .collect(),
+            summary: s.summary.clone(),
+            totals: s
+                .totals
+                .iter()
+                .map(|((p, (_, v)), t)| ((*p, v.clone()), *t))
+                .collect(),
+            leaders: s.leaders.values().cloned().collect(),
+        };
+        (served, s.seq)
     })
+}
+
+/// The views from scratch: what the store must serve at dataflow time `now`, having read
+/// `arrived` (each record with the dataflow time it was read at).
+fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served {
+    let records = || arrived.iter().map(|(_, r)| *r);
+    let vehicles = reference_vehicles(records(), &rules());
+    let mut heard: BTreeMap<String, Epoch> = BTreeMap::new();
+    for (at, r) in arrived {
+        heard.insert(r.vehicle.clone(), *at);
+    }
+    let offline: BTreeMap<String, u64> = heard
+        .iter()
+        .filter(|(_, at)| **at + OFFLINE_AFTER_MS <= now)
+        .map(|(v, at)| (v.clone(), at + OFFLINE_AFTER_MS))
+        .collect();
+    let mut summary: BTreeMap<SummaryKey, isize> = BTreeMap::new();
+    for v in vehicles.values() {
+        let status = if offline.contains_key(&v.vehicle) {
+            Status::Offline
+        } else {
+            v.state.motion().into()
+        };
+        *summary
+            .entry((v.company.clone(), v.state.ignition, status))
+            .or_default() += 1;
+    }
+    let mut totals: BTreeMap<(Period, String), PeriodTotal> = BTreeMap::new();
+    for (vehicle, trips) in reference_trips(records(), &rules()) {
+        for trip in trips {
+            for period in [Period::Today, Period::Week] {
+                let (from, until) = period.window(trip.start_ms);
+                if (from..until).contains(&now) {
+                    totals
+                        .entry((period, vehicle.clone()))
+                        .or_default()
+                        .add(&trip, 1);
+                }
+            }
+        }
+    }
+    let mut ranked: BTreeMap<(String, Period), Vec<(u64, String)>> = BTreeMap::new();
+    for ((period, vehicle), total) in &totals {
+        let company = vehicles[vehicle].company.clone();
+        ranked
+            .entry((company, *period))
+            .or_default()
+            .push((total.distance_mm, vehicle.clone()));
+    }
+    let mut leaders = Vec::new();
+    for ((company, period), mut board) in ranked {
+        board.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (rank, (distance_mm, vehicle)) in board.into_iter().take(LEADERBOARD_TOP).enumerate() {
+            leaders.push(Leader {
+                company: company.clone(),
+                period,
+                rank: rank as u32 + 1,
+                vehicle,
+                distance_mm,
+            });
+        }
+    }
+    leaders.sort_by(|a, b| (&a.company, a.period, a.rank).cmp(&(&b.company, b.period, b.rank)));
+    Served {
+        vehicles,
+        offline,
+        summary,
+        totals,
+        leaders,
+    }
 }
 
 /// The updates at times `<= epoch` from `next` on; advances `next` past them.
@@ -312,62 +457,95 @@ fn upto<D: Clone>(
 fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
     let seed = 5;
     let records = fleet(seed);
-    let ranges = epochs(&records, seed);
+    let ranges = schedule(&records, seed);
+    println!("{} records in {} epochs", records.len(), ranges.len());
+    let arrived: Vec<(Epoch, &TelemetryRecord)> = ranges
+        .iter()
+        .enumerate()
+        .flat_map(|(i, range)| {
+            records[range.clone()]
+                .iter()
+                .map(move |r| (epoch_time(i), r))
+        })
+        .collect();
+    let mut offline_seen = 0;
+    let mut online_again = 0;
+    let mut midnight_crossed = false;
     for workers in [1, 4] {
         let Produced {
             trips: mut updates,
             vehicles: mut vehicle_updates,
-            summary: mut summary_updates,
             store,
         } = run_dataflow(workers, &records, &ranges);
         assert_eq!(store.len(), ranges.len());
         updates.sort_by_key(|(_, t, _)| *t);
         vehicle_updates.sort_by_key(|(_, t, _)| *t);
-        summary_updates.sort_by_key(|(_, t, _)| *t);
-        let (mut set, mut vehicles, mut summary) =
-            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-        let (mut next, mut next_vehicle, mut next_summary) = (0, 0, 0);
-        for (epoch, range) in ranges.iter().enumerate() {
-            let epoch = epoch as Epoch;
+        let (mut set, mut vehicles) = (BTreeMap::new(), BTreeMap::new());
+        let (mut next, mut next_vehicle) = (0, 0);
+        for (i, range) in ranges.iter().enumerate() {
+            let epoch = epoch_time(i);
             accumulate(&mut set, upto(&updates, &mut next, epoch));
             accumulate(
                 &mut vehicles,
                 upto(&vehicle_updates, &mut next_vehicle, epoch),
             );
-            let want_vehicles = reference_vehicles(&records[..range.end], &rules());
+            let want = reference_served(&arrived[..range.end], epoch);
             assert_eq!(
                 as_vehicle_map(&vehicles),
-                want_vehicles,
-                "{workers} workers, epoch {epoch}: live state"
+                want.vehicles,
+                "{workers} workers, epoch {i}: live state"
+            );
+            let got = &store[i];
+            assert_eq!(
+                got.vehicles, want.vehicles,
+                "{workers} workers, epoch {i}: served vehicles"
             );
             assert_eq!(
-                store[epoch as usize], want_vehicles,
-                "{workers} workers, epoch {epoch}: the served live store"
+                got.offline, want.offline,
+                "{workers} workers, epoch {i}: offline"
             );
-            accumulate(
-                &mut summary,
-                upto(&summary_updates, &mut next_summary, epoch),
+            assert_eq!(
+                got.summary, want.summary,
+                "{workers} workers, epoch {i}: fleet summary"
             );
-            let mut want_summary: BTreeMap<SummaryKey, isize> = BTreeMap::new();
-            for v in want_vehicles.values() {
-                let key = (v.company.clone(), v.state.ignition, v.state.motion());
-                *want_summary.entry(key).or_default() += 1;
+            assert_eq!(
+                got.totals, want.totals,
+                "{workers} workers, epoch {i}: period totals"
+            );
+            assert_eq!(
+                got.leaders, want.leaders,
+                "{workers} workers, epoch {i}: leaderboards"
+            );
+            if i > 0 && store[i - 1].offline.len() < got.offline.len() {
+                offline_seen += 1;
             }
-            let got_summary: BTreeMap<SummaryKey, isize> = summary.keys().cloned().collect();
-            assert_eq!(
-                got_summary, want_summary,
-                "{workers} workers, epoch {epoch}: fleet summary"
-            );
+            if i > 0 && store[i - 1].offline.len() > got.offline.len() {
+                online_again += 1;
+            }
+            if i > 0 && Period::Today.window(epoch as i64).0 > epoch_time(i - 1) {
+                midnight_crossed = true;
+            }
             let got = as_trip_set(&set);
             let want = reference_sorted(&records[..range.end]);
             assert_eq!(
                 totals(&got),
                 totals(&want),
-                "{workers} workers, epoch {epoch}: per-vehicle totals"
+                "{workers} workers, epoch {i}: per-vehicle totals"
             );
-            assert_eq!(got, want, "{workers} workers, epoch {epoch}");
+            assert_eq!(got, want, "{workers} workers, epoch {i}");
         }
         assert_eq!(next, updates.len());
         assert_eq!(next_vehicle, vehicle_updates.len());
+        let last = store.last().expect("epochs");
+        assert_eq!(
+            last.offline.len(),
+            last.vehicles.len(),
+            "all offline at the end"
+        );
+        assert!(!last.leaders.is_empty());
     }
+    assert!(
+        offline_seen > 2 && online_again > 2 && midnight_crossed,
+        "the schedule exercises offline ({offline_seen}), back online ({online_again}) and midnight"
+    );
 }

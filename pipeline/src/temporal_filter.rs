@@ -1,0 +1,145 @@
+//! Temporal filters: a record of a collection holds only while the dataflow time (wall-clock
+//! epoch milliseconds, see `kafka_source.rs`) is inside a window computed from the record, as
+//! Materialize's `mz_now()` filters do. "Offline" is a last-heard time that holds from
+//! `heard + silence` on; "today's trips" hold from the start of their UTC day to its end.
+//!
+//! An update `(d, t, r)` with window `[from, until)` becomes `(d, max(t, from), r)` and
+//! `(d, max(t, until), -r)`: at any time `s` the record is present iff it was present in the
+//! input at `s` and `from <= s < until`. Both halves are held back until the frontier passes
+//! their time, so the filter fires on the clock alone, with no input.
+//!
+//! Held updates are consolidated per time as they arrive: a last-heard time that is replaced
+//! before its silence ran out cancels its own pending insertion, so the operator holds about
+//! one update per key rather than every report of the silence period.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+
+use differential_dataflow::AsCollection;
+use differential_dataflow::collection::vec::Collection;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::operator::Operator;
+
+use crate::sessionize_operator::Epoch;
+
+/// The end of a window that never closes.
+pub const FOREVER: Epoch = Epoch::MAX;
+
+/// Extension trait: hold each record only during a window of dataflow time.
+pub trait ValidDuring<'scope, D> {
+    /// Keeps each record while the dataflow time is in `window(record) = [from, until)`
+    /// (`until` = [`FOREVER`]: no end).
+    fn valid_during(
+        self,
+        name: &str,
+        window: impl Fn(&D) -> (Epoch, Epoch) + 'static,
+    ) -> Collection<'scope, Epoch, D>;
+}
+
+impl<'scope, D> ValidDuring<'scope, D> for Collection<'scope, Epoch, D>
+where
+    D: Clone + Hash + Eq + 'static,
+{
+    fn valid_during(
+        self,
+        name: &str,
+        window: impl Fn(&D) -> (Epoch, Epoch) + 'static,
+    ) -> Collection<'scope, Epoch, D> {
+        self.inner
+            .unary_frontier(Pipeline, name, move |_initial, _info| {
+                // Per time: a capability to send at it, and the updates due then.
+                let mut held: BTreeMap<Epoch, (Capability<Epoch>, HashMap<D, isize>)> =
+                    BTreeMap::new();
+                move |(input, frontier), output| {
+                    input.for_each(|cap, data| {
+                        let mut hold = |at: Epoch, d: D, r: isize| {
+                            let slot = held
+                                .entry(at)
+                                .or_insert_with(|| (cap.delayed(&at, 0), HashMap::new()));
+                            let diff = slot.1.entry(d).or_insert(0);
+                            *diff += r;
+                            if *diff == 0 {
+                                // Cancelled (its time may still hold other updates).
+                                slot.1.retain(|_, r| *r != 0);
+                                if slot.1.is_empty() {
+                                    held.remove(&at);
+                                }
+                            }
+                        };
+                        for (d, t, r) in data.drain(..) {
+                            let (from, until) = window(&d);
+                            let (on, off) = (t.max(from), t.max(until));
+                            if on >= off {
+                                continue; // the window closed before the update: never present
+                            }
+                            if until != FOREVER {
+                                hold(off, d.clone(), -r);
+                            }
+                            hold(on, d, r);
+                        }
+                    });
+                    while let Some(entry) = held.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let time = *entry.key();
+                        let (cap, updates) = entry.remove();
+                        output
+                            .session(&cap)
+                            .give_iterator(updates.into_iter().map(|(d, r)| (d, time, r)));
+                    }
+                }
+            })
+            .as_collection()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use timely::dataflow::InputHandleVec;
+    use timely::dataflow::operators::{Inspect, Probe};
+
+    /// Records with windows; the collection at each time is exactly those inside theirs.
+    #[test]
+    fn a_record_holds_only_inside_its_window_and_fires_without_input() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        timely::execute_directly(move |worker| {
+            let mut input = InputHandleVec::<Epoch, ((u32, Epoch, Epoch), Epoch, isize)>::new();
+            let probe = worker.dataflow::<Epoch, _, _>(|scope| {
+                input
+                    .to_stream(scope)
+                    .as_collection()
+                    .valid_during("Test", |&(_, from, until)| (from, until))
+                    .inner
+                    .inspect(move |u| sink.lock().unwrap().push(*u))
+                    .probe()
+                    .0
+            });
+            // a: [5, 8); b: [0, forever) but retracted at 6; c: window already passed.
+            input.send(((1, 5, 8), 0, 1));
+            input.send(((2, 0, FOREVER), 0, 1));
+            input.send(((3, 0, 2), 3, 1));
+            input.advance_to(6);
+            input.send(((2, 0, FOREVER), 6, -1));
+            input.advance_to(20);
+            while probe.less_than(input.time()) {
+                worker.step();
+            }
+        });
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_by_key(|u| (u.1, u.0));
+        assert_eq!(
+            seen,
+            [
+                ((2, 0, FOREVER), 0, 1),
+                ((1, 5, 8), 5, 1),
+                ((2, 0, FOREVER), 6, -1),
+                ((1, 5, 8), 8, -1),
+            ]
+        );
+    }
+}
