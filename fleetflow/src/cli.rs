@@ -168,9 +168,14 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
         );
     }
     println!(
-        "listening on http://{addr}  (Monicar /api/v1/event-hub/{{key-on,key-off,cycle-info}}, native {}, OsmAnd {}, /metrics, /status)",
+        "listening on http://{addr}  (Monicar /api/v1/event-hub/{{key-on,key-off,cycle-info}}, native {}, OsmAnd {}, /metrics, /status{})",
         fleetflow_ingest::NATIVE_PATH,
         fleetflow_ingest::OSMAND_PATH,
+        if services.pipeline.is_some() {
+            ", live views /v1/live/*"
+        } else {
+            ""
+        },
     );
     tracing::info!(%addr, brokers = %services.brokers, role = ?role, "serving");
     services.serve(listener, shutdown_signal()).await

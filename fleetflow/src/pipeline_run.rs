@@ -103,11 +103,21 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         config.kafka.topic,
         config.data_dir.display()
     );
-    println!("listening on http://{addr}  (/metrics, /status)");
+    println!("listening on http://{addr}  (/metrics, /status, /v1/live/*)");
     let shutdown = pipeline.shutdown_flag();
+    // The live views, served where they are computed (process 0 of a cluster).
+    let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    let live = pipeline.live.clone();
+    let router = crate::ops::routes(ops).merge(fleetflow_query::live_routes(
+        fleetflow_query::LiveApi::new(Some(live.clone()), Arc::new(tenants)),
+    ));
     let server = tokio::spawn(async move {
-        axum::serve(listener, crate::ops::routes(ops))
-            .with_graceful_shutdown(shutdown_signal())
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                live.close();
+            })
             .await
     });
     // Ends on a signal (the server stops, then we ask the pipeline to drain) or by itself

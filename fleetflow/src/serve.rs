@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use fleetflow_ingest::{IngestMetrics, IngestState, KafkaSink, RecordSink, VehicleRegistry};
 use fleetflow_model::Tenants;
+use fleetflow_query::LiveApi;
 use rand::{Rng, SeedableRng};
 use rdkafka::producer::FutureProducer;
 use tokio::net::TcpListener;
@@ -115,9 +116,10 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     let metrics_registry = prometheus::Registry::new();
     let metrics = IngestMetrics::new(&metrics_registry)
         .map_err(|e| AppError::Internal(format!("metrics: {e}")))?;
+    let tenants = Arc::new(tenants);
     let ingest = IngestState::new(
         config.ingest.clone(),
-        Arc::new(tenants),
+        tenants.clone(),
         Arc::new(registry),
         sink.clone(),
         metrics,
@@ -147,7 +149,10 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         ingest: Some(ingest.clone()),
         pipeline: pipeline.as_ref().map(|p| p.stats.clone()),
     };
-    let router = fleetflow_ingest::app(ingest.clone()).merge(crate::ops::routes(ops));
+    let live = pipeline.as_ref().map(|p| p.live.clone());
+    let router = fleetflow_ingest::app(ingest.clone())
+        .merge(fleetflow_query::live_routes(LiveApi::new(live, tenants)))
+        .merge(crate::ops::routes(ops));
     Ok(Services {
         router,
         ingest,
@@ -168,6 +173,15 @@ impl Services {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
+        // Live streams never end by themselves: close them when shutdown begins, so the server
+        // can drain.
+        let live = self.pipeline.as_ref().map(|p| p.live.clone());
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(live) = live {
+                live.close();
+            }
+        };
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await

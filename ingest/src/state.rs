@@ -273,12 +273,7 @@ enum Resolved {
 
 /// `Authorization: Bearer <token>`.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|token| !token.is_empty())
+    fleetflow_model::tenancy::bearer(headers.get(header::AUTHORIZATION)?.to_str().ok()?)
 }
 
 /// Groups items by vehicle, first-seen order, keeping each vehicle's items in request order.

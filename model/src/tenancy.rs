@@ -130,6 +130,15 @@ impl Tenants {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header value.
+pub fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
 /// Company ids go into file paths and SQL filters: keep them plain.
 pub fn is_valid_company_id(id: &str) -> bool {
     (1..=64).contains(&id.len())

@@ -113,27 +113,41 @@ pub fn cluster_cell_e7(zoom: u8) -> i64 {
     (450_000_000_i64 >> zoom.min(28)).max(1)
 }
 
-/// Groups positions into cluster cells: per cell, the members' keys' count and mean position.
-pub fn cluster<'a, T: 'a>(
+/// One cluster cell: how many members, their mean position (degrees), and the members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster<T> {
+    pub count: usize,
+    pub lat: f64,
+    pub lon: f64,
+    pub members: Vec<T>,
+}
+
+/// Groups positions into cluster cells (keyed by cell row and column).
+pub fn cluster<T>(
     members: impl IntoIterator<Item = ((i32, i32), T)>,
     zoom: u8,
-) -> BTreeMap<(i64, i64), (usize, (f64, f64), Vec<T>)> {
+) -> BTreeMap<(i64, i64), Cluster<T>> {
     let size = cluster_cell_e7(zoom);
-    let mut cells: BTreeMap<(i64, i64), (usize, (f64, f64), Vec<T>)> = BTreeMap::new();
+    let mut cells: BTreeMap<(i64, i64), Cluster<T>> = BTreeMap::new();
     for ((lat, lon), item) in members {
         let c = (
             i64::from(lat).div_euclid(size),
             i64::from(lon).div_euclid(size),
         );
-        let slot = cells.entry(c).or_insert((0, (0.0, 0.0), Vec::new()));
-        slot.0 += 1;
-        slot.1.0 += f64::from(lat) / 1e7;
-        slot.1.1 += f64::from(lon) / 1e7;
-        slot.2.push(item);
+        let slot = cells.entry(c).or_insert(Cluster {
+            count: 0,
+            lat: 0.0,
+            lon: 0.0,
+            members: Vec::new(),
+        });
+        slot.count += 1;
+        slot.lat += f64::from(lat) / 1e7;
+        slot.lon += f64::from(lon) / 1e7;
+        slot.members.push(item);
     }
     for slot in cells.values_mut() {
-        slot.1.0 /= slot.0 as f64;
-        slot.1.1 /= slot.0 as f64;
+        slot.lat /= slot.count as f64;
+        slot.lon /= slot.count as f64;
     }
     cells
 }
@@ -187,8 +201,8 @@ mod tests {
             10,
         );
         assert_eq!(cells.len(), 1);
-        let (n, (lat, _), items) = cells.values().next().unwrap();
-        assert_eq!((*n, items.len()), (2, 2));
-        assert!((lat - 1.000_005).abs() < 1e-9);
+        let c = cells.values().next().unwrap();
+        assert_eq!((c.count, c.members.len()), (2, 2));
+        assert!((c.lat - 1.000_005).abs() < 1e-9);
     }
 }

@@ -143,6 +143,9 @@ impl LiveSnapshot {
     }
 }
 
+/// One complete timestamp: its view updates and device alerts.
+pub type ReadyEpoch = (Epoch, Vec<(LiveRow, isize)>, Vec<Alert>);
+
 /// The live views' shared state: written by the dataflow, read by the HTTP handlers.
 #[derive(Debug)]
 pub struct LiveStore {
@@ -150,6 +153,8 @@ pub struct LiveStore {
     config: LiveStoreConfig,
     /// Signalled after every apply: SSE streams wait on it.
     applied: tokio::sync::watch::Sender<Epoch>,
+    /// Set at shutdown: streams end so the HTTP server can drain.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl LiveStore {
@@ -158,7 +163,19 @@ impl LiveStore {
             snapshot: RwLock::new(LiveSnapshot::default()),
             config,
             applied: tokio::sync::watch::Sender::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Ends every subscriber's stream (at shutdown).
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.applied.send_modify(|_| ());
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads the snapshot.
@@ -173,7 +190,7 @@ impl LiveStore {
 
     /// Applies complete timestamps' updates, in time order, and advances `upto`, in one step
     /// for readers.
-    pub fn apply(&self, ready: Vec<(Epoch, Vec<(LiveRow, isize)>, Vec<Alert>)>, upto: Epoch) {
+    pub fn apply(&self, ready: Vec<ReadyEpoch>, upto: Epoch) {
         let mut snap = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         for (epoch, rows, alerts) in ready {
             self.apply_epoch(&mut snap, epoch, rows);

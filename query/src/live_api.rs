@@ -1,0 +1,458 @@
+//! `/v1/live/*`: the live views over HTTP, for dashboards and dispatchers.
+//!
+//! Every answer is read from one snapshot of the [`LiveStore`] and carries `upto_ms`, the
+//! dataflow time it is consistent with (every record read before it is reflected, none after).
+//! Vehicle answers also carry `cursor`: `?since=<cursor>` (or `/v1/live/changes`) returns only
+//! the vehicles that changed after it; an SSE stream (`/v1/live/stream`) pushes the same.
+//!
+//! A company token sees its own company's vehicles only; the admin token sees all, optionally
+//! narrowed with `?company=`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use fleetflow_model::{Principal, Tenants};
+use fleetflow_pipeline::Status;
+use fleetflow_pipeline::live_alerts::AlertKind;
+use fleetflow_pipeline::live_grid::{BoxE7, cluster, distance_m};
+use fleetflow_pipeline::live_store::{LiveSnapshot, LiveStore};
+use fleetflow_pipeline::live_views::{Period, VehicleKey};
+use serde_json::{Value, json};
+
+use crate::error::QueryError;
+use crate::live_json::{AlertView, ChangeView, SummaryView, vehicle_view};
+use crate::params::Params;
+
+/// Largest `radius_m` for `nearby`.
+pub const MAX_RADIUS_M: f64 = 100_000.0;
+
+/// What the live endpoints read.
+#[derive(Debug, Clone)]
+pub struct LiveApi {
+    /// `None` when this process runs no pipeline (`fleetflow ingest`): answers are 503.
+    store: Option<Arc<LiveStore>>,
+    tenants: Arc<Tenants>,
+}
+
+impl LiveApi {
+    pub fn new(store: Option<Arc<LiveStore>>, tenants: Arc<Tenants>) -> Self {
+        LiveApi { store, tenants }
+    }
+
+    /// The store and who is asking. `token` is the `?token=` fallback, for browsers'
+    /// `EventSource`, which cannot set headers.
+    pub(crate) fn caller(
+        &self,
+        headers: &HeaderMap,
+        token: Option<&str>,
+        company: Option<&str>,
+    ) -> Result<(Arc<LiveStore>, Viewer), QueryError> {
+        let header = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(fleetflow_model::tenancy::bearer);
+        let principal = header
+            .or(token)
+            .and_then(|t| self.tenants.authenticate(t))
+            .ok_or(QueryError::Unauthorized)?
+            .clone();
+        if let Some(company) = company
+            && !principal.may_access(company)
+        {
+            return Err(QueryError::bad(
+                "company",
+                format!("this token cannot see company {company:?}"),
+            ));
+        }
+        let store = self.store.clone().ok_or(QueryError::Unavailable)?;
+        Ok((
+            store,
+            Viewer {
+                principal,
+                company: company.map(str::to_owned),
+            },
+        ))
+    }
+}
+
+/// Which companies an answer may show.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    principal: Principal,
+    company: Option<String>,
+}
+
+impl Viewer {
+    pub fn sees(&self, company: &str) -> bool {
+        self.principal.may_access(company) && self.company.as_deref().is_none_or(|c| c == company)
+    }
+}
+
+pub fn live_routes(api: LiveApi) -> Router {
+    Router::new()
+        .route("/v1/live/vehicles", get(vehicles))
+        .route("/v1/live/vehicles/{id}", get(vehicle))
+        .route("/v1/live/summary", get(summary))
+        .route("/v1/live/nearby", get(nearby))
+        .route("/v1/live/clusters", get(clusters))
+        .route("/v1/live/leaderboard", get(leaderboard))
+        .route("/v1/live/alerts", get(alerts))
+        .route("/v1/live/changes", get(changes))
+        .route("/v1/live/stream", get(crate::live_stream::stream))
+        .with_state(api)
+}
+
+type Raw = Query<HashMap<String, String>>;
+
+fn statuses(p: &Params) -> Result<Option<Vec<Status>>, QueryError> {
+    p.list("status", Status::parse, &Status::ALL.map(Status::as_str))
+}
+
+/// `GET /v1/live/vehicles[?status=moving,idle][&q=text][&limit=n][&company=c][&since=cursor]`
+async fn vehicles(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Query(raw): Raw,
+) -> Result<Json<Value>, QueryError> {
+    let p = Params::new(raw, &["status", "q", "limit", "company", "since"])?;
+    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    if let Some(since) = p.number("since", 0..=u64::MAX)? {
+        return store.read(|s| changes_answer(s, &viewer, since)).map(Json);
+    }
+    let filter = VehicleFilter {
+        statuses: statuses(&p)?,
+        text: p.text("q").map(str::to_lowercase),
+        limit: p.number("limit", 1..=1_000_000usize)?.unwrap_or(usize::MAX),
+    };
+    Ok(Json(store.read(|s| vehicles_answer(s, &viewer, &filter))))
+}
+
+/// Which vehicles a list shows.
+#[derive(Debug, Default)]
+pub(crate) struct VehicleFilter {
+    pub statuses: Option<Vec<Status>>,
+    /// Lower-case text the vehicle id must contain.
+    pub text: Option<String>,
+    pub limit: usize,
+}
+
+/// `{upto_ms, cursor, count, vehicles: [...]}`: the full state a cursor continues from.
+pub(crate) fn vehicles_answer(s: &LiveSnapshot, viewer: &Viewer, filter: &VehicleFilter) -> Value {
+    let mut matched = 0usize;
+    let mut out = Vec::new();
+    for key in s.vehicles.keys() {
+        if !viewer.sees(&key.0) {
+            continue;
+        }
+        if filter
+            .text
+            .as_ref()
+            .is_some_and(|q| !key.1.to_lowercase().contains(q))
+        {
+            continue;
+        }
+        if let Some(wanted) = &filter.statuses
+            && !s.status(key).is_some_and(|st| wanted.contains(&st))
+        {
+            continue;
+        }
+        matched += 1;
+        if out.len() < filter.limit {
+            out.extend(vehicle_view(s, key));
+        }
+    }
+    json!({ "upto_ms": s.upto, "cursor": s.seq, "count": matched, "vehicles": out })
+}
+
+/// `GET /v1/live/vehicles/{id}[?company=c]`
+async fn vehicle(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(raw): Raw,
+) -> Result<Json<Value>, QueryError> {
+    let p = Params::new(raw, &["company"])?;
+    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    store.read(|s| {
+        let key = s
+            .vehicles
+            .keys()
+            .find(|k| k.1 == id && viewer.sees(&k.0))
+            .ok_or_else(|| QueryError::NotFound(format!("vehicle {id:?}")))?;
+        Ok(Json(json!({
+            "upto_ms": s.upto,
+            "cursor": s.seq,
+            "vehicle": vehicle_view(s, key),
+        })))
+    })
+}
+
+/// `GET /v1/live/summary[?company=c]`: per company, and the total over what the caller sees.
+async fn summary(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Query(raw): Raw,
+) -> Result<Json<Value>, QueryError> {
+    let p = Params::new(raw, &["company"])?;
+    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    Ok(Json(store.read(|s| {
+        let mut companies: BTreeMap<&str, SummaryView> = BTreeMap::new();
+        let mut total = SummaryView {
+            company: "*".into(),
+            ..SummaryView::default()
+        };
+        for ((company, ignition, status), n) in &s.summary {
+            if !viewer.sees(company) {
+                continue;
+            }
+            let slot = companies.entry(company).or_insert_with(|| SummaryView {
+                company: company.clone(),
+                ..SummaryView::default()
+            });
+            slot.add(*ignition, *status, *n as i64);
+            total.add(*ignition, *status, *n as i64);
+        }
+        let companies: Vec<SummaryView> = companies.into_values().collect();
+        json!({ "upto_ms": s.upto, "companies": companies, "total": total })
+    })))
+}
+
+/// `GET /v1/live/nearby?lat=&lon=[&radius_m=1000][&status=][&limit=10][&company=]`: vehicles
+/// within the radius, nearest first.
+async fn nearby(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Query(raw): Raw,
+) -> Result<Json<Value>, QueryError> {
+    let p = Params::new(
+        raw,
+        &["lat", "lon", "radius_m", "status", "limit", "company"],
+    )?;
+    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let lat: f64 = p.required("lat", -90.0..=90.0)?;
+    let lon: f64 = p.required("lon", -180.0..=180.0)?;
+    let radius = p.number("radius_m", 1.0..=MAX_RADIUS_M)?.unwrap_or(1_000.0);
+    let limit = p.number("limit", 1..=10_000usize)?.unwrap_or(10);
+    let wanted = statuses(&p)?;
+    let centre = ((lat * 1e7).round() as i32, (lon * 1e7).round() as i32);
+    Ok(Json(store.read(|s| {
+        let mut found: Vec<(f64, &VehicleKey)> = s
+            .grid
+            .candidates(&BoxE7::around(centre.0, centre.1, radius))
+            .into_iter()
+            .filter(|key| viewer.sees(&key.0))
+            .filter(|key| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|w| s.status(key).is_some_and(|st| w.contains(&st)))
+            })
+            .filter_map(|key| {
+                let fix = s.vehicles.get(key)?.state.fix?;
+                let d = distance_m(centre, (fix.lat_e7, fix.lon_e7));
+                (d <= radius).then_some((d, key))
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        let vehicles: Vec<Value> = found
+            .into_iter()
+            .take(limit)
+            .filter_map(|(d, key)| {
+                let mut v = serde_json::to_value(vehicle_view(s, key)?).ok()?;
+                v["distance_m"] = json!((d * 10.0).round() / 10.0);
+                Some(v)
+            })
+            .collect();
+        json!({ "upto_ms": s.upto, "vehicles": vehicles })
+    })))
+}
+
+/// `GET /v1/live/clusters?bbox=min_lon,min_lat,max_lon,max_lat&zoom=z[&company=]`: vehicle
+/// counts per cell, by status, with the members' mean position.
+async fn clusters(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Query(raw): Raw,
+) -> Result<Json<Value>, QueryError> {
+    let p = Params::new(raw, &["bbox", "zoom", "company"])?;
+    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let zoom: u8 = p.required("zoom", 0..=22)?;
+    let bbox = parse_bbox(
+        p.text("bbox")
+            .ok_or_else(|| QueryError::bad("bbox", "required"))?,
+    )?;
+    Ok(Json(store.read(|s| {
+        let members = s
+            .grid
+            .candidates(&bbox)
+            .into_iter()
+            .filter(|key| viewer.sees(&key.0))
+            .filter_map(|key| {
+                let fix = s.vehicles.get(key)?.state.fix?;
+                bbox.contains(fix.lat_e7, fix.lon_e7)
+                    .then(|| ((fix.lat_e7, fix.lon_e7), s.status(key)))
+            });
+        let cells: Vec<Value> = cluster(members, zoom)
+            .into_values()
+            .map(|c| {
+                let n = |st| c.members.iter().filter(|s| **s == Some(st)).count();
+                json!({
+                    "lat": c.lat, "lon": c.lon, "count": c.count,
+                    "moving": n(Status::Moving), "idle": n(Status::Idle),
+                    "parked": n(Status::Parked), "offline": n(Status::Offline),
+                })
+            })
+            .collect();
+        json!({ "upto_ms": s.upto, "zoom": zoom, "clusters": cells })
+    })))
+}
+
+fn parse_bbox(raw: &str) -> Result<BoxE7, QueryError> {
+    let bad = || {
+        QueryError::bad(
+            "bbox",
+            format!("{raw:?} is not min_lon,min_lat,max_lon,max_lat in degrees"),
+        )
+    };
+    let v: Vec<f64> = raw
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let [min_lon, min_lat, max_lon, max_lat] = v[..] else {
+        return Err(bad());
+    };
+    let lon_ok = |x: f64| (-180.0..=180.0).contains(&x);
+    let lat_ok = |x: f64| (-90.0..=90.0).contains(&x);
+    if !(lon_ok(min_lon) && lon_ok(max_lon) && lat_ok(min_lat) && lat_ok(max_lat))
+        || min_lon > max_lon
+        || min_lat > max_lat
+    {
+        return Err(bad());
+    }
+    let e7 = |x: f64| (x * 1e7).round() as i32;
+    Ok(BoxE7 {
+        min_lat: e7(min_lat),
+        min_lon: e7(min_lon),
+        max_lat: e7(max_lat),
+        max_lon: e7(max_lon),
+    })
+}
+
+/// `GET /v1/live/leaderboard[?period=today|week][&limit=n][&company=]`: per company, the top
+/// vehicles by distance in the current UTC day or week.
+async fn leaderboard(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Query(raw): Raw,
+) -> Result<Json<Value>, QueryError> {
+    let p = Params::new(raw, &["period", "limit", "company"])?;
+    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let period = match p.text("period") {
+        None => Period::Today,
+        Some(raw) => Period::parse(raw)
+            .ok_or_else(|| QueryError::bad("period", format!("{raw:?} is not today or week")))?,
+    };
+    let limit = p.number("limit", 1..=1_000u32)?.unwrap_or(u32::MAX);
+    Ok(Json(store.read(|s| {
+        let mut boards: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        for ((company, p, rank), leader) in &s.leaders {
+            if *p != period || *rank > limit || !viewer.sees(company) {
+                continue;
+            }
+            boards.entry(company).or_default().push(json!({
+                "rank": rank,
+                "vehicle": leader.vehicle,
+                "distance_m": leader.distance_mm as f64 / 1000.0,
+            }));
+        }
+        let boards: Vec<Value> = boards
+            .into_iter()
+            .map(|(company, entries)| json!({ "company": company, "entries": entries }))
+            .collect();
+        json!({ "upto_ms": s.upto, "period": period.as_str(), "boards": boards })
+    })))
+}
+
+/// `GET /v1/live/alerts[?since=seq][&kind=offline,overspeed][&limit=100][&company=]`: the
+/// alerts after `since` (oldest first), or the newest `limit` without it.
+async fn alerts(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Query(raw): Raw,
+) -> Result<Json<Value>, QueryError> {
+    let p = Params::new(raw, &["since", "kind", "limit", "company"])?;
+    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let kinds = p.list(
+        "kind",
+        AlertKind::parse,
+        &AlertKind::ALL.map(AlertKind::as_str),
+    )?;
+    let since = p.number("since", 0..=u64::MAX)?;
+    let limit = p.number("limit", 1..=10_000usize)?.unwrap_or(100);
+    Ok(Json(store.read(|s| {
+        let visible = s.alerts_since(since.unwrap_or(0)).filter(|a| {
+            viewer.sees(&a.company) && kinds.as_ref().is_none_or(|k| k.contains(&a.kind))
+        });
+        let picked: Vec<AlertView> = match since {
+            Some(_) => visible.take(limit).map(AlertView::from).collect(),
+            None => {
+                let all: Vec<_> = visible.collect();
+                all[all.len().saturating_sub(limit)..]
+                    .iter()
+                    .map(|a| AlertView::from(*a))
+                    .collect()
+            }
+        };
+        // Page on: the last alert returned, or the feed's head when nothing was.
+        let cursor = match since {
+            Some(_) => picked.last().map_or(s.alert_seq, |a| a.seq),
+            None => s.alert_seq,
+        };
+        json!({ "upto_ms": s.upto, "cursor": cursor, "alerts": picked })
+    })))
+}
+
+/// `GET /v1/live/changes?since=cursor[&company=]`: the vehicles that changed after the cursor.
+async fn changes(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Query(raw): Raw,
+) -> Result<Response, QueryError> {
+    let p = Params::new(raw, &["since", "company"])?;
+    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let since = p.required("since", 0..=u64::MAX)?;
+    store
+        .read(|s| changes_answer(s, &viewer, since))
+        .map(|v| Json(v).into_response())
+}
+
+/// The change answer for a cursor: `{upto_ms, cursor, changes: [{company, vehicle, state}]}`.
+pub(crate) fn changes_answer(
+    s: &LiveSnapshot,
+    viewer: &Viewer,
+    since: u64,
+) -> Result<Value, QueryError> {
+    let changed = s
+        .changes_since(since)
+        .map_err(|e| QueryError::CursorExpired {
+            cursor: e.cursor,
+            oldest: e.oldest,
+            newest: e.newest,
+        })?;
+    let changes: Vec<ChangeView> = changed
+        .into_iter()
+        .filter(|c| viewer.sees(&c.key.0))
+        .map(|c| ChangeView {
+            company: c.key.0.clone(),
+            vehicle: c.key.1.clone(),
+            state: vehicle_view(s, &c.key),
+        })
+        .collect();
+    Ok(json!({ "upto_ms": s.upto, "cursor": s.seq, "changes": changes }))
+}
