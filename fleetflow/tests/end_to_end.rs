@@ -150,8 +150,49 @@ fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
     );
     assert!(metrics.contains("fleetflow_ingest_requests_rejected_total{endpoint=\"cycle_info\",reason=\"invalid_field\"} 1"));
 
+    // The live views, on the same listener, reflect what was acked.
+    let admin = ff.admin_token.clone().expect("admin token");
+    let bearer = format!("Bearer {admin}");
+    let auth = [("Authorization", bearer.as_str())];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let vehicle = loop {
+        let (status, body) = http(ff.http, "GET", "/v1/live/vehicles/2254690422", &auth, b"");
+        if status == 200 {
+            let v: Value = serde_json::from_str(&body).expect("json");
+            if v["vehicle"]["ignition"] == "off" {
+                break v;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the vehicle never became visible: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(vehicle["upto_ms"].as_u64().expect("upto_ms") > 0);
+    assert_eq!(vehicle["vehicle"]["status"], "parked");
+    assert_eq!(vehicle["vehicle"]["odometer_km"], 50.0);
+    assert!(vehicle["vehicle"]["position"]["lat"].as_f64().is_some(), "{vehicle}");
+    let (status, summary) = http(ff.http, "GET", "/v1/live/summary", &auth, b"");
+    assert_eq!(status, 200);
+    let summary: Value = serde_json::from_str(&summary).expect("json");
+    assert_eq!(summary["total"]["all"], 4, "{summary}");
+    let (status, _) = http(ff.http, "GET", "/v1/live/summary", &[], b"");
+    assert_eq!(status, 401);
+    // An open SSE stream does not hold up the graceful shutdown.
+    let mut sse = std::net::TcpStream::connect(ff.http).expect("connect");
+    std::io::Write::write_all(
+        &mut sse,
+        format!("GET /v1/live/stream?token={admin} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .expect("write");
+    let mut head = [0u8; 64];
+    let n = std::io::Read::read(&mut sse, &mut head).expect("read");
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+
     let exit = ff.proc.terminate();
     assert!(exit.success(), "graceful shutdown failed: {exit}");
+    drop(sse);
     let _ = std::fs::remove_dir_all(data_dir);
 }
 
