@@ -172,7 +172,10 @@ fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
     assert!(vehicle["upto_ms"].as_u64().expect("upto_ms") > 0);
     assert_eq!(vehicle["vehicle"]["status"], "parked");
     assert_eq!(vehicle["vehicle"]["odometer_km"], 50.0);
-    assert!(vehicle["vehicle"]["position"]["lat"].as_f64().is_some(), "{vehicle}");
+    assert!(
+        vehicle["vehicle"]["position"]["lat"].as_f64().is_some(),
+        "{vehicle}"
+    );
     let (status, summary) = http(ff.http, "GET", "/v1/live/summary", &auth, b"");
     assert_eq!(status, 200);
     let summary: Value = serde_json::from_str(&summary).expect("json");

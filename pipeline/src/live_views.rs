@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::rows::TripRecord;
 use crate::sessionize_operator::Epoch;
 use crate::temporal_filter::{FOREVER, ValidDuring};
-use crate::vehicle_live::{IgnitionState, LastHeard, Status, VehicleLive};
+use crate::vehicle_live::{IgnitionState, LastHeard, Motion, Status, VehicleLive};
 
 pub const DAY_MS: u64 = 86_400_000;
 pub const WEEK_MS: u64 = 7 * DAY_MS;
@@ -205,7 +205,9 @@ pub fn offline<'scope>(
     })
 }
 
-/// Vehicles per (company, ignition, status), as `(key, count)` records.
+/// Vehicles per (company, ignition, status), as `(key, count)` records: every vehicle counted
+/// by its motion, and the offline ones moved from their motion's bucket to offline (one
+/// arrangement of the vehicles, for the semijoin).
 pub fn fleet_summary<'scope>(
     vehicles: Collection<'scope, Epoch, VehicleLive>,
     offline: Collection<'scope, Epoch, LastHeard>,
@@ -214,15 +216,16 @@ pub fn fleet_summary<'scope>(
         let (ignition, motion) = (v.state.ignition, v.state.motion());
         ((v.company, v.vehicle), (ignition, motion))
     });
-    let offline_keys = offline.map(|h| (h.company, h.vehicle));
     let silent = keyed
         .clone()
-        .semijoin(offline_keys.clone())
-        .map(|((company, _), (ignition, _))| (company, ignition, Status::Offline));
+        .semijoin(offline.map(|h| (h.company, h.vehicle)));
+    let by_motion = |((company, _), (ignition, motion)): (VehicleKey, (IgnitionState, Motion))| {
+        (company, ignition, Status::from(motion))
+    };
     keyed
-        .antijoin(offline_keys)
-        .map(|((company, _), (ignition, motion))| (company, ignition, Status::from(motion)))
-        .concat(silent)
+        .map(by_motion)
+        .concat(silent.clone().map(by_motion).negate())
+        .concat(silent.map(|((company, _), (ignition, _))| (company, ignition, Status::Offline)))
         .count()
 }
 

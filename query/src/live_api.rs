@@ -23,10 +23,11 @@ use fleetflow_pipeline::live_alerts::AlertKind;
 use fleetflow_pipeline::live_grid::{BoxE7, cluster, distance_m};
 use fleetflow_pipeline::live_store::{LiveSnapshot, LiveStore};
 use fleetflow_pipeline::live_views::{Period, VehicleKey};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::QueryError;
-use crate::live_json::{AlertView, ChangeView, SummaryView, vehicle_view};
+use crate::live_json::{AlertView, ChangeView, SummaryView, VehicleView, vehicle_view};
 use crate::params::Params;
 
 /// Largest `radius_m` for `nearby`.
@@ -119,18 +120,31 @@ async fn vehicles(
     State(api): State<LiveApi>,
     headers: HeaderMap,
     Query(raw): Raw,
-) -> Result<Json<Value>, QueryError> {
+) -> Result<Response, QueryError> {
     let p = Params::new(raw, &["status", "q", "limit", "company", "since"])?;
     let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
     if let Some(since) = p.number("since", 0..=u64::MAX)? {
-        return store.read(|s| changes_answer(s, &viewer, since)).map(Json);
+        return store
+            .read(|s| changes_answer(s, &viewer, since))
+            .map(|v| Json(v).into_response());
     }
     let filter = VehicleFilter {
         statuses: statuses(&p)?,
         text: p.text("q").map(str::to_lowercase),
         limit: p.number("limit", 1..=1_000_000usize)?.unwrap_or(usize::MAX),
     };
-    Ok(Json(store.read(|s| vehicles_answer(s, &viewer, &filter))))
+    // Only the views are built under the store's read lock; JSON is written after it, so a
+    // large answer does not hold up the dataflow's next apply.
+    Ok(Json(store.read(|s| vehicles_answer(s, &viewer, &filter))).into_response())
+}
+
+/// The full state a cursor continues from.
+#[derive(Debug, Serialize)]
+pub(crate) struct VehiclesAnswer {
+    pub upto_ms: u64,
+    pub cursor: u64,
+    pub count: usize,
+    pub vehicles: Vec<VehicleView>,
 }
 
 /// Which vehicles a list shows.
@@ -143,7 +157,11 @@ pub(crate) struct VehicleFilter {
 }
 
 /// `{upto_ms, cursor, count, vehicles: [...]}`: the full state a cursor continues from.
-pub(crate) fn vehicles_answer(s: &LiveSnapshot, viewer: &Viewer, filter: &VehicleFilter) -> Value {
+pub(crate) fn vehicles_answer(
+    s: &LiveSnapshot,
+    viewer: &Viewer,
+    filter: &VehicleFilter,
+) -> VehiclesAnswer {
     let mut matched = 0usize;
     let mut out = Vec::new();
     for key in s.vehicles.keys() {
@@ -167,7 +185,12 @@ pub(crate) fn vehicles_answer(s: &LiveSnapshot, viewer: &Viewer, filter: &Vehicl
             out.extend(vehicle_view(s, key));
         }
     }
-    json!({ "upto_ms": s.upto, "cursor": s.seq, "count": matched, "vehicles": out })
+    VehiclesAnswer {
+        upto_ms: s.upto,
+        cursor: s.seq,
+        count: matched,
+        vehicles: out,
+    }
 }
 
 /// `GET /v1/live/vehicles/{id}[?company=c]`

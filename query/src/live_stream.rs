@@ -76,11 +76,11 @@ impl Subscriber {
     }
 }
 
-fn event(name: &str, id: u64, data: &serde_json::Value) -> Event {
+fn event(name: &str, id: u64, data: &impl serde::Serialize) -> Event {
     Event::default()
         .event(name)
         .id(id.to_string())
-        .data(data.to_string())
+        .data(serde_json::to_string(data).unwrap_or_default())
 }
 
 /// `GET /v1/live/stream[?since=cursor][&alerts_since=seq][&company=][&token=]`
