@@ -282,16 +282,17 @@ impl VehicleSessions {
         if self.live.as_ref() == Some(&now) {
             return;
         }
-        let record = |(company, state): &(Arc<str>, MachineLive)| VehicleLive {
-            vehicle: self.vehicle.to_string(),
-            company: company.to_string(),
-            state: *state,
-        };
-        if let Some(old) = &self.live {
-            out.vehicles.push((record(old), -1));
-        }
-        out.vehicles.push((record(&now), 1));
-        self.live = Some(now);
+        let vehicle = &self.vehicle;
+        replace_emitted(
+            &mut self.live,
+            now,
+            &mut out.vehicles,
+            |(company, state)| VehicleLive {
+                vehicle: vehicle.to_string(),
+                company: company.to_string(),
+                state: *state,
+            },
+        );
     }
 
     fn emit_trip_changes(
@@ -411,6 +412,21 @@ fn event_row(
         trip_start_ms,
         value,
     }
+}
+
+/// Replaces the value last emitted into a differential output: retracts its row (if any),
+/// inserts the new one's, remembers the new one.
+fn replace_emitted<S, T>(
+    last: &mut Option<S>,
+    now: S,
+    out: &mut Vec<(T, isize)>,
+    row: impl Fn(&S) -> T,
+) {
+    if let Some(old) = last.as_ref() {
+        out.push((row(old), -1));
+    }
+    out.push((row(&now), 1));
+    *last = Some(now);
 }
 
 /// All vehicles one worker owns.
@@ -616,16 +632,13 @@ impl Sessionizer {
             if vs.heard.as_ref() == Some(&now) {
                 continue;
             }
-            let row = |(company, at_ms): &(Arc<str>, u64)| LastHeard {
-                company: company.to_string(),
-                vehicle: vehicle.to_string(),
-                at_ms: *at_ms,
-            };
-            if let Some(old) = &vs.heard {
-                out.heard.push((row(old), -1));
-            }
-            out.heard.push((row(&now), 1));
-            vs.heard = Some(now);
+            replace_emitted(&mut vs.heard, now, &mut out.heard, |(company, at_ms)| {
+                LastHeard {
+                    company: company.to_string(),
+                    vehicle: vehicle.to_string(),
+                    at_ms: *at_ms,
+                }
+            });
         }
     }
 

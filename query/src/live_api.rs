@@ -46,6 +46,25 @@ impl LiveApi {
         LiveApi { store, tenants }
     }
 
+    /// Checks a request's parameters (`allowed`, plus `company`) and caller.
+    pub(crate) fn open(
+        &self,
+        headers: &HeaderMap,
+        raw: HashMap<String, String>,
+        allowed: &[&str],
+    ) -> Result<(Arc<LiveStore>, Viewer, Params), QueryError> {
+        let mut names = allowed.to_vec();
+        names.push("company");
+        let p = Params::new(raw, &names)?;
+        let token = if allowed.contains(&"token") {
+            p.text("token")
+        } else {
+            None
+        };
+        let (store, viewer) = self.caller(headers, token, p.text("company"))?;
+        Ok((store, viewer, p))
+    }
+
     /// The store and who is asking. `token` is the `?token=` fallback, for browsers'
     /// `EventSource`, which cannot set headers.
     pub(crate) fn caller(
@@ -121,8 +140,7 @@ async fn vehicles(
     headers: HeaderMap,
     Query(raw): Raw,
 ) -> Result<Response, QueryError> {
-    let p = Params::new(raw, &["status", "q", "limit", "company", "since"])?;
-    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let (store, viewer, p) = api.open(&headers, raw, &["status", "q", "limit", "since"])?;
     if let Some(since) = p.number("since", 0..=u64::MAX)? {
         return store
             .read(|s| changes_answer(s, &viewer, since))
@@ -200,8 +218,7 @@ async fn vehicle(
     Path(id): Path<String>,
     Query(raw): Raw,
 ) -> Result<Json<Value>, QueryError> {
-    let p = Params::new(raw, &["company"])?;
-    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let (store, viewer, _) = api.open(&headers, raw, &[])?;
     store.read(|s| {
         let key = s
             .vehicles
@@ -222,8 +239,7 @@ async fn summary(
     headers: HeaderMap,
     Query(raw): Raw,
 ) -> Result<Json<Value>, QueryError> {
-    let p = Params::new(raw, &["company"])?;
-    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let (store, viewer, _) = api.open(&headers, raw, &[])?;
     Ok(Json(store.read(|s| {
         let mut companies: BTreeMap<&str, SummaryView> = BTreeMap::new();
         let mut total = SummaryView {
@@ -253,11 +269,11 @@ async fn nearby(
     headers: HeaderMap,
     Query(raw): Raw,
 ) -> Result<Json<Value>, QueryError> {
-    let p = Params::new(
+    let (store, viewer, p) = api.open(
+        &headers,
         raw,
-        &["lat", "lon", "radius_m", "status", "limit", "company"],
+        &["lat", "lon", "radius_m", "status", "limit"],
     )?;
-    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
     let lat: f64 = p.required("lat", -90.0..=90.0)?;
     let lon: f64 = p.required("lon", -180.0..=180.0)?;
     let radius = p.number("radius_m", 1.0..=MAX_RADIUS_M)?.unwrap_or(1_000.0);
@@ -302,8 +318,7 @@ async fn clusters(
     headers: HeaderMap,
     Query(raw): Raw,
 ) -> Result<Json<Value>, QueryError> {
-    let p = Params::new(raw, &["bbox", "zoom", "company"])?;
-    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let (store, viewer, p) = api.open(&headers, raw, &["bbox", "zoom"])?;
     let zoom: u8 = p.required("zoom", 0..=22)?;
     let bbox = parse_bbox(
         p.text("bbox")
@@ -374,8 +389,7 @@ async fn leaderboard(
     headers: HeaderMap,
     Query(raw): Raw,
 ) -> Result<Json<Value>, QueryError> {
-    let p = Params::new(raw, &["period", "limit", "company"])?;
-    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let (store, viewer, p) = api.open(&headers, raw, &["period", "limit"])?;
     let period = match p.text("period") {
         None => Period::Today,
         Some(raw) => Period::parse(raw)
@@ -409,8 +423,7 @@ async fn alerts(
     headers: HeaderMap,
     Query(raw): Raw,
 ) -> Result<Json<Value>, QueryError> {
-    let p = Params::new(raw, &["since", "kind", "limit", "company"])?;
-    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let (store, viewer, p) = api.open(&headers, raw, &["since", "kind", "limit"])?;
     let kinds = p.list(
         "kind",
         AlertKind::parse,
@@ -447,8 +460,7 @@ async fn changes(
     headers: HeaderMap,
     Query(raw): Raw,
 ) -> Result<Response, QueryError> {
-    let p = Params::new(raw, &["since", "company"])?;
-    let (store, viewer) = api.caller(&headers, None, p.text("company"))?;
+    let (store, viewer, p) = api.open(&headers, raw, &["since"])?;
     let since = p.required("since", 0..=u64::MAX)?;
     store
         .read(|s| changes_answer(s, &viewer, since))

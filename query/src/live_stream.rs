@@ -24,7 +24,6 @@ use serde_json::json;
 use crate::error::QueryError;
 use crate::live_api::{LiveApi, VehicleFilter, Viewer, changes_answer, vehicles_answer};
 use crate::live_json::AlertView;
-use crate::params::Params;
 
 struct Subscriber {
     store: Arc<LiveStore>,
@@ -89,8 +88,7 @@ pub async fn stream(
     headers: HeaderMap,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, QueryError> {
-    let p = Params::new(raw, &["since", "alerts_since", "company", "token"])?;
-    let (store, viewer) = api.caller(&headers, p.text("token"), p.text("company"))?;
+    let (store, viewer, p) = api.open(&headers, raw, &["since", "alerts_since", "token"])?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
