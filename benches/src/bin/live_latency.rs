@@ -49,6 +49,12 @@ struct Args {
     /// `pipeline.tick_ms`: dataflow timestamp granularity (the live store applies whole ticks).
     #[arg(long, default_value_t = fleetflow_pipeline::PipelineConfig::default().tick_ms)]
     tick_ms: u64,
+    /// `pipeline.flush_secs`: how often the Parquet sink writes and commits.
+    #[arg(long, default_value_t = fleetflow_pipeline::PipelineConfig::default().flush_secs)]
+    flush_secs: f64,
+    /// No poller (the SSE follower only): separates the polls' cost from the rest.
+    #[arg(long)]
+    no_poll: bool,
     /// Only measure the live views' memory.
     #[arg(long)]
     memory_only: bool,
@@ -176,6 +182,7 @@ async fn load_run(args: &Args) -> anyhow::Result<()> {
         ..Config::default()
     };
     config.pipeline.tick_ms = args.tick_ms;
+    config.pipeline.flush_secs = args.flush_secs;
     let services = build(&config, Role::Run)
         .await
         .context("starting fleetflow")?;
@@ -238,6 +245,7 @@ async fn load_run(args: &Args) -> anyhow::Result<()> {
         }));
     }
     // The poller: a full-state poll and a cursor poll every 250 ms while the load runs.
+    let poll = !args.no_poll;
     let poller = {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -247,7 +255,7 @@ async fn load_run(args: &Args) -> anyhow::Result<()> {
             let mut cursor_polls = Histogram::<u64>::new(3).expect("histogram");
             let (mut full_bytes, mut cursor_bytes, mut changes, mut vehicles_seen) = (0, 0, 0, 0);
             let mut cursor = None;
-            while !stop.load(Ordering::Relaxed) {
+            while poll && !stop.load(Ordering::Relaxed) {
                 if let Ok((us, bytes, body)) =
                     timed_get(&client, &format!("http://{addr}/v1/live/vehicles")).await
                 {
