@@ -89,11 +89,16 @@ pub struct LiveSnapshot {
 impl LiveSnapshot {
     /// A vehicle's status: offline, or its motion.
     pub fn status(&self, key: &VehicleKey) -> Option<Status> {
+        self.status_since(key).map(|(status, _)| status)
+    }
+
+    /// A vehicle's status and when it began: when the silence ran out for an offline vehicle,
+    /// else the first item of its current motion.
+    pub fn status_since(&self, key: &VehicleKey) -> Option<(Status, i64)> {
         let v = self.vehicles.get(key)?;
-        Some(if self.offline.contains_key(key) {
-            Status::Offline
-        } else {
-            v.state.motion().into()
+        Some(match self.offline.get(key) {
+            Some(since) => (Status::Offline, *since as i64),
+            None => (v.state.motion.into(), v.state.motion_since_ms),
         })
     }
 

@@ -213,7 +213,7 @@ pub fn fleet_summary<'scope>(
     offline: Collection<'scope, Epoch, LastHeard>,
 ) -> Collection<'scope, Epoch, (SummaryKey, isize)> {
     let keyed = vehicles.map(|v| {
-        let (ignition, motion) = (v.state.ignition, v.state.motion());
+        let (ignition, motion) = (v.state.ignition, v.state.motion);
         ((v.company, v.vehicle), (ignition, motion))
     });
     let silent = keyed

@@ -62,12 +62,6 @@ pub struct MachineLive {
     pub motion_since_ms: i64,
 }
 
-impl MachineLive {
-    pub fn motion(&self) -> Motion {
-        self.motion
-    }
-}
-
 /// One vehicle's live state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VehicleLive {

@@ -387,7 +387,7 @@ fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served
         let status = if offline.contains_key(&v.vehicle) {
             Status::Offline
         } else {
-            v.state.motion().into()
+            v.state.motion.into()
         };
         *summary
             .entry((v.company.clone(), v.state.ignition, status))

@@ -67,7 +67,7 @@ impl LiveApi {
 
     /// The store and who is asking. `token` is the `?token=` fallback, for browsers'
     /// `EventSource`, which cannot set headers.
-    pub(crate) fn caller(
+    fn caller(
         &self,
         headers: &HeaderMap,
         token: Option<&str>,

@@ -91,11 +91,7 @@ fn trip_view(vehicle: &str, t: &Trip) -> TripView {
 pub fn vehicle_view(snap: &LiveSnapshot, key: &VehicleKey) -> Option<VehicleView> {
     let v = snap.vehicles.get(key)?;
     let s = &v.state;
-    let offline_since = snap.offline.get(key);
-    let (status, status_since_ms) = match offline_since {
-        Some(since) => (Status::Offline, *since as i64),
-        None => (Status::from(s.motion()), s.motion_since_ms),
-    };
+    let (status, status_since_ms) = snap.status_since(key)?;
     let total = |period| {
         snap.totals
             .get(&(period, key.clone()))
