@@ -34,7 +34,8 @@ pub enum Command {
     /// The dataflow job alone: Kafka at --brokers to trips and Parquet in --data-dir. One
     /// process of a timely cluster with --cluster.
     Pipeline(PipelineArgs),
-    /// The SQL service alone (issue 5: not built yet).
+    /// SQL (`/v1/sql`) and the history routes (`/v1/history/*`) alone, over --data-dir; the
+    /// live tables need a pipeline in the same process (`run` or `pipeline`).
     Query(ServeArgs),
     /// Monicar-style emulated vehicles posting to a fleetflow (or Monicar) endpoint.
     Emulate(EmulateArgs),
@@ -110,7 +111,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Run(args) => runtime.block_on(serve(args, Role::Run)),
         Command::Ingest(args) => runtime.block_on(serve(args, Role::Ingest)),
         Command::Pipeline(args) => runtime.block_on(serve_pipeline(args)),
-        Command::Query(_) => Err(AppError::NotYet(fleetflow_query::NOT_YET)),
+        Command::Query(args) => runtime.block_on(crate::query_run::serve_query(args)),
         Command::Emulate(args) => runtime.block_on(emulate(args)),
         Command::Tail(args) => {
             let options = TailOptions {

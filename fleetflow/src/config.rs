@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use fleetflow_ingest::IngestConfig;
 use fleetflow_model::CompanyConfig;
 use fleetflow_pipeline::PipelineConfig;
+use fleetflow_query::SqlConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -29,6 +30,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// The dataflow job: workers, flush interval, correction horizon, default trip rules.
     pub pipeline: PipelineConfig,
+    /// SQL and the history REST routes: row limit, timeout, memory.
+    pub query: SqlConfig,
     /// Companies (tenants) and their tokens.
     pub companies: Vec<CompanyConfig>,
     /// Vehicle id -> company id.
@@ -44,6 +47,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             ingest: IngestConfig::default(),
             pipeline: PipelineConfig::default(),
+            query: SqlConfig::default(),
             companies: Vec::new(),
             vehicles: BTreeMap::new(),
         }

@@ -12,8 +12,6 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    NotYet(&'static str),
     #[error("pipeline: {0}")]
     Pipeline(String),
     #[error("emulator: {0}")]

@@ -8,6 +8,7 @@ pub mod error;
 pub mod kafka;
 pub mod ops;
 pub mod pipeline_run;
+pub mod query_run;
 pub mod serve;
 pub mod tail;
 

@@ -103,15 +103,23 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         config.kafka.topic,
         config.data_dir.display()
     );
-    println!("listening on http://{addr}  (/metrics, /status, /v1/live/*)");
+    println!("listening on http://{addr}  (/metrics, /status, /v1/live/*, /v1/sql, /v1/history/*)");
     let shutdown = pipeline.shutdown_flag();
     // The live views, served where they are computed (process 0 of a cluster).
     let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
         .map_err(|e| AppError::Config(e.to_string()))?;
     let live = pipeline.live.clone();
-    let router = crate::ops::routes(ops).merge(fleetflow_query::live_routes(
-        fleetflow_query::LiveApi::new(Some(live.clone()), Arc::new(tenants)),
-    ));
+    let tenants = Arc::new(tenants);
+    let router = crate::ops::routes(ops)
+        .merge(fleetflow_query::live_routes(fleetflow_query::LiveApi::new(
+            Some(live.clone()),
+            tenants.clone(),
+        )))
+        .merge(crate::query_run::sql_router(
+            &config,
+            Some(live.clone()),
+            tenants,
+        )?);
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

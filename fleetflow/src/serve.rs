@@ -150,9 +150,15 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         pipeline: pipeline.as_ref().map(|p| p.stats.clone()),
     };
     let live = pipeline.as_ref().map(|p| p.live.clone());
-    let router = fleetflow_ingest::app(ingest.clone())
-        .merge(fleetflow_query::live_routes(LiveApi::new(live, tenants)))
+    let mut router = fleetflow_ingest::app(ingest.clone())
+        .merge(fleetflow_query::live_routes(LiveApi::new(
+            live.clone(),
+            tenants.clone(),
+        )))
         .merge(crate::ops::routes(ops));
+    if role == Role::Run {
+        router = router.merge(crate::query_run::sql_router(config, live, tenants)?);
+    }
     Ok(Services {
         router,
         ingest,

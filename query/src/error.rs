@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -28,6 +29,19 @@ pub enum QueryError {
     },
     #[error("the live views are not running in this process")]
     Unavailable,
+    /// The SQL is wrong, refused (read-only) or failed on the data; `line`/`column` (1-based)
+    /// say where, when known.
+    #[error("{message}")]
+    Sql {
+        message: String,
+        line: Option<u64>,
+        column: Option<u64>,
+    },
+    #[error("the query ran longer than its limit of {0:?} and was cancelled")]
+    Timeout(std::time::Duration),
+    /// Retry later: the server is short of memory for queries right now.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -47,7 +61,10 @@ impl QueryError {
             QueryError::NotFound(_) => StatusCode::NOT_FOUND,
             // The client's state is too old for an incremental answer: 410 Gone.
             QueryError::CursorExpired { .. } => StatusCode::GONE,
-            QueryError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            QueryError::Unavailable | QueryError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            QueryError::Sql { .. } => StatusCode::BAD_REQUEST,
+            // The request took too long to answer; retrying the same query will too.
+            QueryError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,6 +76,9 @@ impl QueryError {
             QueryError::Unauthorized
             | QueryError::NotFound(_)
             | QueryError::Unavailable
+            | QueryError::Sql { .. }
+            | QueryError::Timeout(_)
+            | QueryError::Busy(_)
             | QueryError::Internal(_) => None,
         }
     }
@@ -69,6 +89,10 @@ struct ErrorBody {
     error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameter: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<u64>,
 }
 
 impl IntoResponse for QueryError {
@@ -80,10 +104,17 @@ impl IntoResponse for QueryError {
             }
             other => other.to_string(),
         };
+        let (line, column) = match &self {
+            QueryError::Sql { line, column, .. } => (*line, *column),
+            _ => (None, None),
+        };
         let body = ErrorBody {
             error,
             parameter: self.parameter(),
+            line,
+            column,
         };
-        (self.status(), Json(body)).into_response()
+        let retry = matches!(self, QueryError::Busy(_)).then_some([(RETRY_AFTER, "1")]);
+        (self.status(), retry, Json(body)).into_response()
     }
 }

@@ -2,17 +2,28 @@
 //!
 //! - [`live_api`]: `/v1/live/*`, the incrementally maintained live views over HTTP (JSON,
 //!   cursors, SSE), per-company tokens;
-//! - the SQL endpoint over the Parquet history (issue 5) is not built yet: `fleetflow query`
-//!   reports that plainly instead of pretending to run.
+//! - [`sql_engine`]: one DataFusion namespace over the Parquet history and the live views,
+//!   scoped per company in the plan ([`tenant_scope`]), read-only;
+//! - [`sql_api`]: `POST /v1/sql` (JSON, CSV, Arrow IPC, Parquet).
 
+pub mod caller;
 pub mod error;
+pub mod history_api;
 pub mod live_api;
 pub mod live_json;
 pub mod live_stream;
+pub mod live_tables;
 pub mod params;
+pub mod sql_api;
+pub mod sql_engine;
+pub mod sql_error;
+pub mod sql_format;
+pub mod synthetic_history;
+pub mod tenant_scope;
+pub mod trips_latest;
 
 pub use error::QueryError;
+pub use history_api::history_routes;
 pub use live_api::{LiveApi, live_routes};
-
-/// What `fleetflow query` says until the SQL endpoint exists.
-pub const NOT_YET: &str = "the SQL endpoint is not built yet: see issue 5";
+pub use sql_api::{SqlApi, sql_routes};
+pub use sql_engine::{SqlConfig, SqlEngine};

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use fleetflow_model::{Principal, Tenants};
@@ -73,15 +72,7 @@ impl LiveApi {
         token: Option<&str>,
         company: Option<&str>,
     ) -> Result<(Arc<LiveStore>, Viewer), QueryError> {
-        let header = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(fleetflow_model::tenancy::bearer);
-        let principal = header
-            .or(token)
-            .and_then(|t| self.tenants.authenticate(t))
-            .ok_or(QueryError::Unauthorized)?
-            .clone();
+        let principal = crate::caller::principal(&self.tenants, headers, token)?;
         if let Some(company) = company
             && !principal.may_access(company)
         {

@@ -1,0 +1,397 @@
+//! One SQL namespace over the Parquet history and the live views (DataFusion).
+//!
+//! Tables, for every caller (scoped to the caller's company, see [`crate::tenant_scope`]):
+//! - `positions`, `trips`, `events`, `errors`: the history, listing tables over
+//!   `<data-dir>/<table>/date=YYYY-MM-DD/*.parquet` with `date` (a `DATE`) as partition column,
+//!   so `WHERE date = ...` prunes directories, and the files' statistics and page indexes prune
+//!   row groups and pages;
+//! - `trips_latest`: each trip's newest version, deleted ones left out (`trips` keeps every
+//!   version; see the trips table in the README);
+//! - `live_vehicles`, `live_summary`, `live_leaderboard`, `live_alerts`: the live views, read
+//!   from one snapshot per query ([`crate::live_tables`]).
+//!
+//! Every query gets its own session: the caller's view of the catalog, nothing shared but the
+//! runtime (memory pool and Parquet metadata cache). Listing is never cached, so a query sees
+//! the files committed when it started. SQL is read-only: only queries, `EXPLAIN` and `SHOW`
+//! are planned, and the plan is verified again (no DDL, DML or statements) before it runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use fleetflow_model::{PARTITION_COLUMN, Principal, Table};
+use fleetflow_pipeline::live_store::LiveStore;
+use serde::{Deserialize, Serialize};
+
+use crate::error::QueryError;
+use crate::live_tables::{LiveSnapshotOnce, LiveTable, LiveTableProvider};
+use crate::sql_error::classify;
+use crate::tenant_scope::scoped;
+
+/// `[query]` in the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqlConfig {
+    /// Most rows one answer returns (a request may ask for fewer with `?limit=`); the answer
+    /// says when it was cut.
+    pub max_rows: usize,
+    /// A query running longer is cancelled.
+    pub timeout_secs: u64,
+    /// Memory all running queries may use together, MiB; a query that needs more fails.
+    pub memory_mb: usize,
+    /// Threads that run queries, apart from ingest's and the pipeline's (0: the cores).
+    pub threads: usize,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig {
+            max_rows: 100_000,
+            timeout_secs: 30,
+            memory_mb: 2048,
+            threads: 0,
+        }
+    }
+}
+
+/// The result of one query.
+#[derive(Debug)]
+pub struct SqlAnswer {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    /// More rows existed than were returned.
+    pub truncated: bool,
+    /// The dataflow time the live tables were read at, if the query read any.
+    pub upto_ms: Option<u64>,
+}
+
+impl SqlAnswer {
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// The SQL side: shared by the HTTP endpoint, the REST routes and Postgres wire.
+#[derive(Debug, Clone)]
+pub struct SqlEngine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data_dir: PathBuf,
+    config: SqlConfig,
+    runtime: Arc<RuntimeEnv>,
+    live: Option<Arc<LiveStore>>,
+    /// Queries run here, not on the runtime that serves ingest (an `Option` only so that
+    /// `Drop` can shut it down without blocking, which async code may not do).
+    threads: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(threads) = self.threads.take() {
+            threads.shutdown_background();
+        }
+    }
+}
+
+/// Statement kinds a read-only session plans.
+const ALLOWED: &str = "SELECT, WITH, VALUES, EXPLAIN and SHOW";
+
+impl SqlEngine {
+    pub fn new(
+        data_dir: &Path,
+        config: SqlConfig,
+        live: Option<Arc<LiveStore>>,
+    ) -> Result<SqlEngine, QueryError> {
+        for table in Table::ALL {
+            std::fs::create_dir_all(data_dir.join(table.name()))
+                .map_err(|e| QueryError::Internal(format!("creating the table directory: {e}")))?;
+        }
+        let runtime = RuntimeEnvBuilder::new()
+            // No listing cache: a query must see what was committed before it started.
+            .with_object_list_cache_limit(0)
+            .with_memory_limit(config.memory_mb << 20, 1.0)
+            .build_arc()
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let mut threads = tokio::runtime::Builder::new_multi_thread();
+        if config.threads > 0 {
+            threads.worker_threads(config.threads);
+        }
+        let threads = threads
+            .thread_name("sql")
+            .enable_all()
+            .build()
+            .map_err(|e| QueryError::Internal(format!("starting the query threads: {e}")))?;
+        Ok(SqlEngine {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.to_owned(),
+                config,
+                runtime,
+                live,
+                threads: Some(threads),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &SqlConfig {
+        &self.inner.config
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// A session holding `principal`'s view of every table, and the live snapshot its live
+    /// tables will share.
+    pub fn session(
+        &self,
+        principal: &Principal,
+    ) -> DfResult<(SessionContext, Option<Arc<LiveSnapshotOnce>>)> {
+        let mut config = SessionConfig::new();
+        if self.inner.config.threads > 0 {
+            config = config.with_target_partitions(self.inner.config.threads);
+        }
+        let config = config
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("fleetflow", "public")
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            .set_bool("datafusion.execution.parquet.reorder_filters", true)
+            // Spans on identifiers, so an error can say where in the SQL it is.
+            .set_bool("datafusion.sql_parser.collect_spans", true);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(self.inner.runtime.clone())
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let mut trips = None;
+        for table in Table::ALL {
+            let provider = self.history_table(table)?;
+            if table == Table::Trips {
+                trips = Some(provider.clone());
+            }
+            ctx.register_table(table.name(), scoped(table.name(), provider, principal)?)?;
+        }
+        let trips = trips.expect("trips is one of the tables");
+        ctx.register_table(
+            "trips_latest",
+            crate::trips_latest::view(scoped("trips", trips, principal)?)?,
+        )?;
+        let live = self
+            .inner
+            .live
+            .as_ref()
+            .map(|store| LiveSnapshotOnce::new(store.clone(), principal.clone()));
+        if let Some(snapshot) = &live {
+            for table in LiveTable::ALL {
+                let provider = LiveTableProvider::new(table, snapshot.clone());
+                ctx.register_table(table.name(), scoped(table.name(), provider, principal)?)?;
+            }
+        }
+        Ok((ctx, live))
+    }
+
+    fn history_table(&self, table: Table) -> DfResult<Arc<dyn TableProvider>> {
+        let dir = self.inner.data_dir.join(table.name());
+        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![(PARTITION_COLUMN.to_owned(), DataType::Date32)]);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(table.schema());
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// Runs one read-only statement as `principal`, returning at most `limit` rows (capped at
+    /// `max_rows`), within the timeout.
+    pub async fn query(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        limit: Option<usize>,
+    ) -> Result<SqlAnswer, QueryError> {
+        let sql: Arc<str> = sql.into();
+        let engine = self.clone();
+        let principal = principal.clone();
+        self.answer(limit, move || {
+            let (engine, principal, sql) = (engine.clone(), principal.clone(), sql.clone());
+            Box::pin(async move { engine.plan(&principal, &sql).await })
+        })
+        .await
+    }
+
+    /// Runs the DataFrame `build` makes in `principal`'s session (the REST routes' plans), with
+    /// the same limit and timeout as SQL.
+    pub async fn frame<F>(
+        &self,
+        principal: &Principal,
+        limit: Option<usize>,
+        build: F,
+    ) -> Result<SqlAnswer, QueryError>
+    where
+        F: Fn(SessionContext) -> BoxFuture<'static, DfResult<DataFrame>> + Send + Sync + 'static,
+    {
+        let engine = self.clone();
+        let principal = principal.clone();
+        self.answer(limit, move || {
+            let (ctx, live) = match engine.session(&principal) {
+                Ok(session) => session,
+                Err(e) => return Box::pin(async move { Err(e) }),
+            };
+            let df = build(ctx);
+            Box::pin(async move { Ok((df.await?, live)) })
+        })
+        .await
+    }
+
+    /// Plans with `plan` (again if a compaction swapped files under the first try) and runs it
+    /// on the query threads, within the timeout.
+    async fn answer<P>(&self, limit: Option<usize>, plan: P) -> Result<SqlAnswer, QueryError>
+    where
+        P: Fn() -> BoxFuture<'static, DfResult<Planned>> + Send + Sync + 'static,
+    {
+        let limit = limit
+            .unwrap_or(self.inner.config.max_rows)
+            .min(self.inner.config.max_rows);
+        let timeout = Duration::from_secs(self.inner.config.timeout_secs);
+        let threads = self.inner.threads.as_ref().expect("taken only on drop");
+        let task = threads.spawn(async move {
+            // A compaction that swaps a partition between our listing and our reads makes a
+            // listed file vanish: list again, as any glob reader must.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let result = match plan().await {
+                    Ok((df, live)) => collect(df, live, limit).await,
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Err(e) if attempt < 5 && crate::sql_error::is_vanished_file(&e) => continue,
+                    other => return other,
+                }
+            }
+        });
+        let abort = task.abort_handle();
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(result)) => result.map_err(|e| classify(e, &self.inner.data_dir)),
+            Ok(Err(join)) => Err(QueryError::Internal(format!("query task: {join}"))),
+            Err(_) => {
+                abort.abort();
+                Err(QueryError::Timeout(timeout))
+            }
+        }
+    }
+
+    /// Parses, checks and plans `sql` for `principal`: the DataFrame, not yet run.
+    pub async fn plan(&self, principal: &Principal, sql: &str) -> DfResult<Planned> {
+        let (ctx, live) = self.session(principal)?;
+        let state = ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect)?;
+        read_only(&statement)?;
+        let plan = state.statement_to_plan(statement).await?;
+        verify_read_only(&plan)?;
+        Ok((ctx.execute_logical_plan(plan).await?, live))
+    }
+}
+
+/// A query ready to run, and the live snapshot its live tables share.
+pub type Planned = (DataFrame, Option<Arc<LiveSnapshotOnce>>);
+
+/// Runs `df`, keeping at most `limit` rows.
+async fn collect(
+    df: DataFrame,
+    live: Option<Arc<LiveSnapshotOnce>>,
+    limit: usize,
+) -> DfResult<SqlAnswer> {
+    let schema = df.schema().inner().clone();
+    // One row more than asked, to tell whether the answer was cut (an EXPLAIN stays the root).
+    let df = match df.logical_plan() {
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => df,
+        _ => df.limit(0, Some(limit + 1))?,
+    };
+    let mut batches = df.collect().await?;
+    let mut kept = 0;
+    let mut truncated = false;
+    for batch in &mut batches {
+        if kept + batch.num_rows() > limit {
+            *batch = batch.slice(0, limit - kept);
+            truncated = true;
+        }
+        kept += batch.num_rows();
+    }
+    batches.retain(|b| b.num_rows() > 0);
+    Ok(SqlAnswer {
+        schema,
+        batches,
+        truncated,
+        upto_ms: live.and_then(|l| l.upto_ms()),
+    })
+}
+
+/// Rejects, before planning, anything but a query (`fleetflow SQL is read-only`).
+fn read_only(statement: &DfStatement) -> DfResult<()> {
+    let refused = |what: String| {
+        Err(DataFusionError::Plan(format!(
+            "{what} is not allowed: fleetflow SQL is read-only ({ALLOWED})"
+        )))
+    };
+    match statement {
+        DfStatement::Statement(s) => match s.as_ref() {
+            SqlStatement::Query(_) | SqlStatement::ShowTables { .. } => Ok(()),
+            SqlStatement::ShowColumns { .. } => Ok(()),
+            SqlStatement::Explain { statement, .. } => {
+                read_only(&DfStatement::Statement(statement.clone()))
+            }
+            other => refused(keyword(&other.to_string())),
+        },
+        DfStatement::Explain(e) => read_only(&e.statement),
+        DfStatement::CreateExternalTable(_) => refused("CREATE EXTERNAL TABLE".into()),
+        DfStatement::CopyTo(_) => refused("COPY".into()),
+        DfStatement::Reset(_) => refused("RESET".into()),
+    }
+}
+
+/// The statement's leading keywords, for the error message (`INSERT`, `CREATE TABLE`).
+fn keyword(sql: &str) -> String {
+    let words: Vec<&str> = sql
+        .split_whitespace()
+        .take_while(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+        .take(2)
+        .collect();
+    match words.as_slice() {
+        [first, second] if ["CREATE", "DROP", "ALTER"].contains(first) => {
+            format!("{first} {second}")
+        }
+        [first, ..] => (*first).to_owned(),
+        [] => "this statement".to_owned(),
+    }
+}
+
+/// The second line: whatever the statement was, its plan may not define, write or set.
+fn verify_read_only(plan: &LogicalPlan) -> DfResult<()> {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(plan)
+}
