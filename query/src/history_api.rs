@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::{Expr, cast, col, lit, not};
+use datafusion::logical_expr::{Expr, SortExpr, cast, col, lit, not};
 use datafusion::prelude::DataFrame;
 use fleetflow_model::Principal;
 use serde_json::{Value, json};
@@ -149,17 +149,33 @@ fn and_all(filters: impl IntoIterator<Item = Expr>) -> Expr {
         .unwrap_or_else(|| lit(true))
 }
 
-/// Runs a DataFrame built by `build` as `principal`.
-async fn answer<F>(api: &SqlApi, principal: &Principal, build: F) -> Result<SqlAnswer, QueryError>
-where
-    F: Fn(
-            datafusion::prelude::SessionContext,
-        ) -> futures::future::BoxFuture<'static, datafusion::error::Result<DataFrame>>
-        + Send
-        + Sync
-        + 'static,
-{
-    api.engine.frame(principal, None, build).await
+/// What a route reads: `table`'s rows passing `filter`, then either `columns` or, with
+/// `totals_by`, distance / driving seconds / trips per group; in `order`, at most `limit`.
+struct Read {
+    table: &'static str,
+    filter: Expr,
+    columns: Vec<Expr>,
+    totals_by: Option<Vec<Expr>>,
+    order: Vec<SortExpr>,
+    limit: Option<usize>,
+}
+
+/// Runs `read` as `principal` on the SQL engine (scoping, timeout, row limit).
+async fn read(api: &SqlApi, principal: &Principal, read: Read) -> Result<SqlAnswer, QueryError> {
+    let read = std::sync::Arc::new(read);
+    api.engine
+        .frame(principal, None, move |ctx| {
+            let r = read.clone();
+            Box::pin(async move {
+                let rows = ctx.table(r.table).await?.filter(r.filter.clone())?;
+                let rows = match &r.totals_by {
+                    Some(group) => trip_totals(rows, group.clone())?,
+                    None => rows.select(r.columns.clone())?,
+                };
+                rows.sort(r.order.clone())?.limit(0, r.limit)
+            })
+        })
+        .await
 }
 
 /// `GET /v1/history/route?vehicle=&from=&to=[&every=1]`
@@ -187,23 +203,21 @@ async fn route(
         .into_iter()
         .flatten(),
     );
-    let a = answer(&api, &principal, move |ctx| {
-        let filter = filter.clone();
-        Box::pin(async move {
-            ctx.table("positions")
-                .await?
-                .filter(filter)?
-                .select(vec![
-                    col("company"),
-                    cast(col("time"), DataType::Int64).alias("time_ms"),
-                    col("lat"),
-                    col("lon"),
-                    col("speed_kmh"),
-                ])?
-                .sort(vec![col("time_ms").sort(true, false)])
-        })
-    })
-    .await?;
+    let read_route = Read {
+        table: "positions",
+        filter,
+        columns: vec![
+            col("company"),
+            cast(col("time"), DataType::Int64).alias("time_ms"),
+            col("lat"),
+            col("lon"),
+            col("speed_kmh"),
+        ],
+        totals_by: None,
+        order: vec![col("time_ms").sort(true, false)],
+        limit: None,
+    };
+    let a = read(&api, &principal, read_route).await?;
     let mut coordinates = Vec::new();
     let mut times = Vec::new();
     let mut speeds = Vec::new();
@@ -260,41 +274,39 @@ async fn trips(
             .into_iter()
             .flatten(),
     );
-    let a = answer(&api, &principal, move |ctx| {
-        let filter = filter.clone();
-        Box::pin(async move {
-            ctx.table("trips_latest")
-                .await?
-                .filter(filter)?
-                .select(vec![
-                    col("company"),
-                    col("vehicle"),
-                    col("trip_id"),
-                    col("version"),
-                    col("open"),
-                    col("rule"),
-                    col("closed_by"),
-                    cast(col("start_time"), DataType::Int64).alias("start_ms"),
-                    cast(col("end_time"), DataType::Int64).alias("end_ms"),
-                    col("start_lat"),
-                    col("start_lon"),
-                    col("end_lat"),
-                    col("end_lon"),
-                    col("distance_m"),
-                    col("duration_s"),
-                    col("moving_s"),
-                    col("idle_s"),
-                    col("max_speed_kmh"),
-                    col("avg_speed_kmh"),
-                    col("points"),
-                ])?
-                .sort(vec![
-                    col("start_ms").sort(true, false),
-                    col("vehicle").sort(true, false),
-                ])
-        })
-    })
-    .await?;
+    let read_trips = Read {
+        table: "trips_latest",
+        filter,
+        columns: vec![
+            col("company"),
+            col("vehicle"),
+            col("trip_id"),
+            col("version"),
+            col("open"),
+            col("rule"),
+            col("closed_by"),
+            cast(col("start_time"), DataType::Int64).alias("start_ms"),
+            cast(col("end_time"), DataType::Int64).alias("end_ms"),
+            col("start_lat"),
+            col("start_lon"),
+            col("end_lat"),
+            col("end_lon"),
+            col("distance_m"),
+            col("duration_s"),
+            col("moving_s"),
+            col("idle_s"),
+            col("max_speed_kmh"),
+            col("avg_speed_kmh"),
+            col("points"),
+        ],
+        totals_by: None,
+        order: vec![
+            col("start_ms").sort(true, false),
+            col("vehicle").sort(true, false),
+        ],
+        limit: None,
+    };
+    let a = read(&api, &principal, read_trips).await?;
     rows_response("trips", &a)
 }
 
@@ -363,14 +375,15 @@ async fn daily(
         .into_iter()
         .flatten(),
     );
-    let a = answer(&api, &principal, move |ctx| {
-        let filter = filter.clone();
-        Box::pin(async move {
-            let trips = ctx.table("trips_latest").await?.filter(filter)?;
-            trip_totals(trips, vec![cast(col("date"), DataType::Int32).alias("day")])
-        })
-    })
-    .await?;
+    let per_day = Read {
+        table: "trips_latest",
+        filter,
+        columns: Vec::new(),
+        totals_by: Some(vec![cast(col("date"), DataType::Int32).alias("day")]),
+        order: vec![col("day").sort(true, false)],
+        limit: None,
+    };
+    let a = read(&api, &principal, per_day).await?;
     let mut by_day: BTreeMap<i64, (f64, f64, i64)> =
         (from..=to).map(|d| (d, (0.0, 0.0, 0))).collect();
     for b in &a.batches {
@@ -408,19 +421,18 @@ async fn top(
             .into_iter()
             .flatten(),
     );
-    let a = answer(&api, &principal, move |ctx| {
-        let filter = filter.clone();
-        Box::pin(async move {
-            let trips = ctx.table("trips_latest").await?.filter(filter)?;
-            trip_totals(trips, vec![col("company"), col("vehicle")])?
-                .sort(vec![
-                    col("distance_m").sort(false, false),
-                    col("vehicle").sort(true, false),
-                ])?
-                .limit(0, Some(limit))
-        })
-    })
-    .await?;
+    let by_vehicle = Read {
+        table: "trips_latest",
+        filter,
+        columns: Vec::new(),
+        totals_by: Some(vec![col("company"), col("vehicle")]),
+        order: vec![
+            col("distance_m").sort(false, false),
+            col("vehicle").sort(true, false),
+        ],
+        limit: Some(limit),
+    };
+    let a = read(&api, &principal, by_vehicle).await?;
     rows_response("vehicles", &a)
 }
 

@@ -24,7 +24,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use fleetflow_model::Principal;
 use fleetflow_pipeline::live_store::{LiveSnapshot, LiveStore};
 
-use crate::live_json::{SummaryView, degrees, vehicle_view};
+use crate::live_json::{SummaryView, VehicleView, degrees, vehicle_view};
 
 /// The live tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -212,6 +212,24 @@ impl TableProvider for LiveTableProvider {
     }
 }
 
+/// A text column of `rows`.
+fn text<T>(rows: &[T], f: impl Fn(&T) -> Option<&str>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<StringArray>())
+}
+
+fn number<T>(rows: &[T], f: impl Fn(&T) -> Option<f64>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<Float64Array>())
+}
+
+fn time<T>(rows: &[T], f: impl Fn(&T) -> Option<i64>) -> ArrayRef {
+    Arc::new(
+        rows.iter()
+            .map(f)
+            .collect::<TimestampMillisecondArray>()
+            .with_timezone("UTC"),
+    )
+}
+
 /// Every live table's rows that `principal` may see, from one snapshot.
 fn take(snap: &LiveSnapshot, principal: &Principal) -> arrow::error::Result<Taken> {
     let upto = snap.upto as i64;
@@ -219,45 +237,31 @@ fn take(snap: &LiveSnapshot, principal: &Principal) -> arrow::error::Result<Take
     let sees = |company: &str| principal.may_access(company);
 
     // Vehicles.
-    let views: Vec<_> = snap
+    let views: Vec<VehicleView> = snap
         .vehicles
         .keys()
         .filter(|(company, _)| sees(company))
         .filter_map(|key| vehicle_view(snap, key))
         .collect();
-    let text = |f: &dyn Fn(&crate::live_json::VehicleView) -> Option<String>| -> ArrayRef {
-        Arc::new(views.iter().map(f).collect::<StringArray>())
-    };
-    let num = |f: &dyn Fn(&crate::live_json::VehicleView) -> Option<f64>| -> ArrayRef {
-        Arc::new(views.iter().map(f).collect::<Float64Array>())
-    };
-    let time = |f: &dyn Fn(&crate::live_json::VehicleView) -> Option<i64>| -> ArrayRef {
-        Arc::new(
-            views
-                .iter()
-                .map(f)
-                .collect::<TimestampMillisecondArray>()
-                .with_timezone("UTC"),
-        )
-    };
+    let v = &views;
     let columns: Vec<ArrayRef> = vec![
-        text(&|v| Some(v.company.clone())),
-        text(&|v| Some(v.vehicle.clone())),
-        text(&|v| Some(v.status.to_owned())),
-        time(&|v| Some(v.status_since_ms)),
-        text(&|v| Some(v.ignition.to_owned())),
-        num(&|v| v.position.map(|p| p.lat)),
-        num(&|v| v.position.map(|p| p.lon)),
-        num(&|v| v.position.map(|p| p.speed_kmh)),
-        time(&|v| v.position.map(|p| p.time_ms)),
-        text(&|v| v.open_trip.as_ref().map(|t| t.id.clone())),
-        time(&|v| v.open_trip.as_ref().map(|t| t.start_ms)),
-        num(&|v| v.open_trip.as_ref().map(|t| t.distance_m)),
-        num(&|v| Some(v.today.distance_m)),
-        num(&|v| Some(v.today.driving_s)),
-        num(&|v| Some(v.week.distance_m)),
-        num(&|v| Some(v.week.driving_s)),
-        num(&|v| v.odometer_km),
+        text(v, |v| Some(&v.company)),
+        text(v, |v| Some(&v.vehicle)),
+        text(v, |v| Some(v.status)),
+        time(v, |v| Some(v.status_since_ms)),
+        text(v, |v| Some(v.ignition)),
+        number(v, |v| v.position.map(|p| p.lat)),
+        number(v, |v| v.position.map(|p| p.lon)),
+        number(v, |v| v.position.map(|p| p.speed_kmh)),
+        time(v, |v| v.position.map(|p| p.time_ms)),
+        text(v, |v| v.open_trip.as_ref().map(|t| t.id.as_str())),
+        time(v, |v| v.open_trip.as_ref().map(|t| t.start_ms)),
+        number(v, |v| v.open_trip.as_ref().map(|t| t.distance_m)),
+        number(v, |v| Some(v.today.distance_m)),
+        number(v, |v| Some(v.today.driving_s)),
+        number(v, |v| Some(v.week.distance_m)),
+        number(v, |v| Some(v.week.driving_s)),
+        number(v, |v| v.odometer_km),
         upto_column(views.len(), upto),
     ];
     batches.insert(
@@ -283,11 +287,7 @@ fn take(snap: &LiveSnapshot, principal: &Principal) -> arrow::error::Result<Take
         Arc::new(rows.iter().map(|s| f(s)).collect::<Int64Array>())
     };
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            rows.iter()
-                .map(|s| Some(s.company.as_str()))
-                .collect::<StringArray>(),
-        ),
+        text(&rows, |s| Some(&s.company)),
         count(|s| s.all),
         count(|s| s.engine_on),
         count(|s| s.engine_off),
@@ -306,31 +306,11 @@ fn take(snap: &LiveSnapshot, principal: &Principal) -> arrow::error::Result<Take
     // Leaderboards.
     let leaders: Vec<_> = snap.leaders.values().filter(|l| sees(&l.company)).collect();
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            leaders
-                .iter()
-                .map(|l| Some(l.company.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            leaders
-                .iter()
-                .map(|l| Some(l.period.as_str()))
-                .collect::<StringArray>(),
-        ),
+        text(&leaders, |l| Some(&l.company)),
+        text(&leaders, |l| Some(l.period.as_str())),
         Arc::new(leaders.iter().map(|l| l.rank).collect::<UInt32Array>()),
-        Arc::new(
-            leaders
-                .iter()
-                .map(|l| Some(l.vehicle.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            leaders
-                .iter()
-                .map(|l| l.distance_mm as f64 / 1000.0)
-                .collect::<Float64Array>(),
-        ),
+        text(&leaders, |l| Some(&l.vehicle)),
+        number(&leaders, |l| Some(l.distance_mm as f64 / 1000.0)),
         upto_column(leaders.len(), upto),
     ];
     batches.insert(
@@ -342,44 +322,13 @@ fn take(snap: &LiveSnapshot, principal: &Principal) -> arrow::error::Result<Take
     let alerts: Vec<_> = snap.alerts_since(0).filter(|a| sees(&a.company)).collect();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(alerts.iter().map(|a| a.seq as i64).collect::<Int64Array>()),
-        Arc::new(
-            alerts
-                .iter()
-                .map(|a| Some(a.company.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            alerts
-                .iter()
-                .map(|a| Some(a.vehicle.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            alerts
-                .iter()
-                .map(|a| Some(a.kind.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            alerts
-                .iter()
-                .map(|a| Some(a.time_ms))
-                .collect::<TimestampMillisecondArray>()
-                .with_timezone("UTC"),
-        ),
-        Arc::new(
-            alerts
-                .iter()
-                .map(|a| a.pos.map(|p| degrees(p.0)))
-                .collect::<Float64Array>(),
-        ),
-        Arc::new(
-            alerts
-                .iter()
-                .map(|a| a.pos.map(|p| degrees(p.1)))
-                .collect::<Float64Array>(),
-        ),
-        Arc::new(alerts.iter().map(|a| a.value).collect::<Float64Array>()),
+        text(&alerts, |a| Some(&a.company)),
+        text(&alerts, |a| Some(&a.vehicle)),
+        text(&alerts, |a| Some(a.kind.as_str())),
+        time(&alerts, |a| Some(a.time_ms)),
+        number(&alerts, |a| a.pos.map(|p| degrees(p.0))),
+        number(&alerts, |a| a.pos.map(|p| degrees(p.1))),
+        number(&alerts, |a| a.value),
         upto_column(alerts.len(), upto),
     ];
     batches.insert(

@@ -9,11 +9,15 @@ use fleetflow_model::{CompanyConfig, Tenants};
 use fleetflow_pipeline::live_alerts::{Alert, AlertKind};
 use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig};
 use fleetflow_pipeline::live_views::{Leader, LiveRow, Period, PeriodTotal};
-use fleetflow_pipeline::{IgnitionState, LiveFix, MachineLive, Motion, Status, VehicleLive};
+use fleetflow_pipeline::{Motion, Status, VehicleLive};
 use fleetflow_query::{LiveApi, live_routes};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
+
+#[path = "support/live_vehicle.rs"]
+mod live_vehicle;
+use live_vehicle::vehicle;
 
 const ADMIN: &str = "root-token";
 const TOKEN_A: &str = "token-a";
@@ -30,31 +34,6 @@ fn tenants() -> Arc<Tenants> {
         Tenants::new(&[company("a", TOKEN_A), company("b", TOKEN_B)], Some(ADMIN))
             .expect("valid tenants"),
     )
-}
-
-/// A vehicle at (lat, lon) degrees.
-fn vehicle(company: &str, id: &str, lat: f64, lon: f64, motion: Motion) -> VehicleLive {
-    VehicleLive {
-        vehicle: id.into(),
-        company: company.into(),
-        state: MachineLive {
-            fix: Some(LiveFix {
-                time_ms: 1_000,
-                lat_e7: (lat * 1e7) as i32,
-                lon_e7: (lon * 1e7) as i32,
-                speed_dkmh: if motion == Motion::Moving { 420 } else { 0 },
-            }),
-            ignition: if motion == Motion::Parked {
-                IgnitionState::Off
-            } else {
-                IgnitionState::On
-            },
-            open_trip: None,
-            odometer_m: Some(12_345_000),
-            motion,
-            motion_since_ms: 900,
-        },
-    }
 }
 
 fn summary_rows(vehicles: &[&VehicleLive]) -> Vec<(LiveRow, isize)> {

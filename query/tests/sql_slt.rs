@@ -16,10 +16,14 @@ use async_trait::async_trait;
 use fleetflow_model::Principal;
 use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig};
 use fleetflow_pipeline::live_views::LiveRow;
-use fleetflow_pipeline::{IgnitionState, LiveFix, MachineLive, Motion, Status, VehicleLive};
+use fleetflow_pipeline::{Motion, Status};
 use fleetflow_query::synthetic_history::{HistoryShape, write_history};
 use fleetflow_query::{QueryError, SqlConfig, SqlEngine};
 use sqllogictest::{DBOutput, DefaultColumnType};
+
+#[path = "support/live_vehicle.rs"]
+mod live_vehicle;
+use live_vehicle::vehicle;
 
 #[derive(Debug)]
 struct HarnessError(String);
@@ -167,31 +171,10 @@ fn deterministic_metrics(text: &str) -> String {
 /// Two vehicles of acme and one of globex, live.
 fn live_store() -> Arc<LiveStore> {
     let store = Arc::new(LiveStore::new(LiveStoreConfig::default()));
-    let vehicle = |company: &str, id: &str, motion: Motion, lat: f64| VehicleLive {
-        vehicle: id.into(),
-        company: company.into(),
-        state: MachineLive {
-            fix: Some(LiveFix {
-                time_ms: 1_606_867_200_000,
-                lat_e7: (lat * 1e7) as i32,
-                lon_e7: 1_270_000_000,
-                speed_dkmh: if motion == Motion::Moving { 420 } else { 0 },
-            }),
-            ignition: if motion == Motion::Parked {
-                IgnitionState::Off
-            } else {
-                IgnitionState::On
-            },
-            open_trip: None,
-            odometer_m: Some(12_345_000),
-            motion,
-            motion_since_ms: 1_606_867_100_000,
-        },
-    };
     let vehicles = [
-        vehicle("acme", "v0000", Motion::Moving, 37.5),
-        vehicle("acme", "v0002", Motion::Parked, 37.502),
-        vehicle("globex", "v0001", Motion::Idle, 37.501),
+        vehicle("acme", "v0000", 37.5, 127.0, Motion::Moving),
+        vehicle("acme", "v0002", 37.502, 127.0, Motion::Parked),
+        vehicle("globex", "v0001", 37.501, 127.0, Motion::Idle),
     ];
     let mut rows: Vec<(LiveRow, isize)> = Vec::new();
     for v in &vehicles {
