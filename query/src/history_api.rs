@@ -16,8 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type};
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -73,6 +73,12 @@ fn open(
         None => None,
     };
     Ok((principal, p, company))
+}
+
+/// `vehicle = <?vehicle=>`, when given.
+fn vehicle_filter(p: &Params) -> Option<Expr> {
+    p.text("vehicle")
+        .map(|v| col("vehicle").eq(lit(v.to_owned())))
 }
 
 /// A time parameter: epoch milliseconds or RFC 3339.
@@ -149,15 +155,22 @@ fn and_all(filters: impl IntoIterator<Item = Expr>) -> Expr {
         .unwrap_or_else(|| lit(true))
 }
 
-/// What a route reads: `table`'s rows passing `filter`, then either `columns` or, with
-/// `totals_by`, distance / driving seconds / trips per group; in `order`, at most `limit`.
+/// What a route reads: `table`'s rows passing `filter`, shaped by `rows`, in `order`, at most
+/// `limit`.
 struct Read {
     table: &'static str,
     filter: Expr,
-    columns: Vec<Expr>,
-    totals_by: Option<Vec<Expr>>,
+    rows: Rows,
     order: Vec<SortExpr>,
     limit: Option<usize>,
+}
+
+/// The rows a [`Read`] answers with.
+enum Rows {
+    /// These columns of each row.
+    Columns(Vec<Expr>),
+    /// Distance, driving seconds and trips per group of these keys.
+    TotalsBy(Vec<Expr>),
 }
 
 /// Runs `read` as `principal` on the SQL engine (scoping, timeout, row limit).
@@ -168,9 +181,9 @@ async fn read(api: &SqlApi, principal: &Principal, read: Read) -> Result<SqlAnsw
             let r = read.clone();
             Box::pin(async move {
                 let rows = ctx.table(r.table).await?.filter(r.filter.clone())?;
-                let rows = match &r.totals_by {
-                    Some(group) => trip_totals(rows, group.clone())?,
-                    None => rows.select(r.columns.clone())?,
+                let rows = match &r.rows {
+                    Rows::TotalsBy(group) => trip_totals(rows, group.clone())?,
+                    Rows::Columns(columns) => rows.select(columns.clone())?,
                 };
                 rows.sort(r.order.clone())?.limit(0, r.limit)
             })
@@ -206,14 +219,13 @@ async fn route(
     let read_route = Read {
         table: "positions",
         filter,
-        columns: vec![
+        rows: Rows::Columns(vec![
             col("company"),
             cast(col("time"), DataType::Int64).alias("time_ms"),
             col("lat"),
             col("lon"),
             col("speed_kmh"),
-        ],
-        totals_by: None,
+        ]),
         order: vec![col("time_ms").sort(true, false)],
         limit: None,
     };
@@ -266,9 +278,7 @@ async fn trips(
     let (principal, p, company) = open(&api, &headers, raw, &["vehicle", "from", "to"])?;
     let (from, to) = (required_time(&p, "from")?, required_time(&p, "to")?);
     ordered(from, to, "to")?;
-    let vehicle = p
-        .text("vehicle")
-        .map(|v| col("vehicle").eq(lit(v.to_owned())));
+    let vehicle = vehicle_filter(&p);
     let filter = and_all(
         [Some(in_range("start_time", from, to)), vehicle, company]
             .into_iter()
@@ -277,7 +287,7 @@ async fn trips(
     let read_trips = Read {
         table: "trips_latest",
         filter,
-        columns: vec![
+        rows: Rows::Columns(vec![
             col("company"),
             col("vehicle"),
             col("trip_id"),
@@ -298,8 +308,7 @@ async fn trips(
             col("max_speed_kmh"),
             col("avg_speed_kmh"),
             col("points"),
-        ],
-        totals_by: None,
+        ]),
         order: vec![
             col("start_ms").sort(true, false),
             col("vehicle").sort(true, false),
@@ -363,9 +372,7 @@ async fn daily(
 ) -> Result<Response, QueryError> {
     let (principal, p, company) = open(&api, &headers, raw, &["vehicle", "from", "to", "days"])?;
     let (from, to) = day_range(&p)?;
-    let vehicle = p
-        .text("vehicle")
-        .map(|v| col("vehicle").eq(lit(v.to_owned())));
+    let vehicle = vehicle_filter(&p);
     let filter = and_all(
         [
             Some(col("date").between(date(from), date(to))),
@@ -378,8 +385,7 @@ async fn daily(
     let per_day = Read {
         table: "trips_latest",
         filter,
-        columns: Vec::new(),
-        totals_by: Some(vec![cast(col("date"), DataType::Int32).alias("day")]),
+        rows: Rows::TotalsBy(vec![cast(col("date"), DataType::Int32).alias("day")]),
         order: vec![col("day").sort(true, false)],
         limit: None,
     };
@@ -387,10 +393,13 @@ async fn daily(
     let mut by_day: BTreeMap<i64, (f64, f64, i64)> =
         (from..=to).map(|d| (d, (0.0, 0.0, 0))).collect();
     for b in &a.batches {
-        let (day, distance, driving, trips) = totals_columns(b);
+        let day = b.column(0).as_primitive::<Int32Type>();
+        let distance = b.column(1).as_primitive::<Float64Type>();
+        let driving = b.column(2).as_primitive::<Float64Type>();
+        let trips = b.column(3).as_primitive::<Int64Type>();
         for i in 0..b.num_rows() {
-            let day = i64::from(day.as_primitive::<arrow::datatypes::Int32Type>().value(i));
-            by_day.insert(day, (distance.value(i), driving.value(i), trips.value(i)));
+            let totals = (distance.value(i), driving.value(i), trips.value(i));
+            by_day.insert(i64::from(day.value(i)), totals);
         }
     }
     let days: Vec<Value> = by_day
@@ -424,8 +433,7 @@ async fn top(
     let by_vehicle = Read {
         table: "trips_latest",
         filter,
-        columns: Vec::new(),
-        totals_by: Some(vec![col("company"), col("vehicle")]),
+        rows: Rows::TotalsBy(vec![col("company"), col("vehicle")]),
         order: vec![
             col("distance_m").sort(false, false),
             col("vehicle").sort(true, false),
@@ -434,22 +442,6 @@ async fn top(
     };
     let a = read(&api, &principal, by_vehicle).await?;
     rows_response("vehicles", &a)
-}
-
-fn totals_columns(
-    b: &RecordBatch,
-) -> (
-    &dyn Array,
-    &arrow::array::Float64Array,
-    &arrow::array::Float64Array,
-    &arrow::array::Int64Array,
-) {
-    (
-        b.column(0).as_ref(),
-        b.column(1).as_primitive::<Float64Type>(),
-        b.column(2).as_primitive::<Float64Type>(),
-        b.column(3).as_primitive::<Int64Type>(),
-    )
 }
 
 fn day_name(days: i64) -> String {

@@ -182,19 +182,14 @@ impl SqlEngine {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
-        let mut trips = None;
         for table in Table::ALL {
-            let provider = self.history_table(table)?;
+            let scoped = scoped(table.name(), self.history_table(table)?, principal)?;
             if table == Table::Trips {
-                trips = Some(provider.clone());
+                let latest = crate::trips_latest::view(scoped.clone())?;
+                ctx.register_table("trips_latest", latest)?;
             }
-            ctx.register_table(table.name(), scoped(table.name(), provider, principal)?)?;
+            ctx.register_table(table.name(), scoped)?;
         }
-        let trips = trips.expect("trips is one of the tables");
-        ctx.register_table(
-            "trips_latest",
-            crate::trips_latest::view(scoped("trips", trips, principal)?)?,
-        )?;
         let live = self
             .inner
             .live
