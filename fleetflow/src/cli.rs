@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// The admin token (query side, registry). Default: FLEETFLOW_ADMIN_TOKEN, else random.
     #[arg(long)]
     pub admin_token: Option<String>,
+    /// Postgres wire listen address, or `off` (`run`, `pipeline`, `query`; default
+    /// `query.postgres`, 127.0.0.1:5433).
+    #[arg(long)]
+    pub postgres: Option<String>,
 }
 
 impl ServeArgs {
@@ -77,6 +81,9 @@ impl ServeArgs {
         }
         if let Some(token) = &self.admin_token {
             config.admin_token = Some(token.clone());
+        }
+        if let Some(postgres) = &self.postgres {
+            config.query.postgres.clone_from(postgres);
         }
         Ok(config)
     }
@@ -131,7 +138,7 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
     let services = build(&config, role).await?;
     let (listener, addr) = crate::serve::bind(config.http).await?;
     let what = match role {
-        Role::Run => "all-in-one: ingest, pipeline (SQL arrives with issue 5)",
+        Role::Run => "all-in-one: ingest, pipeline, live views, SQL",
         Role::Ingest => "ingest",
     };
     println!("fleetflow {} — {what}", env!("CARGO_PKG_VERSION"));
@@ -158,6 +165,7 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
     if services.admin_token_generated {
         println!("admin token: {}", services.admin_token);
     }
+    crate::query_run::print_postgres(services.postgres);
     if config.ingest.auth == fleetflow_ingest::AuthMode::Off {
         println!(
             "ingest authentication is off (Monicar-compatible): unknown vehicles {}",
@@ -173,7 +181,7 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
         fleetflow_ingest::NATIVE_PATH,
         fleetflow_ingest::OSMAND_PATH,
         if services.pipeline.is_some() {
-            ", live views /v1/live/*"
+            ", live views /v1/live/*, SQL /v1/sql, /v1/history/*"
         } else {
             ""
         },

@@ -96,6 +96,12 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         ingest: None,
         pipeline: Some(pipeline.stats.clone()),
     };
+    // The live views and SQL, served where they are computed (process 0 of a cluster).
+    let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    let live = pipeline.live.clone();
+    let tenants = Arc::new(tenants);
+    let sql = crate::query_run::sql_side(&config, Some(live.clone()), tenants.clone()).await?;
     let (listener, addr) = crate::serve::bind(config.http).await?;
     println!("fleetflow {} — pipeline", env!("CARGO_PKG_VERSION"));
     println!(
@@ -105,21 +111,13 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
     );
     println!("listening on http://{addr}  (/metrics, /status, /v1/live/*, /v1/sql, /v1/history/*)");
     let shutdown = pipeline.shutdown_flag();
-    // The live views, served where they are computed (process 0 of a cluster).
-    let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
-        .map_err(|e| AppError::Config(e.to_string()))?;
-    let live = pipeline.live.clone();
-    let tenants = Arc::new(tenants);
+    crate::query_run::print_postgres(sql.postgres);
     let router = crate::ops::routes(ops)
         .merge(fleetflow_query::live_routes(fleetflow_query::LiveApi::new(
             Some(live.clone()),
             tenants.clone(),
         )))
-        .merge(crate::query_run::sql_router(
-            &config,
-            Some(live.clone()),
-            tenants,
-        )?);
+        .merge(sql.router);
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

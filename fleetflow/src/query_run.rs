@@ -1,13 +1,14 @@
 //! SQL and the history REST routes: mounted by `fleetflow run` and `fleetflow pipeline` next to
 //! the live views, or served alone by `fleetflow query` over a data directory.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use fleetflow_model::Tenants;
 use fleetflow_pipeline::live_store::LiveStore;
-use fleetflow_query::{SqlApi, SqlEngine, history_routes, sql_routes};
+use fleetflow_query::{PgServer, SqlApi, SqlEngine, history_routes, serve_postgres, sql_routes};
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
@@ -15,17 +16,50 @@ use crate::error::AppError;
 use crate::ops::{KafkaStatus, OpsState};
 use crate::serve::shutdown_signal;
 
-/// `/v1/sql` and `/v1/history/*` over `config.data_dir`, with the live tables when `live` is
-/// given.
-pub fn sql_router(
+/// The SQL side of a process: `/v1/sql` and `/v1/history/*` over `config.data_dir` (with the
+/// live tables when `live` is given), and the Postgres wire listener unless `query.postgres`
+/// is `off`, serving until a shutdown signal.
+pub async fn sql_side(
     config: &Config,
     live: Option<Arc<LiveStore>>,
     tenants: Arc<Tenants>,
-) -> Result<Router, AppError> {
+) -> Result<SqlSide, AppError> {
     let engine = SqlEngine::new(&config.data_dir, config.query.clone(), live)
         .map_err(|e| AppError::Internal(format!("SQL engine: {e}")))?;
-    let api = SqlApi { engine, tenants };
-    Ok(sql_routes(api.clone()).merge(history_routes(api)))
+    let api = SqlApi {
+        engine: engine.clone(),
+        tenants: tenants.clone(),
+    };
+    let router = sql_routes(api.clone()).merge(history_routes(api));
+    let postgres = match config.query.postgres_addr().map_err(AppError::Config)? {
+        None => None,
+        Some(addr) => {
+            let (listener, bound) = crate::serve::bind(addr).await?;
+            let server = Arc::new(PgServer::new(engine, tenants));
+            tokio::spawn(serve_postgres(listener, server, shutdown_signal()));
+            Some(bound)
+        }
+    };
+    Ok(SqlSide { router, postgres })
+}
+
+/// What [`sql_side`] serves.
+#[derive(Debug)]
+pub struct SqlSide {
+    pub router: Router,
+    /// Where the Postgres wire protocol listens.
+    pub postgres: Option<SocketAddr>,
+}
+
+/// The startup line for a Postgres listener.
+pub fn print_postgres(addr: Option<SocketAddr>) {
+    if let Some(addr) = addr {
+        println!(
+            "postgres wire on {addr}  (user: company id or admin, password: its token; e.g. psql \"host={} port={} user=admin\")",
+            addr.ip(),
+            addr.port()
+        );
+    }
 }
 
 /// `fleetflow query`.
@@ -46,10 +80,12 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
         ingest: None,
         pipeline: None,
     };
-    let router = crate::ops::routes(ops).merge(sql_router(&config, None, Arc::new(tenants))?);
+    let sql = sql_side(&config, None, Arc::new(tenants)).await?;
+    let router = crate::ops::routes(ops).merge(sql.router.clone());
     let (listener, addr) = crate::serve::bind(config.http).await?;
     println!("fleetflow {} — query", env!("CARGO_PKG_VERSION"));
     println!("reading the history in {}", config.data_dir.display());
+    print_postgres(sql.postgres);
     println!("listening on http://{addr}  (/v1/sql, /v1/history/*, /metrics, /status)");
     if admin_token.is_none() {
         println!("no admin token configured: only company tokens can query");

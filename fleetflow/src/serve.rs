@@ -47,6 +47,8 @@ pub struct Services {
     pub embedded_broker: Option<EmbeddedBroker>,
     /// The dataflow job (`run` only).
     pub pipeline: Option<RunningPipeline>,
+    /// Where the Postgres wire protocol listens (`run` only, unless `query.postgres = "off"`).
+    pub postgres: Option<std::net::SocketAddr>,
     sink: Arc<KafkaSink>,
 }
 
@@ -156,11 +158,15 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
             tenants.clone(),
         )))
         .merge(crate::ops::routes(ops));
+    let mut postgres = None;
     if role == Role::Run {
-        router = router.merge(crate::query_run::sql_router(config, live, tenants)?);
+        let sql = crate::query_run::sql_side(config, live, tenants).await?;
+        postgres = sql.postgres;
+        router = router.merge(sql.router);
     }
     Ok(Services {
         router,
+        postgres,
         ingest,
         admin_token,
         admin_token_generated,

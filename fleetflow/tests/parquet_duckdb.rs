@@ -10,9 +10,9 @@ use std::process::Command;
 use fleetflow_pipeline::table_reader::{current_trips, position_keys};
 use support::{finish_emulator, report_field, start_emulator, start_fleetflow, temp_dir};
 
-/// The Python with DuckDB: `DUCKDB_PYTHON` (set by scripts/test), else the test venv.
+/// The Python with DuckDB: `TEST_PYTHON` (set by scripts/test), else the test venv.
 fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("DUCKDB_PYTHON") {
+    if let Some(path) = std::env::var_os("TEST_PYTHON") {
         return PathBuf::from(path);
     }
     let home = std::env::var_os("HOME")

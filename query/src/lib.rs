@@ -4,7 +4,8 @@
 //!   cursors, SSE), per-company tokens;
 //! - [`sql_engine`]: one DataFusion namespace over the Parquet history and the live views,
 //!   scoped per company in the plan ([`tenant_scope`]), read-only;
-//! - [`sql_api`]: `POST /v1/sql` (JSON, CSV, Arrow IPC, Parquet).
+//! - [`sql_api`]: `POST /v1/sql` (JSON, CSV, Arrow IPC, Parquet);
+//! - [`pg_wire`]: the same SQL over the Postgres wire protocol (psql, psycopg, pandas).
 
 pub mod caller;
 pub mod error;
@@ -14,10 +15,14 @@ pub mod live_json;
 pub mod live_stream;
 pub mod live_tables;
 pub mod params;
+pub mod pg_auth;
+pub mod pg_types;
+pub mod pg_wire;
 pub mod sql_api;
 pub mod sql_engine;
 pub mod sql_error;
 pub mod sql_format;
+pub mod sql_params;
 pub mod synthetic_history;
 pub mod tenant_scope;
 pub mod trips_latest;
@@ -26,4 +31,5 @@ pub use error::QueryError;
 pub use history_api::history_routes;
 pub use live_api::{LiveApi, live_routes};
 pub use sql_api::{SqlApi, sql_routes};
+pub use pg_wire::{PgServer, serve_postgres};
 pub use sql_engine::{SqlConfig, SqlEngine};

@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::QueryError;
 use crate::live_tables::{LiveSnapshotOnce, LiveTable, LiveTableProvider};
 use crate::sql_error::classify;
+use crate::sql_params::{Param, bind, parameter_types};
 use crate::tenant_scope::scoped;
 
 /// `[query]` in the config file.
@@ -57,6 +58,21 @@ pub struct SqlConfig {
     pub memory_mb: usize,
     /// Threads that run queries, apart from ingest's and the pipeline's (0: the cores).
     pub threads: usize,
+    /// The Postgres wire listener (`host:port`), or `off`. Logins send tokens in cleartext:
+    /// keep it on loopback unless a TLS proxy fronts it.
+    pub postgres: String,
+}
+
+impl SqlConfig {
+    /// Where to serve the Postgres wire protocol, if at all.
+    pub fn postgres_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        match self.postgres.trim() {
+            "off" | "" => Ok(None),
+            addr => addr.parse().map(Some).map_err(|e| {
+                format!("query.postgres: {addr:?} is not host:port or \"off\": {e}")
+            }),
+        }
+    }
 }
 
 impl Default for SqlConfig {
@@ -66,6 +82,7 @@ impl Default for SqlConfig {
             timeout_secs: 30,
             memory_mb: 2048,
             threads: 0,
+            postgres: "127.0.0.1:5433".to_owned(),
         }
     }
 }
@@ -224,14 +241,46 @@ impl SqlEngine {
         sql: &str,
         limit: Option<usize>,
     ) -> Result<SqlAnswer, QueryError> {
+        self.query_with(principal, sql, Arc::from([]), limit).await
+    }
+
+    /// [`SqlEngine::query`] with values for the statement's `$1`, `$2`, ... placeholders.
+    pub async fn query_with(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        params: Arc<[Param]>,
+        limit: Option<usize>,
+    ) -> Result<SqlAnswer, QueryError> {
         let sql: Arc<str> = sql.into();
         let engine = self.clone();
         let principal = principal.clone();
         self.answer(limit, move || {
             let (engine, principal, sql) = (engine.clone(), principal.clone(), sql.clone());
-            Box::pin(async move { engine.plan(&principal, &sql).await })
+            let params = params.clone();
+            Box::pin(async move {
+                let (df, live) = engine.plan(&principal, &sql).await?;
+                Ok((bind(df, &params)?, live))
+            })
         })
         .await
+    }
+
+    /// What `sql` would answer, without running it: the columns, and the types its
+    /// placeholders take (`None` where the plan does not fix one).
+    pub async fn describe(
+        &self,
+        principal: &Principal,
+        sql: &str,
+    ) -> Result<(SchemaRef, Vec<Option<DataType>>), QueryError> {
+        let described = async {
+            let (df, _) = self.plan(principal, sql).await?;
+            let types = parameter_types(df.logical_plan())?;
+            Ok((df.schema().inner().clone(), types))
+        };
+        described
+            .await
+            .map_err(|e| classify(e, &self.inner.data_dir))
     }
 
     /// Runs the DataFrame `build` makes in `principal`'s session (the REST routes' plans), with

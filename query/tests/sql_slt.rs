@@ -7,23 +7,19 @@
 //! following queries run as. `SLT_COMPLETE=1` rewrites the files' expected results instead.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::Array;
 use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use fleetflow_model::Principal;
-use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig};
-use fleetflow_pipeline::live_views::LiveRow;
-use fleetflow_pipeline::{Motion, Status};
 use fleetflow_query::synthetic_history::{HistoryShape, write_history};
 use fleetflow_query::{QueryError, SqlConfig, SqlEngine};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 #[path = "support/live_vehicle.rs"]
 mod live_vehicle;
-use live_vehicle::vehicle;
+use live_vehicle::live_store;
 
 #[derive(Debug)]
 struct HarnessError(String);
@@ -166,31 +162,6 @@ fn deterministic_metrics(text: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Two vehicles of acme and one of globex, live.
-fn live_store() -> Arc<LiveStore> {
-    let store = Arc::new(LiveStore::new(LiveStoreConfig::default()));
-    let vehicles = [
-        vehicle("acme", "v0000", 37.5, 127.0, Motion::Moving),
-        vehicle("acme", "v0002", 37.502, 127.0, Motion::Parked),
-        vehicle("globex", "v0001", 37.501, 127.0, Motion::Idle),
-    ];
-    let mut rows: Vec<(LiveRow, isize)> = Vec::new();
-    for v in &vehicles {
-        let key = (
-            v.company.clone(),
-            v.state.ignition,
-            Status::from(v.state.motion),
-        );
-        rows.push((LiveRow::Summary(key, 1), 1));
-        rows.push((LiveRow::Vehicle(v.clone()), 1));
-    }
-    store.apply(
-        vec![(1_606_867_200_000, rows, Vec::new())],
-        1_606_867_200_001,
-    );
-    store
 }
 
 async fn run(file: &Path) {

@@ -6,7 +6,7 @@
 //! - a fleet-wide scan of every position per day.
 //!
 //! `--points` sets the size (default 10 million; the goal is 10^9). DuckDB runs through the
-//! interpreter in `DUCKDB_PYTHON` (`scripts/python-env test`), skipped when it is not set.
+//! interpreter in `TEST_PYTHON` (`scripts/python-env test`), skipped when it is not set.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -124,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         }
         ours.push((name, median(&mut times), rows));
     }
-    let duckdb = std::env::var("DUCKDB_PYTHON").ok().map(|python| {
+    let duckdb = std::env::var("TEST_PYTHON").ok().map(|python| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/compare/query_duckdb.py");
         let out = std::process::Command::new(python)
             .args([

@@ -105,6 +105,8 @@ pub struct Fleetflow {
     pub http: SocketAddr,
     pub brokers: String,
     pub admin_token: Option<String>,
+    /// Where the Postgres wire protocol listens, when it does.
+    pub postgres: Option<SocketAddr>,
 }
 
 /// Starts `fleetflow <subcommand> --http 127.0.0.1:0 <extra>` and waits until it listens.
@@ -114,6 +116,10 @@ pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -
     if !extra.contains(&"--http") {
         command.args(["--http", "127.0.0.1:0"]);
     }
+    // Never the default port: tests run side by side.
+    if !extra.contains(&"--postgres") {
+        command.args(["--postgres", "127.0.0.1:0"]);
+    }
     command.args(extra);
     command.env("RUST_LOG", "warn");
     for (key, value) in env {
@@ -122,6 +128,7 @@ pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -
     let proc = Proc::spawn("fleetflow", command);
     let mut brokers = None;
     let mut admin_token = None;
+    let mut postgres = None;
     let http = loop {
         let line = proc
             .lines
@@ -136,6 +143,9 @@ pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -
         if let Some(rest) = line.strip_prefix("admin token: ") {
             admin_token = Some(rest.trim().to_owned());
         }
+        if let Some(rest) = line.strip_prefix("postgres wire on ") {
+            postgres = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+        }
         if let Some(rest) = line.strip_prefix("listening on http://") {
             break rest
                 .split_whitespace()
@@ -148,8 +158,13 @@ pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -
     Fleetflow {
         proc,
         http,
-        brokers: brokers.expect("fleetflow printed no broker address"),
+        // `query` reads files only.
+        brokers: match subcommand {
+            "query" => brokers.unwrap_or_default(),
+            _ => brokers.expect("fleetflow printed no broker address"),
+        },
         admin_token,
+        postgres,
     }
 }
 
@@ -364,6 +379,7 @@ pub fn distinct_fix_keys(records: &[TelemetryRecord]) -> Vec<(String, i64)> {
 pub fn pipeline_until_caught_up(brokers: &str, data_dir: &std::path::Path) {
     let status = Command::new(fleetflow_bin())
         .args(["pipeline", "--until-caught-up", "--http", "127.0.0.1:0"])
+        .args(["--postgres", "off"])
         .args(["--brokers", brokers])
         .args(["--data-dir", data_dir.to_str().expect("utf8")])
         .env("RUST_LOG", "warn")

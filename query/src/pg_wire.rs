@@ -1,0 +1,454 @@
+//! The Postgres wire protocol: psql, psycopg, pandas and other Postgres clients query the same
+//! engine as `POST /v1/sql`, with the same scoping, read-only checks, timeout and row limit.
+//!
+//! - Login: user = company id (or `admin`), password = a token ([`crate::pg_auth`]).
+//! - Simple and extended protocol. Extended statements may have `$1`, `$2`, ... placeholders;
+//!   values come as text or binary and are cast to the type the plan gives the placeholder
+//!   ([`crate::sql_params`]). Results go out in the format each column is asked in.
+//! - Session commands drivers send on their own are answered without touching data:
+//!   `BEGIN`/`START TRANSACTION`, `COMMIT`/`END`, `ROLLBACK`/`ABORT` (every statement reads
+//!   committed files, so a transaction changes nothing), and `SET`/`RESET`/`DISCARD`, which
+//!   are accepted and ignored (a session's settings are fixed).
+//! - An answer longer than `[query] max_rows` is an error (SQLSTATE 54000), not a silently
+//!   cut result: the wire has no way to say "truncated".
+//! - Errors carry SQLSTATEs (42601 for the caller's SQL, with the position psql points at;
+//!   25006 for a write; 57014 after the timeout; 53000 when short of memory; XX000, without
+//!   detail, for internal failures).
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::sql::parser::DFParser;
+use fleetflow_model::{Principal, Tenants};
+use futures::{Sink, stream};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
+    Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use tokio::net::TcpListener;
+
+use crate::error::QueryError;
+use crate::pg_auth::{TokenStartup, connection_principal};
+use crate::pg_types::{data_rows, fields, params, pg_type};
+use crate::sql_engine::{SqlAnswer, SqlEngine};
+use crate::sql_params::Param;
+
+/// Everything a connection needs: the engine and the tenants its logins are checked against.
+#[derive(Debug)]
+pub struct PgServer {
+    startup: Arc<TokenStartup>,
+    queries: Arc<PgQueries>,
+}
+
+impl PgServer {
+    pub fn new(engine: SqlEngine, tenants: Arc<Tenants>) -> PgServer {
+        PgServer {
+            startup: Arc::new(TokenStartup::new(tenants)),
+            queries: Arc::new(PgQueries {
+                engine,
+                parser: Arc::new(PgParser),
+            }),
+        }
+    }
+}
+
+impl PgWireServerHandlers for PgServer {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.startup.clone()
+    }
+}
+
+/// Accepts Postgres connections on `listener` until `shutdown` completes.
+pub async fn serve_postgres(
+    listener: TcpListener,
+    server: Arc<PgServer>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, None, server).await {
+                            tracing::debug!(peer = %peer, error = %e, "postgres connection ended");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: keep serving the connections we have.
+                    tracing::warn!(error = %e, "accepting a postgres connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut shutdown => return,
+        }
+    }
+}
+
+/// A statement as the wire sees it.
+#[derive(Debug, Clone)]
+pub enum PgStatement {
+    /// A transaction or settings command, answered with this tag and no data.
+    Session(SessionCommand),
+    Sql(Arc<str>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCommand {
+    Begin,
+    Commit,
+    Rollback,
+    Set,
+    Reset,
+    Discard,
+}
+
+impl PgStatement {
+    pub fn new(sql: &str) -> PgStatement {
+        let words: Vec<String> = sql
+            .split_whitespace()
+            .take(2)
+            .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
+            .collect();
+        let first = words.first().map(String::as_str).unwrap_or_default();
+        let second = words.get(1).map(String::as_str).unwrap_or_default();
+        let session = match (first, second) {
+            ("BEGIN", _) | ("START", "TRANSACTION") => Some(SessionCommand::Begin),
+            ("COMMIT" | "END", _) => Some(SessionCommand::Commit),
+            ("ROLLBACK" | "ABORT", _) => Some(SessionCommand::Rollback),
+            ("SET", _) => Some(SessionCommand::Set),
+            ("RESET", _) => Some(SessionCommand::Reset),
+            ("DISCARD", _) => Some(SessionCommand::Discard),
+            _ => None,
+        };
+        match session {
+            Some(command) => PgStatement::Session(command),
+            None => PgStatement::Sql(sql.into()),
+        }
+    }
+}
+
+impl SessionCommand {
+    fn response(self) -> Response {
+        match self {
+            SessionCommand::Begin => Response::TransactionStart(Tag::new("BEGIN")),
+            SessionCommand::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
+            SessionCommand::Rollback => Response::TransactionEnd(Tag::new("ROLLBACK")),
+            SessionCommand::Set => Response::Execution(Tag::new("SET")),
+            SessionCommand::Reset => Response::Execution(Tag::new("RESET")),
+            SessionCommand::Discard => Response::Execution(Tag::new("DISCARD ALL")),
+        }
+    }
+}
+
+/// Statements are kept as text; planning happens per principal at describe and execute.
+#[derive(Debug)]
+pub struct PgParser;
+
+#[async_trait]
+impl QueryParser for PgParser {
+    type Statement = PgStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<PgStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        Ok(Some(PgStatement::new(sql)))
+    }
+
+    fn get_parameter_types(&self, _stmt: &PgStatement) -> PgWireResult<Vec<Type>> {
+        Ok(Vec::new())
+    }
+
+    fn get_result_schema(
+        &self,
+        _stmt: &PgStatement,
+        _format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Runs statements for both protocols.
+#[derive(Debug)]
+pub struct PgQueries {
+    engine: SqlEngine,
+    parser: Arc<PgParser>,
+}
+
+impl PgQueries {
+    /// Runs `sql` with `params` and shapes the answer for the wire.
+    async fn run(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        params: Vec<Param>,
+        format: &Format,
+    ) -> Result<Response, PgWireError> {
+        let answer = self
+            .engine
+            .query_with(principal, sql, params.into(), None)
+            .await
+            .map_err(|e| wire_error(e, sql))?;
+        self.respond(answer, format)
+    }
+
+    fn respond(&self, answer: SqlAnswer, format: &Format) -> PgWireResult<Response> {
+        if answer.truncated {
+            let max = self.engine.config().max_rows;
+            return Err(crate::pg_types::user_error(
+                "54000",
+                format!(
+                    "the answer has more than {max} rows ([query] max_rows): narrow it with WHERE, aggregate it, or add LIMIT"
+                ),
+            ));
+        }
+        let fields = Arc::new(fields(&answer.schema, format));
+        let rows = data_rows(&answer.batches, fields.clone())?;
+        Ok(Response::Query(QueryResponse::new(
+            fields,
+            stream::iter(rows.into_iter().map(Ok)),
+        )))
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for PgQueries {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let principal = connection_principal(client)?;
+        // Several statements in one message run one after another, stopping at the first
+        // error, as Postgres does; one statement keeps its text (and error positions) as sent.
+        let statements = match DFParser::parse_sql(query) {
+            Ok(parsed) if parsed.len() > 1 => parsed.iter().map(|s| s.to_string()).collect(),
+            _ => vec![query.to_owned()],
+        };
+        let mut responses = Vec::with_capacity(statements.len());
+        for sql in statements {
+            let response = match PgStatement::new(&sql) {
+                PgStatement::Session(command) => Ok(command.response()),
+                PgStatement::Sql(sql) => {
+                    self.run(&principal, &sql, Vec::new(), &Format::UnifiedText)
+                        .await
+                }
+            };
+            match response {
+                Ok(response) => responses.push(response),
+                Err(PgWireError::UserError(info)) => {
+                    responses.push(Response::Error(info));
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for PgQueries {
+    type Statement = PgStatement;
+    type QueryParser = PgParser;
+
+    fn query_parser(&self) -> Arc<PgParser> {
+        self.parser.clone()
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        client: &mut C,
+        target: &StoredStatement<PgStatement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PgStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgStatement::Sql(sql) = &target.statement else {
+            return Ok(DescribeStatementResponse::no_data());
+        };
+        let principal = connection_principal(client)?;
+        let (schema, planned) = self
+            .engine
+            .describe(&principal, sql)
+            .await
+            .map_err(|e| wire_error(e, sql))?;
+        // The client's types where it named them, else the plan's; untyped ones are text.
+        let count = planned.len().max(target.parameter_types.len());
+        let types = (0..count)
+            .map(|i| {
+                let client = target.parameter_types.get(i).cloned().flatten();
+                let plan = planned.get(i).cloned().flatten().map(|t| pg_type(&t));
+                client.or(plan).unwrap_or(Type::TEXT)
+            })
+            .collect();
+        Ok(DescribeStatementResponse::new(
+            types,
+            fields(&schema, &Format::UnifiedText),
+        ))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PgStatement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PgStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgStatement::Sql(sql) = &portal.statement.statement else {
+            return Ok(DescribePortalResponse::no_data());
+        };
+        let principal = connection_principal(client)?;
+        let (schema, _) = self
+            .engine
+            .describe(&principal, sql)
+            .await
+            .map_err(|e| wire_error(e, sql))?;
+        Ok(DescribePortalResponse::new(fields(
+            &schema,
+            &portal.result_column_format,
+        )))
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PgStatement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PgStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let sql = match &portal.statement.statement {
+            PgStatement::Session(command) => return Ok(command.response()),
+            PgStatement::Sql(sql) => sql.clone(),
+        };
+        let principal = connection_principal(client)?;
+        let types: Vec<Type> = portal
+            .statement
+            .parameter_types
+            .iter()
+            .map(|t| t.clone().unwrap_or(Type::UNKNOWN))
+            .collect();
+        let values = params(portal, &types)?;
+        self.run(&principal, &sql, values, &portal.result_column_format)
+            .await
+    }
+}
+
+/// `e` as a Postgres error, with its SQLSTATE and, for a mistake in `sql`, the position.
+pub fn wire_error(e: QueryError, sql: &str) -> PgWireError {
+    let code = match &e {
+        QueryError::Sql { message, .. } if message.contains("read-only") => "25006",
+        QueryError::Sql { .. } => "42601",
+        QueryError::Timeout(_) => "57014",
+        QueryError::Busy(_) => "53000",
+        QueryError::Unauthorized => "28000",
+        QueryError::BadParameter { .. } => "22023",
+        QueryError::NotFound(_) => "42704",
+        QueryError::CursorExpired { .. } | QueryError::Unavailable => "55000",
+        QueryError::Internal(_) => "XX000",
+    };
+    let message = match &e {
+        QueryError::Internal(detail) => {
+            tracing::error!(detail = %detail, "internal query error (postgres wire)");
+            "internal error".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let mut info = ErrorInfo::new("ERROR".to_owned(), code.to_owned(), message);
+    if let QueryError::Sql {
+        line: Some(line),
+        column: Some(column),
+        ..
+    } = e
+    {
+        info.position = position(sql, line, column).map(|p| p.to_string());
+    }
+    PgWireError::UserError(Box::new(info))
+}
+
+/// The 1-based character index of (`line`, `column`) in `sql`, as Postgres reports positions.
+fn position(sql: &str, line: u64, column: u64) -> Option<usize> {
+    let mut index = 0;
+    for (n, text) in sql.split('\n').enumerate() {
+        if n as u64 + 1 == line {
+            let column = usize::try_from(column).ok()?;
+            return (column >= 1 && column <= text.chars().count() + 1).then_some(index + column);
+        }
+        index += text.chars().count() + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_commands_are_recognised() {
+        for (sql, command) in [
+            ("BEGIN", SessionCommand::Begin),
+            ("start transaction read only", SessionCommand::Begin),
+            ("commit;", SessionCommand::Commit),
+            ("ROLLBACK", SessionCommand::Rollback),
+            ("SET extra_float_digits = 3", SessionCommand::Set),
+            ("discard all", SessionCommand::Discard),
+        ] {
+            assert!(
+                matches!(PgStatement::new(sql), PgStatement::Session(c) if c == command),
+                "{sql}"
+            );
+        }
+        assert!(matches!(PgStatement::new("SELECT 1"), PgStatement::Sql(_)));
+        assert!(matches!(
+            PgStatement::new("settings_table"),
+            PgStatement::Sql(_)
+        ));
+    }
+
+    #[test]
+    fn positions_count_characters_across_lines() {
+        let sql = "SELECT a\nFROM  t";
+        assert_eq!(position(sql, 1, 1), Some(1));
+        assert_eq!(position(sql, 2, 7), Some(16));
+        assert_eq!(position(sql, 3, 1), None);
+    }
+}

@@ -1,0 +1,233 @@
+//! The Postgres wire door, through real clients: Debian's `psql` and `psycopg` from PyPI
+//! (`tests/pg_clients/psycopg_check.py`, run by the test venv's Python, `TEST_PYTHON`).
+//! Logins, isolation (joins, subqueries, CTEs, errors, live tables), read-only refusals, error
+//! positions and SQLSTATEs, parameters, the row limit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use fleetflow_model::{CompanyConfig, Tenants};
+use fleetflow_query::synthetic_history::{HistoryShape, write_history};
+use fleetflow_query::{PgServer, SqlConfig, SqlEngine, serve_postgres};
+
+#[path = "support/live_vehicle.rs"]
+mod live_vehicle;
+use live_vehicle::live_store;
+
+const ADMIN: &str = "root-token";
+const ACME: &str = "acme-token";
+const GLOBEX: &str = "globex-token";
+
+/// A Postgres listener over a synthetic history and a live store, on its own runtime.
+struct Server {
+    addr: SocketAddr,
+    dir: PathBuf,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn server(name: &str) -> Server {
+    let dir = std::env::temp_dir().join(format!("fleetflow-pg-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    write_history(&dir, &HistoryShape::default()).expect("history");
+    let company = |id: &str, token: &str| CompanyConfig {
+        id: id.into(),
+        name: id.into(),
+        tokens: vec![token.into()],
+        trips: None,
+    };
+    let tenants = Arc::new(
+        Tenants::new(
+            &[company("acme", ACME), company("globex", GLOBEX)],
+            Some(ADMIN),
+        )
+        .expect("tenants"),
+    );
+    let engine = SqlEngine::new(
+        &dir,
+        SqlConfig {
+            max_rows: 50,
+            ..SqlConfig::default()
+        },
+        Some(live_store()),
+    )
+    .expect("engine");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    runtime.spawn(serve_postgres(
+        listener,
+        Arc::new(PgServer::new(engine, tenants)),
+        std::future::pending(),
+    ));
+    Server {
+        addr,
+        dir,
+        _runtime: runtime,
+    }
+}
+
+/// `psql -c sql` as `user` with `password`: unaligned, tuples only, `|`-separated.
+fn psql(server: &Server, user: &str, password: &str, sql: &str) -> Output {
+    Command::new("psql")
+        .arg(format!(
+            "host={} port={} user={user} dbname=fleetflow sslmode=disable connect_timeout=10",
+            server.addr.ip(),
+            server.addr.port()
+        ))
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGPASSWORD", password)
+        .output()
+        .expect("psql runs (Debian's postgresql-client; scripts/test installs it)")
+}
+
+fn ok(output: &Output) -> Vec<String> {
+    assert!(
+        output.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn failed(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "psql succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn psql_logs_in_with_a_token_and_sees_its_company_only() {
+    let s = server("login");
+    assert_eq!(
+        ok(&psql(
+            &s,
+            "acme",
+            ACME,
+            "SELECT DISTINCT company FROM positions ORDER BY 1"
+        )),
+        ["acme"]
+    );
+    assert_eq!(
+        ok(&psql(
+            &s,
+            "admin",
+            ADMIN,
+            "SELECT DISTINCT company FROM positions ORDER BY 1"
+        )),
+        ["acme", "globex"]
+    );
+    // A wrong token, another company's token, and the admin token under a company's name.
+    for (user, password) in [("acme", "nope"), ("acme", GLOBEX), ("acme", ADMIN)] {
+        let error = failed(&psql(&s, user, password, "SELECT 1"));
+        assert!(error.contains("password"), "{user}/{password}: {error}");
+    }
+}
+
+#[test]
+fn psql_cannot_reach_another_company_through_any_query_shape() {
+    let s = server("isolation");
+    for sql in [
+        "SELECT count(*) FROM positions WHERE company = 'globex'",
+        "SELECT count(*) FROM positions p JOIN trips t ON p.vehicle = t.vehicle WHERE t.company <> 'acme'",
+        "SELECT count(*) FROM (SELECT * FROM trips_latest WHERE company = 'globex') x",
+        "WITH g AS (SELECT * FROM events WHERE company = 'globex') SELECT count(*) FROM g",
+        "SELECT count(*) FROM positions WHERE vehicle IN (SELECT vehicle FROM positions WHERE company = 'globex')",
+        "SELECT count(*) FROM errors",
+        "SELECT count(*) FROM live_vehicles WHERE company = 'globex'",
+        "SELECT count(*) FROM live_summary WHERE company <> 'acme'",
+    ] {
+        assert_eq!(ok(&psql(&s, "acme", ACME, sql)), ["0"], "{sql}");
+    }
+    assert_eq!(
+        ok(&psql(&s, "acme", ACME, "SELECT count(*) FROM live_vehicles")),
+        ["2"]
+    );
+}
+
+#[test]
+fn psql_writes_are_refused_as_read_only() {
+    let s = server("read-only");
+    for sql in [
+        "INSERT INTO positions SELECT * FROM positions",
+        "DELETE FROM trips",
+        "DROP TABLE trips",
+        "CREATE TABLE x AS SELECT 1",
+        "COPY trips TO '/tmp/stolen.parquet'",
+        "SELECT * FROM read_parquet('/etc/passwd')",
+    ] {
+        let error = failed(&psql(&s, "admin", ADMIN, sql));
+        assert!(error.contains("ERROR"), "{sql}: {error}");
+    }
+    let error = failed(&psql(&s, "admin", ADMIN, "DROP TABLE trips"));
+    assert!(error.contains("read-only"), "{error}");
+}
+
+#[test]
+fn psql_points_at_the_error_and_runs_statement_lists() {
+    let s = server("errors");
+    let error = failed(&psql(&s, "acme", ACME, "SELECT vehicle, nope FROM positions"));
+    // psql draws the caret from the position the server sent.
+    assert!(error.contains("LINE 1:") && error.contains('^'), "{error}");
+    assert_eq!(
+        ok(&psql(&s, "acme", ACME, "BEGIN; SELECT 1 AS a; SELECT 2; COMMIT")),
+        ["1", "2"]
+    );
+    let error = failed(&psql(&s, "acme", ACME, "SELECT * FROM positions"));
+    assert!(error.contains("more than 50 rows"), "{error}");
+}
+
+/// The Python with psycopg: `TEST_PYTHON` (set by scripts/test), else the test venv.
+fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("TEST_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let venv = home.join(".cache/fleetflow/venv-test/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with psycopg: run scripts/test (or scripts/python-env test)"
+    );
+    venv
+}
+
+#[test]
+fn psycopg_queries_with_parameters_in_text_and_binary() {
+    let s = server("psycopg");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pg_clients/psycopg_check.py");
+    let output = Command::new(python())
+        .arg(script)
+        .args(["--host", &s.addr.ip().to_string()])
+        .args(["--port", &s.addr.port().to_string()])
+        .args(["--acme-token", ACME, "--admin-token", ADMIN])
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
