@@ -61,14 +61,19 @@ fn notebooks_run_against_replayed_data() {
     );
     let total = finish_emulator(start_emulator(ff.http, 20, 10));
     assert_eq!(report_field(&total, "err"), 0, "{total}");
-    assert!(ff.proc.terminate().success(), "fleetflow run did not stop cleanly");
+    assert!(
+        ff.proc.terminate().success(),
+        "fleetflow run did not stop cleanly"
+    );
 
     let query = start_fleetflow(
         "query",
         &["--data-dir", data_arg, "--admin-token", ADMIN_TOKEN],
         &[],
     );
-    let postgres = query.postgres.expect("fleetflow query serves Postgres wire");
+    let postgres = query
+        .postgres
+        .expect("fleetflow query serves Postgres wire");
     let found = notebooks();
     assert!(!found.is_empty(), "no notebooks in notebooks/");
     for notebook in found {

@@ -30,6 +30,6 @@ pub mod trips_latest;
 pub use error::QueryError;
 pub use history_api::history_routes;
 pub use live_api::{LiveApi, live_routes};
-pub use sql_api::{SqlApi, sql_routes};
 pub use pg_wire::{PgServer, serve_postgres};
+pub use sql_api::{SqlApi, sql_routes};
 pub use sql_engine::{SqlConfig, SqlEngine};

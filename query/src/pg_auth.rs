@@ -102,7 +102,11 @@ pub fn connection_principal<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Princ
 
 #[async_trait]
 impl StartupHandler for TokenStartup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,

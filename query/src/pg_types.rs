@@ -9,9 +9,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, StringBuilder,
-};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, SchemaRef,
@@ -115,7 +113,9 @@ impl Wire {
             Wire::Date => DataType::Date32,
             Wire::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Wire::Timestamptz => match original {
-                DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+                DataType::Timestamp(_, tz) => {
+                    DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+                }
                 _ => return None,
             },
             Wire::Display => return None,
@@ -173,7 +173,8 @@ impl WireColumn {
 
 /// `column` as display text (its nulls kept).
 fn display(column: &ArrayRef) -> PgWireResult<ArrayRef> {
-    let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default()).map_err(api)?;
+    let formatter =
+        ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default()).map_err(api)?;
     let mut out = StringBuilder::with_capacity(column.len(), column.len() * 8);
     for i in 0..column.len() {
         if column.is_null(i) {
@@ -186,7 +187,10 @@ fn display(column: &ArrayRef) -> PgWireResult<ArrayRef> {
 }
 
 /// Every row of `batches` as a `DataRow` described by `fields`.
-pub fn data_rows(batches: &[RecordBatch], fields: Arc<Vec<FieldInfo>>) -> PgWireResult<Vec<DataRow>> {
+pub fn data_rows(
+    batches: &[RecordBatch],
+    fields: Arc<Vec<FieldInfo>>,
+) -> PgWireResult<Vec<DataRow>> {
     let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     let mut encoder = DataRowEncoder::new(fields);
     for batch in batches {
@@ -238,7 +242,7 @@ fn binary_param<S: Clone>(portal: &Portal<S>, i: usize, ty: &Type) -> PgWireResu
         }
         Type::DATE => {
             let date = portal.parameter::<NaiveDate>(i, ty)?;
-            ScalarValue::Date32(date.map(|d| Date32Type::from_naive_date(d)))
+            ScalarValue::Date32(date.map(Date32Type::from_naive_date))
         }
         Type::TIMESTAMP => {
             let at = portal.parameter::<NaiveDateTime>(i, ty)?;

@@ -68,9 +68,10 @@ impl SqlConfig {
     pub fn postgres_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
         match self.postgres.trim() {
             "off" | "" => Ok(None),
-            addr => addr.parse().map(Some).map_err(|e| {
-                format!("query.postgres: {addr:?} is not host:port or \"off\": {e}")
-            }),
+            addr => addr
+                .parse()
+                .map(Some)
+                .map_err(|e| format!("query.postgres: {addr:?} is not host:port or \"off\": {e}")),
         }
     }
 }
