@@ -8,6 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use support::test_python::python;
 use support::{finish_emulator, report_field, start_emulator, start_fleetflow, temp_dir};
 
 const ADMIN_TOKEN: &str = "notebook-admin";
@@ -22,22 +23,6 @@ nb = nbformat.read(path, as_version=4)
 NotebookClient(nb, timeout=300, kernel_name="python3").execute()
 print(f"{path}: {len(nb.cells)} cells ran")
 "#;
-
-/// The Python with nbclient: `TEST_PYTHON` (set by scripts/test), else the test venv.
-fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("TEST_PYTHON") {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let venv = home.join(".cache/fleetflow/venv-test/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with nbclient: run scripts/test (or scripts/python-env test)"
-    );
-    venv
-}
 
 fn notebooks() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks");

@@ -4,27 +4,11 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use fleetflow_pipeline::table_reader::{current_trips, position_keys};
+use support::test_python::python;
 use support::{finish_emulator, report_field, start_emulator, start_fleetflow, temp_dir};
-
-/// The Python with DuckDB: `TEST_PYTHON` (set by scripts/test), else the test venv.
-fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("TEST_PYTHON") {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let venv = home.join(".cache/fleetflow/venv-test/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with DuckDB: run scripts/test (or scripts/python-env test)"
-    );
-    venv
-}
 
 const QUERY: &str = r#"
 import duckdb, json, sys

@@ -8,57 +8,27 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use fleetflow_model::{CompanyConfig, Tenants};
-use fleetflow_query::synthetic_history::{HistoryShape, write_history};
-use fleetflow_query::{PgServer, SqlConfig, SqlEngine, serve_postgres};
+use fleetflow_query::{PgServer, serve_postgres};
 
+#[path = "support/history_fixture.rs"]
+mod history_fixture;
 #[path = "support/live_vehicle.rs"]
 mod live_vehicle;
+#[path = "support/test_python.rs"]
+mod test_python;
+use history_fixture::{ACME, ADMIN, GLOBEX, History, MAX_ROWS, history};
 use live_vehicle::live_store;
-
-const ADMIN: &str = "root-token";
-const ACME: &str = "acme-token";
-const GLOBEX: &str = "globex-token";
+use test_python::python;
 
 /// A Postgres listener over a synthetic history and a live store, on its own runtime.
 struct Server {
     addr: SocketAddr,
-    dir: PathBuf,
+    _history: History,
     _runtime: tokio::runtime::Runtime,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn server(name: &str) -> Server {
-    let dir = std::env::temp_dir().join(format!("fleetflow-pg-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    write_history(&dir, &HistoryShape::default()).expect("history");
-    let company = |id: &str, token: &str| CompanyConfig {
-        id: id.into(),
-        name: id.into(),
-        tokens: vec![token.into()],
-        trips: None,
-    };
-    let tenants = Arc::new(
-        Tenants::new(
-            &[company("acme", ACME), company("globex", GLOBEX)],
-            Some(ADMIN),
-        )
-        .expect("tenants"),
-    );
-    let engine = SqlEngine::new(
-        &dir,
-        SqlConfig {
-            max_rows: 50,
-            ..SqlConfig::default()
-        },
-        Some(live_store()),
-    )
-    .expect("engine");
+    let history = history(&format!("pg-{name}"), Some(live_store()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,14 +38,15 @@ fn server(name: &str) -> Server {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let addr = listener.local_addr().expect("address");
+    let server = PgServer::new(history.engine.clone(), history.tenants.clone());
     runtime.spawn(serve_postgres(
         listener,
-        Arc::new(PgServer::new(engine, tenants)),
+        Arc::new(server),
         std::future::pending(),
     ));
     Server {
         addr,
-        dir,
+        _history: history,
         _runtime: runtime,
     }
 }
@@ -216,23 +187,10 @@ fn psql_points_at_the_error_and_runs_statement_lists() {
         ["BEGIN", "1", "2", "COMMIT"]
     );
     let error = failed(&psql(&s, "admin", ADMIN, "SELECT * FROM positions"));
-    assert!(error.contains("more than 50 rows"), "{error}");
-}
-
-/// The Python with psycopg: `TEST_PYTHON` (set by scripts/test), else the test venv.
-fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("TEST_PYTHON") {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let venv = home.join(".cache/fleetflow/venv-test/bin/python");
     assert!(
-        venv.exists(),
-        "no Python with psycopg: run scripts/test (or scripts/python-env test)"
+        error.contains(&format!("more than {MAX_ROWS} rows")),
+        "{error}"
     );
-    venv
 }
 
 #[test]

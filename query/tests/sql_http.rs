@@ -6,59 +6,29 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use fleetflow_model::{CompanyConfig, Tenants};
-use fleetflow_query::synthetic_history::{HistoryShape, write_history};
-use fleetflow_query::{SqlApi, SqlConfig, SqlEngine, history_routes, sql_routes};
+use fleetflow_query::{SqlApi, history_routes, sql_routes};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const ADMIN: &str = "root-token";
-const ACME: &str = "acme-token";
-const GLOBEX: &str = "globex-token";
+#[path = "support/history_fixture.rs"]
+mod history_fixture;
+use history_fixture::{ACME, ADMIN, GLOBEX, History, history};
 
 struct Fixture {
     app: Router,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _history: History,
 }
 
 fn fixture(name: &str) -> Fixture {
-    let dir =
-        std::env::temp_dir().join(format!("fleetflow-sql-http-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    write_history(&dir, &HistoryShape::default()).expect("history");
-    let company = |id: &str, token: &str| CompanyConfig {
-        id: id.into(),
-        name: id.into(),
-        tokens: vec![token.into()],
-        trips: None,
+    let history = history(&format!("sql-http-{name}"), None);
+    let api = SqlApi {
+        engine: history.engine.clone(),
+        tenants: history.tenants.clone(),
     };
-    let tenants = Arc::new(
-        Tenants::new(
-            &[company("acme", ACME), company("globex", GLOBEX)],
-            Some(ADMIN),
-        )
-        .expect("tenants"),
-    );
-    let engine = SqlEngine::new(
-        &dir,
-        SqlConfig {
-            max_rows: 50,
-            ..SqlConfig::default()
-        },
-        None,
-    )
-    .expect("engine");
-    let api = SqlApi { engine, tenants };
     Fixture {
         app: sql_routes(api.clone()).merge(history_routes(api)),
-        dir,
+        _history: history,
     }
 }
 

@@ -15,6 +15,9 @@ use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
+#[path = "../../../query/tests/support/test_python.rs"]
+pub mod test_python;
+
 /// A child process killed when dropped.
 pub struct Proc {
     pub child: Child,
