@@ -1,8 +1,6 @@
 //! `POST /v1/sql` and `/v1/history/*` through `oneshot`: formats, row limit, errors with
 //! positions, tokens, and tenant isolation through both doors.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
