@@ -19,6 +19,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::sql::parser::DFParser;
 use fleetflow_model::{Principal, Tenants};
@@ -217,6 +218,19 @@ impl PgQueries {
         self.respond(answer, format)
     }
 
+    /// `sql`'s columns and placeholder types, planned as the connection's principal.
+    async fn describe<C: ClientInfo>(
+        &self,
+        client: &C,
+        sql: &str,
+    ) -> PgWireResult<(SchemaRef, Vec<Option<DataType>>)> {
+        let principal = connection_principal(client)?;
+        self.engine
+            .describe(&principal, sql)
+            .await
+            .map_err(|e| wire_error(e, sql))
+    }
+
     fn respond(&self, answer: SqlAnswer, format: &Format) -> PgWireResult<Response> {
         if answer.truncated {
             let max = self.engine.config().max_rows;
@@ -297,12 +311,7 @@ impl ExtendedQueryHandler for PgQueries {
         let PgStatement::Sql(sql) = &target.statement else {
             return Ok(DescribeStatementResponse::no_data());
         };
-        let principal = connection_principal(client)?;
-        let (schema, planned) = self
-            .engine
-            .describe(&principal, sql)
-            .await
-            .map_err(|e| wire_error(e, sql))?;
+        let (schema, planned) = self.describe(client, sql).await?;
         // The client's types where it named them, else the plan's; untyped ones are text.
         let count = planned.len().max(target.parameter_types.len());
         let types = (0..count)
@@ -332,12 +341,7 @@ impl ExtendedQueryHandler for PgQueries {
         let PgStatement::Sql(sql) = &portal.statement.statement else {
             return Ok(DescribePortalResponse::no_data());
         };
-        let principal = connection_principal(client)?;
-        let (schema, _) = self
-            .engine
-            .describe(&principal, sql)
-            .await
-            .map_err(|e| wire_error(e, sql))?;
+        let (schema, _) = self.describe(client, sql).await?;
         Ok(DescribePortalResponse::new(fields(
             &schema,
             &portal.result_column_format,
