@@ -11,6 +11,7 @@ pub mod job;
 pub mod kafka_source;
 pub mod live_alerts;
 pub mod live_grid;
+pub mod live_routes;
 pub mod live_store;
 pub mod live_views;
 pub mod parquet_file;

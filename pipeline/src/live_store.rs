@@ -19,9 +19,10 @@ use timely::dataflow::operators::generic::operator::Operator;
 
 use crate::live_alerts::{Alert, AlertKind};
 use crate::live_grid::Grid;
+use crate::live_routes::RecentFixes;
 use crate::live_views::{Leader, LiveRow, Period, PeriodTotal, SummaryKey, VehicleKey};
 use crate::sessionize_operator::Epoch;
-use crate::vehicle_live::{Status, VehicleLive};
+use crate::vehicle_live::{LiveFix, Status, VehicleLive};
 
 /// One entry of the change log: a vehicle whose served state (live state, offline flag or
 /// totals) changed at `epoch`. Readers render its current state (or its absence).
@@ -78,6 +79,8 @@ pub struct LiveSnapshot {
     pub leaders: BTreeMap<(String, Period, u32), Leader>,
     /// Vehicles with a position, by grid cell.
     pub grid: Grid,
+    /// The fixes inside the live-route window.
+    pub recent: RecentFixes,
     changes: VecDeque<Change>,
     /// The sequence number of the newest change: the cursor a reader holds.
     pub seq: u64,
@@ -100,6 +103,14 @@ impl LiveSnapshot {
             Some(since) => (Status::Offline, *since as i64),
             None => (v.state.motion.into(), v.state.motion_since_ms),
         })
+    }
+
+    /// A vehicle's live route: its open trip's start and the trip's fixes inside the route
+    /// window, oldest first; `None` when it has no open trip.
+    pub fn route(&self, key: &VehicleKey) -> Option<(i64, Vec<&LiveFix>)> {
+        let trip = self.vehicles.get(key)?.state.open_trip?;
+        let fixes = self.recent.since(&key.0, &key.1, trip.start_ms).collect();
+        Some((trip.start_ms, fixes))
     }
 
     /// The vehicles whose state changed after `cursor`, once each, oldest change first; or an
@@ -283,6 +294,15 @@ impl LiveStore {
                         snap.leaders.insert(key, leader);
                     } else if snap.leaders.get(&key) == Some(&leader) {
                         snap.leaders.remove(&key);
+                    }
+                }
+                // Not a change of the vehicle's served state: routes are read, not polled
+                // by cursor (a new fix changes the vehicle's state anyway).
+                LiveRow::Fix(fix) => {
+                    if insert {
+                        snap.recent.insert(fix);
+                    } else {
+                        snap.recent.remove(&fix);
                     }
                 }
             }

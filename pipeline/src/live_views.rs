@@ -1,6 +1,7 @@
 //! The live fleet views, maintained incrementally by differential dataflow from the
 //! sessionizer's collections: `vehicles` (each vehicle's live state after its newest item, in
-//! event time), `heard` (when each vehicle last sent anything, in dataflow time) and `trips`.
+//! event time), `heard` (when each vehicle last sent anything, in dataflow time) and `trips`,
+//! and from its `positions` (the fixes live routes are drawn from, [`crate::live_routes`]).
 //!
 //! Each view is a differential collection: at every dataflow timestamp it equals a from-scratch
 //! computation over the input seen so far at that time (tested against
@@ -16,8 +17,10 @@ use std::cmp::Reverse;
 
 use differential_dataflow::collection::vec::Collection;
 use serde::{Deserialize, Serialize};
+use timely::dataflow::StreamVec;
 
-use crate::rows::TripRecord;
+use crate::live_routes::{RecentFix, recent_fixes};
+use crate::rows::{PositionRow, TripRecord};
 use crate::sessionize_operator::Epoch;
 use crate::temporal_filter::{FOREVER, ValidDuring};
 use crate::vehicle_live::{IgnitionState, LastHeard, Motion, Status, VehicleLive};
@@ -32,6 +35,8 @@ pub struct LiveViewConfig {
     pub offline_after_ms: u64,
     /// Entries per company leaderboard.
     pub leaderboard_top: usize,
+    /// How far back live routes reach, ms of dataflow time (0: no live routes).
+    pub route_window_ms: u64,
 }
 
 impl Default for LiveViewConfig {
@@ -39,6 +44,7 @@ impl Default for LiveViewConfig {
         LiveViewConfig {
             offline_after_ms: 300_000,
             leaderboard_top: 10,
+            route_window_ms: 300_000,
         }
     }
 }
@@ -134,6 +140,8 @@ pub enum LiveRow {
     Summary(SummaryKey, isize),
     Total(Period, VehicleKey, PeriodTotal),
     Leader(Leader),
+    /// A fix inside the live-route window.
+    Fix(RecentFix),
 }
 
 /// Every live view, as differential collections.
@@ -147,13 +155,16 @@ pub struct LiveViews<'scope> {
     /// Per vehicle with trips in the period.
     pub totals: Collection<'scope, Epoch, (Period, VehicleKey, PeriodTotal)>,
     pub leaders: Collection<'scope, Epoch, Leader>,
+    /// Fixes inside the live-route window.
+    pub recent: Collection<'scope, Epoch, RecentFix>,
 }
 
-/// Builds every view from the sessionizer's collections.
+/// Builds every view from the sessionizer's output.
 pub fn live_views<'scope>(
     vehicles: Collection<'scope, Epoch, VehicleLive>,
     heard: Collection<'scope, Epoch, LastHeard>,
     trips: Collection<'scope, Epoch, TripRecord>,
+    positions: StreamVec<'scope, Epoch, PositionRow>,
     config: &LiveViewConfig,
 ) -> LiveViews<'scope> {
     let offline = offline(heard, config.offline_after_ms);
@@ -161,6 +172,7 @@ pub fn live_views<'scope>(
     let totals =
         period_totals(trips.clone(), Period::Today).concat(period_totals(trips, Period::Week));
     let leaders = leaderboards(totals.clone(), config.leaderboard_top);
+    let recent = recent_fixes(positions, config.route_window_ms);
     LiveViews {
         offline_after_ms: config.offline_after_ms,
         vehicles,
@@ -168,6 +180,7 @@ pub fn live_views<'scope>(
         summary,
         totals,
         leaders,
+        recent,
     }
 }
 
@@ -191,6 +204,7 @@ impl<'scope> LiveViews<'scope> {
             self.totals
                 .map(|(period, key, total)| LiveRow::Total(period, key, total)),
             self.leaders.map(LiveRow::Leader),
+            self.recent.map(LiveRow::Fix),
         ])
     }
 }

@@ -6,17 +6,19 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use fleetflow_model::{TelemetryRecord, TripRules, encode_to_vec};
+use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
 use fleetflow_pipeline::live_alerts::device_alerts;
+use fleetflow_pipeline::live_routes::route_window;
 use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
 use fleetflow_pipeline::live_views::{
     Leader, LiveViewConfig, Period, PeriodTotal, SummaryKey, live_views,
 };
 use fleetflow_pipeline::reference::{reference_trips, reference_vehicles};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
+use fleetflow_pipeline::timeline::position_usable;
 use fleetflow_pipeline::{
-    Epoch, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer, Status, Trip,
-    TripRecord, VehicleLive,
+    Epoch, LiveFix, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer, Status,
+    Trip, TripRecord, VehicleLive,
 };
 use timely::dataflow::InputHandleVec;
 
@@ -173,6 +175,7 @@ const EPOCH_0: Epoch = FLEET_START_MS as Epoch;
 const EPOCH_STEP: Epoch = 20_000;
 const OFFLINE_AFTER_MS: u64 = 3 * EPOCH_STEP;
 const LEADERBOARD_TOP: usize = 5;
+const ROUTE_WINDOW_MS: u64 = 10 * 60_000;
 
 fn epoch_time(i: usize) -> Epoch {
     EPOCH_0 + i as Epoch * EPOCH_STEP
@@ -202,6 +205,8 @@ struct Served {
     summary: BTreeMap<SummaryKey, isize>,
     totals: BTreeMap<(Period, String), PeriodTotal>,
     leaders: Vec<Leader>,
+    /// Per vehicle with an open trip: its start and the route's fixes, oldest first.
+    routes: BTreeMap<String, (i64, Vec<LiveFix>)>,
 }
 
 /// What the dataflow produced: trip, vehicle and summary updates, and the live store as worker
@@ -265,10 +270,17 @@ fn run_dataflow(
             let config = LiveViewConfig {
                 offline_after_ms: OFFLINE_AFTER_MS,
                 leaderboard_top: LEADERBOARD_TOP,
+                route_window_ms: ROUTE_WINDOW_MS,
             };
-            live_views(streams.vehicles, streams.heard, streams.trips, &config)
-                .rows()
-                .publish_live(device_alerts(streams.events), store.clone());
+            live_views(
+                streams.vehicles,
+                streams.heard,
+                streams.trips,
+                streams.positions,
+                &config,
+            )
+            .rows()
+            .publish_live(device_alerts(streams.events), store.clone());
             probe
         });
         input.advance_to(epoch_time(0));
@@ -363,6 +375,14 @@ fn served(store: &LiveStore) -> (Served, u64) {
                 .map(|((p, (_, v)), t)| ((*p, v.clone()), *t))
                 .collect(),
             leaders: s.leaders.values().cloned().collect(),
+            routes: s
+                .vehicles
+                .keys()
+                .filter_map(|key| {
+                    let (start, fixes) = s.route(key)?;
+                    Some((key.1.clone(), (start, fixes.into_iter().copied().collect())))
+                })
+                .collect(),
         };
         (served, s.seq)
     })
@@ -429,12 +449,45 @@ fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served
         }
     }
     leaders.sort_by(|a, b| (&a.company, a.period, a.rank).cmp(&(&b.company, b.period, b.rank)));
+    // Each vehicle's usable fixes, the first to arrive at each time, and the open trip's
+    // among them still inside the route window.
+    let mut fixes: BTreeMap<&str, BTreeMap<i64, Option<LiveFix>>> = BTreeMap::new();
+    for (_, r) in arrived {
+        for item in &r.items {
+            let Item::Fix(fix) = item else { continue };
+            fixes
+                .entry(r.vehicle.as_str())
+                .or_default()
+                .entry(fix.time_ms)
+                .or_insert(position_usable(fix).then_some(LiveFix {
+                    time_ms: fix.time_ms,
+                    lat_e7: fix.lat_e7,
+                    lon_e7: fix.lon_e7,
+                    speed_dkmh: fix.speed_dkmh,
+                }));
+        }
+    }
+    let routes = vehicles
+        .values()
+        .filter_map(|v| {
+            let start = v.state.open_trip?.start_ms;
+            let route = fixes
+                .get(v.vehicle.as_str())
+                .into_iter()
+                .flat_map(|f| f.range(start..))
+                .filter(|(time, _)| now < route_window(**time, ROUTE_WINDOW_MS).1)
+                .filter_map(|(_, f)| *f)
+                .collect();
+            Some((v.vehicle.clone(), (start, route)))
+        })
+        .collect();
     Served {
         vehicles,
         offline,
         summary,
         totals,
         leaders,
+        routes,
     }
 }
 
@@ -471,6 +524,7 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
     let mut offline_seen = 0;
     let mut online_again = 0;
     let mut midnight_crossed = false;
+    let (mut route_points_max, mut route_points_shrank) = (0, 0);
     for workers in [1, 4] {
         let Produced {
             trips: mut updates,
@@ -516,6 +570,15 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
                 got.leaders, want.leaders,
                 "{workers} workers, epoch {i}: leaderboards"
             );
+            assert_eq!(
+                got.routes, want.routes,
+                "{workers} workers, epoch {i}: live routes"
+            );
+            let points = |s: &Served| s.routes.values().map(|r| r.1.len()).sum::<usize>();
+            route_points_max = route_points_max.max(points(got));
+            if i > 0 && points(got) < points(&store[i - 1]) {
+                route_points_shrank += 1;
+            }
             if i > 0 && store[i - 1].offline.len() < got.offline.len() {
                 offline_seen += 1;
             }
@@ -547,5 +610,12 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
     assert!(
         offline_seen > 2 && online_again > 2 && midnight_crossed,
         "the schedule exercises offline ({offline_seen}), back online ({online_again}) and midnight"
+    );
+    println!(
+        "live routes: at most {route_points_max} points, shrank at {route_points_shrank} epochs"
+    );
+    assert!(
+        route_points_max > 100 && route_points_shrank > 2,
+        "the routes fill ({route_points_max} points) and expire ({route_points_shrank} times)"
     );
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod history_api;
 pub mod live_api;
 pub mod live_json;
+pub mod live_route_api;
 pub mod live_stream;
 pub mod live_tables;
 pub mod params;

@@ -110,6 +110,7 @@ pub fn live_routes(api: LiveApi) -> Router {
         .route("/v1/live/vehicles", get(vehicles))
         .route("/v1/live/vehicles/{id}", get(vehicle))
         .route("/v1/live/summary", get(summary))
+        .route("/v1/live/routes", get(crate::live_route_api::routes))
         .route("/v1/live/nearby", get(nearby))
         .route("/v1/live/clusters", get(clusters))
         .route("/v1/live/leaderboard", get(leaderboard))
@@ -121,7 +122,7 @@ pub fn live_routes(api: LiveApi) -> Router {
 
 type Raw = Query<HashMap<String, String>>;
 
-fn statuses(p: &Params) -> Result<Option<Vec<Status>>, QueryError> {
+pub(crate) fn statuses(p: &Params) -> Result<Option<Vec<Status>>, QueryError> {
     p.list("status", Status::parse, &Status::ALL.map(Status::as_str))
 }
 
@@ -341,7 +342,7 @@ async fn clusters(
     })))
 }
 
-fn parse_bbox(raw: &str) -> Result<BoxE7, QueryError> {
+pub(crate) fn parse_bbox(raw: &str) -> Result<BoxE7, QueryError> {
     let bad = || {
         QueryError::bad(
             "bbox",

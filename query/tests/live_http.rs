@@ -7,9 +7,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use fleetflow_model::{CompanyConfig, Tenants};
 use fleetflow_pipeline::live_alerts::{Alert, AlertKind};
+use fleetflow_pipeline::live_routes::RecentFix;
 use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig};
 use fleetflow_pipeline::live_views::{Leader, LiveRow, Period, PeriodTotal};
-use fleetflow_pipeline::{Motion, Status, VehicleLive};
+use fleetflow_pipeline::{LiveFix, Motion, Status, Trip, TripRule, VehicleLive};
 use fleetflow_query::{LiveApi, live_routes};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -484,4 +485,138 @@ async fn the_stream_sends_a_snapshot_then_the_changes_a_company_may_see() {
         .await
         .expect("the stream ends");
     assert!(end.is_none());
+}
+
+/// a1 (company a) and b1 (company b) on open trips that started at 500 ms, a2 parked; fixes
+/// from before a1's trip and inside it.
+fn route_store() -> Arc<LiveStore> {
+    let store = Arc::new(LiveStore::new(LiveStoreConfig::default()));
+    let on_trip = |mut v: VehicleLive| {
+        v.state.open_trip = Some(Trip {
+            start_ms: 500,
+            rule: TripRule::Ignition,
+            start_pos: None,
+            end_ms: 800,
+            end_pos: None,
+            distance_mm: 0,
+            device_distance_m: None,
+            moving_ms: 0,
+            idle_ms: 0,
+            max_speed_dkmh: 0,
+            points: 3,
+            closed_by: None,
+        });
+        v
+    };
+    let a1 = on_trip(vehicle("a", "a1", 37.5665, 126.9780, Motion::Moving));
+    let a2 = vehicle("a", "a2", 37.4000, 127.1000, Motion::Parked);
+    let b1 = on_trip(vehicle("b", "b1", 37.5670, 126.9785, Motion::Moving));
+    let fix = |company: &str, v: &str, time_ms: i64| {
+        LiveRow::Fix(RecentFix {
+            company: company.into(),
+            vehicle: v.into(),
+            fix: LiveFix {
+                time_ms,
+                lat_e7: 375_665_000 + time_ms as i32,
+                lon_e7: 1_269_780_000,
+                speed_dkmh: 300,
+            },
+        })
+    };
+    let mut rows = vec![
+        (LiveRow::Vehicle(a1), 1),
+        (LiveRow::Vehicle(a2), 1),
+        (LiveRow::Vehicle(b1), 1),
+    ];
+    for t in [100, 600, 700, 800] {
+        rows.push((fix("a", "a1", t), 1));
+    }
+    rows.push((fix("a", "a2", 700), 1));
+    rows.push((fix("b", "b1", 600), 1));
+    store.apply(vec![(10, rows, vec![])], 11);
+    store
+}
+
+fn route_times(route: &Value) -> Vec<i64> {
+    route["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p[2].as_f64().expect("time") as i64)
+        .collect()
+}
+
+#[tokio::test]
+async fn live_routes_are_the_open_trips_recent_fixes() {
+    let store = route_store();
+    let (status, body) = get(&store, "/v1/live/routes", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["upto_ms"], 11);
+    assert_eq!(body["count"], 2, "a2 has no open trip: {body}");
+    assert_eq!(ids(&body["routes"]), ["a1", "b1"]);
+    let a1 = &body["routes"][0];
+    assert_eq!(
+        route_times(a1),
+        [600, 700, 800],
+        "the fix before the trip is not on it"
+    );
+    assert_eq!(a1["trip_id"], "a1:500");
+    assert_eq!(a1["status"], "moving");
+    assert_eq!(a1["points"][0][0], 37.5665600);
+    assert_eq!(a1["points"][0][3], 30.0);
+
+    // A company sees its own routes only, whatever it asks for.
+    let (_, body) = get(&store, "/v1/live/routes", Some(TOKEN_B)).await;
+    assert_eq!(ids(&body["routes"]), ["b1"]);
+    let (_, body) = get(&store, "/v1/live/routes?vehicle=a1", Some(TOKEN_B)).await;
+    assert_eq!(body["count"], 0);
+
+    // Thinning keeps the ends; after_ms returns the tail; bbox picks by current position.
+    let (_, body) = get(&store, "/v1/live/routes?vehicle=a1&points=2", Some(ADMIN)).await;
+    assert_eq!(route_times(&body["routes"][0]), [600, 800]);
+    assert_eq!(body["routes"][0]["total_points"], 3);
+    let (_, body) = get(&store, "/v1/live/routes?after_ms=650", Some(TOKEN_A)).await;
+    assert_eq!(route_times(&body["routes"][0]), [700, 800]);
+    let (_, body) = get(
+        &store,
+        "/v1/live/routes?bbox=126.97,37.56,126.98,37.5668",
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(ids(&body["routes"]), ["a1"], "b1 is just outside: {body}");
+    let (_, body) = get(&store, "/v1/live/routes?limit=1", Some(ADMIN)).await;
+    assert_eq!(
+        (body["count"].as_u64(), ids(&body["routes"]).len()),
+        (Some(2), 1)
+    );
+
+    // A fix leaves the window: it leaves the route.
+    let gone = LiveRow::Fix(RecentFix {
+        company: "a".into(),
+        vehicle: "a1".into(),
+        fix: LiveFix {
+            time_ms: 600,
+            lat_e7: 375_665_600,
+            lon_e7: 1_269_780_000,
+            speed_dkmh: 300,
+        },
+    });
+    store.apply(vec![(20, vec![(gone, -1)], vec![])], 21);
+    let (_, body) = get(&store, "/v1/live/routes?vehicle=a1", Some(ADMIN)).await;
+    assert_eq!(route_times(&body["routes"][0]), [700, 800]);
+
+    for bad in [
+        "points=1",
+        "points=x",
+        "bbox=1,2,3",
+        "status=flying",
+        "after_ms=soon",
+        "vehicles=a1",
+    ] {
+        let (status, body) = get(&store, &format!("/v1/live/routes?{bad}"), Some(ADMIN)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["error"].as_str().is_some(), "{bad}: {body}");
+    }
+    let (status, _) = get(&store, "/v1/live/routes", Some("nope")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -378,6 +378,7 @@ fn memory_run(n: usize) {
     use fleetflow_pipeline::live_alerts::Alert;
     use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
     use fleetflow_pipeline::live_views::{LiveViewConfig, live_views};
+    use fleetflow_pipeline::rows::PositionRow;
     use fleetflow_pipeline::{
         IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Trip, TripRecord, TripRule,
         VehicleLive,
@@ -396,11 +397,13 @@ fn memory_run(n: usize) {
         let mut heard = InputSession::new();
         let mut trips = InputSession::new();
         let mut alerts = InputHandleVec::<u64, Alert>::new();
+        let mut positions = InputHandleVec::<u64, PositionRow>::new();
         let probe = worker.dataflow::<u64, _, _>(|scope| {
             let views = live_views(
                 vehicles.to_collection(scope),
                 heard.to_collection(scope),
                 trips.to_collection(scope),
+                positions.to_stream(scope),
                 &LiveViewConfig::default(),
             );
             let rows = views.rows();
@@ -412,6 +415,7 @@ fn memory_run(n: usize) {
         heard.advance_to(now_ms);
         trips.advance_to(now_ms);
         alerts.advance_to(now_ms);
+        positions.advance_to(now_ms);
         // In timestamps of 5,000 vehicles, so transient buffers stay small next to the state.
         let mut time = now_ms;
         for i in 0..n {
@@ -421,6 +425,7 @@ fn memory_run(n: usize) {
                 heard.advance_to(time);
                 trips.advance_to(time);
                 alerts.advance_to(time);
+                positions.advance_to(time);
                 vehicles.flush();
                 heard.flush();
                 trips.flush();
@@ -476,6 +481,7 @@ fn memory_run(n: usize) {
         heard.advance_to(next);
         trips.advance_to(next);
         alerts.advance_to(next);
+        positions.advance_to(next);
         vehicles.flush();
         heard.flush();
         trips.flush();
