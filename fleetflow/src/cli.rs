@@ -138,7 +138,7 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
     let services = build(&config, role).await?;
     let (listener, addr) = crate::serve::bind(config.http).await?;
     let what = match role {
-        Role::Run => "all-in-one: ingest, pipeline, live views, SQL",
+        Role::Run => "all-in-one: ingest, pipeline, live views, SQL, dashboard",
         Role::Ingest => "ingest",
     };
     println!("fleetflow {} — {what}", env!("CARGO_PKG_VERSION"));
@@ -174,6 +174,11 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
                     format!("join company {:?}", config.ingest.default_company),
                 fleetflow_ingest::UnknownVehiclePolicy::Reject => "are rejected (1012)".to_owned(),
             }
+        );
+    }
+    if role == Role::Run {
+        println!(
+            "dashboard at http://{addr}/  (sign in with the admin token or a company's token)"
         );
     }
     println!(

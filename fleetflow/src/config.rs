@@ -14,6 +14,7 @@ use fleetflow_pipeline::PipelineConfig;
 use fleetflow_query::SqlConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::dashboard::DashboardConfig;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// SQL and the history REST routes: row limit, timeout, memory.
     pub query: SqlConfig,
+    /// The web dashboard at `/`: an optional tile server.
+    pub dashboard: DashboardConfig,
     /// Companies (tenants) and their tokens.
     pub companies: Vec<CompanyConfig>,
     /// Vehicle id -> company id.
@@ -48,6 +51,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             pipeline: PipelineConfig::default(),
             query: SqlConfig::default(),
+            dashboard: DashboardConfig::default(),
             companies: Vec::new(),
             vehicles: BTreeMap::new(),
         }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 mod emulate;
 pub mod error;
 pub mod kafka;

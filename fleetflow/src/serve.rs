@@ -162,7 +162,9 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     if role == Role::Run {
         let sql = crate::query_run::sql_side(config, live, tenants).await?;
         postgres = sql.postgres;
-        router = router.merge(sql.router);
+        router = router
+            .merge(sql.router)
+            .merge(crate::dashboard::dashboard_routes(config.dashboard.clone()));
     }
     Ok(Services {
         router,

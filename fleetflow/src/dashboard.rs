@@ -1,0 +1,111 @@
+//! The web dashboard at `/`: static files compiled into the binary (`dashboard/` at the top of
+//! the repository; plain ES modules, no build step), plus `/dashboard/config.json`, the tile
+//! server it draws under the map. The page reads only the public APIs (`/v1/live/*`,
+//! `/v1/history/*`) with the token the user types; the files themselves need no token.
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+/// `[dashboard]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// A raster tile URL template (`https://tile.example/{z}/{x}/{y}.png`) drawn under the
+    /// map; empty: no tiles, the map is a projected canvas with a graticule and a scale (works
+    /// offline).
+    pub tiles: String,
+    /// Attribution the tile server requires, drawn in the map's corner.
+    pub attribution: String,
+}
+
+const INDEX: &str = include_str!("../../dashboard/index.html");
+const APP: &str = include_str!("../../dashboard/app.js");
+const MAP: &str = include_str!("../../dashboard/map.js");
+const STYLE: &str = include_str!("../../dashboard/style.css");
+
+/// `/`, `/dashboard/{app.js, map.js, style.css, config.json}`.
+pub fn dashboard_routes(config: DashboardConfig) -> Router {
+    let file = |body: &'static str, kind: &'static str| {
+        move || async move {
+            (
+                [
+                    (header::CONTENT_TYPE, kind),
+                    // Served from the binary: a new build must reach open pages on reload.
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                body,
+            )
+                .into_response()
+        }
+    };
+    Router::new()
+        .route("/", get(file(INDEX, "text/html; charset=utf-8")))
+        .route(
+            "/dashboard/app.js",
+            get(file(APP, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/dashboard/map.js",
+            get(file(MAP, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/dashboard/style.css",
+            get(file(STYLE, "text/css; charset=utf-8")),
+        )
+        .route(
+            "/dashboard/config.json",
+            get(move || async move { Json(config).into_response() }),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::response::Response;
+    use tower::ServiceExt;
+
+    async fn get(path: &str) -> (StatusCode, String, String) {
+        let config = DashboardConfig {
+            tiles: "https://tiles.test/{z}/{x}/{y}.png".into(),
+            attribution: "© test".into(),
+        };
+        let res: Response = dashboard_routes(config)
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let kind = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, kind, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_page_its_modules_and_its_config_are_served() {
+        let (status, kind, body) = get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(kind.starts_with("text/html"));
+        assert!(body.contains("/dashboard/app.js"));
+        let (status, kind, body) = get("/dashboard/app.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(kind.starts_with("text/javascript"));
+        assert!(body.contains("./map.js"));
+        let (_, kind, _) = get("/dashboard/style.css").await;
+        assert!(kind.starts_with("text/css"));
+        let (status, _, body) = get("/dashboard/config.json").await;
+        assert_eq!(status, StatusCode::OK);
+        let config: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(config["tiles"], "https://tiles.test/{z}/{x}/{y}.png");
+        assert_eq!(get("/dashboard/nope.js").await.0, StatusCode::NOT_FOUND);
+    }
+}
