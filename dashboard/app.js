@@ -202,7 +202,8 @@ function applied(asked, t0) {
   map.layers.vehicles = layer;
   if (state.selected) {
     const v = state.vehicles.get(state.selected);
-    map.layers.selected = v && v.position ? { x: project(v.position.lat, v.position.lon)[0], y: project(v.position.lat, v.position.lon)[1] } : null;
+    const at = v && v.position && project(v.position.lat, v.position.lon);
+    map.layers.selected = at ? { x: at[0], y: at[1] } : null;
     renderPanel();
   }
   map.dirty = true;
@@ -224,7 +225,7 @@ async function pollRoutes() {
   map.layers.routes = routes.routes.map((r) => r.points.map(([lat, lon]) => project(lat, lon)));
   if (state.selected) {
     const [company, vehicle] = splitKey(state.selected);
-    const mine = await api("/v1/live/routes", { vehicle, company: state.company || company });
+    const mine = await api("/v1/live/routes", { vehicle, company });
     const r = mine.routes[0];
     map.layers.selectedRoute = r ? r.points.map(([lat, lon]) => project(lat, lon)) : null;
   } else {
@@ -382,7 +383,7 @@ async function loadTrips() {
   try {
     const out = await api("/v1/history/trips", {
       vehicle,
-      company: state.company || company,
+      company,
       from: day.getTime(),
       to: day.getTime() + 2 * 86400000,
     });
@@ -403,7 +404,7 @@ async function replay(fromMs, toMs) {
   $("replay-status").textContent = "loading…";
   const out = await api("/v1/history/route", {
     vehicle,
-    company: state.company || company,
+    company,
     from: fromMs,
     to: toMs,
   });

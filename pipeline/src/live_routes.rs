@@ -153,13 +153,12 @@ impl RecentFixes {
         company: &str,
         vehicle: &str,
         from_ms: i64,
-    ) -> impl DoubleEndedIterator<Item = &'a LiveFix> + ExactSizeIterator + 'a {
+    ) -> impl Iterator<Item = &'a LiveFix> + 'a {
         self.by_company
             .get(company)
             .and_then(|vehicles| vehicles.get(vehicle))
-            .map(|fixes| fixes.range(from_ms..).map(|(_, f)| f).collect::<Vec<_>>())
-            .unwrap_or_default()
             .into_iter()
+            .flat_map(move |fixes| fixes.range(from_ms..).map(|(_, f)| f))
     }
 
     /// Fixes held, over all vehicles.
@@ -216,6 +215,6 @@ mod tests {
         fixes.remove(&recent("b", 2, 1));
         assert!(fixes.is_empty());
         assert!(fixes.by_company.is_empty());
-        assert_eq!(fixes.since("acme", "a", 0).len(), 0);
+        assert_eq!(fixes.since("acme", "a", 0).count(), 0);
     }
 }
