@@ -6,7 +6,8 @@
 //! - other 5xx: resend up to [`MAX_SERVER_ERROR_RETRIES`] times, then give up;
 //! - any other status (4xx): counted by status and not retried; the first few bodies are logged.
 //!
-//! Every failed attempt is counted under its class; waiting stops as soon as the run halts.
+//! Every failed attempt is counted under its class; waiting stops as soon as the run halts, but a
+//! request already sent is always awaited and counted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,10 +57,16 @@ impl Delivery {
                     () = rate.acquire() => {}
                 }
             }
-            let outcome = tokio::select! {
+            let permit = tokio::select! {
                 biased;
                 () = halted(halt) => return false,
-                outcome = self.post(event) => outcome,
+                permit = self.in_flight.acquire() => permit,
+            };
+            // A request on the wire is never abandoned at a halt: the server may ack it, and an
+            // acked request the report does not count would look like a doubled point.
+            let outcome = match permit {
+                Ok(_permit) => self.client.post(event).await,
+                Err(_) => return false,
             };
             let Some(wait) = self.settle(event, outcome, failures) else {
                 return true;
@@ -71,13 +78,6 @@ impl Delivery {
                 () = halted(halt) => return false,
                 () = tokio::time::sleep(wait) => {}
             }
-        }
-    }
-
-    async fn post(&self, event: &DeviceEvent) -> PostOutcome {
-        match self.in_flight.acquire().await {
-            Ok(_permit) => self.client.post(event).await,
-            Err(_) => PostOutcome::Connection("emulator shutting down".to_owned()),
         }
     }
 

@@ -19,7 +19,7 @@ use crate::sim_clock::{SimClock, now_epoch_ms};
 use crate::stats::{LiveStats, Reporter};
 use crate::vehicle::{Vehicle, VehicleParams};
 
-/// How long vehicles get to wind down after the stop before they are aborted.
+/// How long vehicles get, beyond one request timeout, to wind down after the stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the fleet until `stop` turns true or `config.duration` passes, calling `on_report` every
@@ -99,7 +99,9 @@ pub async fn run(
             }
         }
     };
-    if tokio::time::timeout(STOP_GRACE, wind_down).await.is_err() {
+    // Requests already sent finish (each within the request timeout) and are counted.
+    let grace = config.request_timeout.saturating_add(STOP_GRACE);
+    if tokio::time::timeout(grace, wind_down).await.is_err() {
         tasks.abort_all();
     }
     Ok(reporter.finish(&stats, start.elapsed(), clock.sim_now_ms()))
