@@ -27,6 +27,8 @@ const state = {
   timers: [],
   metrics: { applyMs: [], updateLatencyMs: [] },
   listDirty: true,
+  sortedKeys: [],
+  keysChanged: true,
 };
 
 const keyOf = (v) => `${v.company}/${v.vehicle}`;
@@ -147,6 +149,10 @@ function stop() {
 function start() {
   stop();
   state.vehicles.clear();
+  state.keysChanged = true;
+  map.layers.vehicles.clear();
+  map.layers.routes = [];
+  map.vehiclesChanged();
   state.cursor = null;
   map.fitted = false;
   every(POLL_CHANGES_MS, pollVehicles);
@@ -162,7 +168,9 @@ async function pollVehicles() {
     const all = await api("/v1/live/vehicles");
     const t0 = performance.now();
     state.vehicles.clear();
-    for (const v of all.vehicles) state.vehicles.set(keyOf(v), v);
+    map.layers.vehicles.clear();
+    for (const v of all.vehicles) putVehicle(keyOf(v), v);
+    state.keysChanged = true;
     state.cursor = all.cursor;
     state.upto = all.upto_ms;
     applied(asked, t0);
@@ -182,31 +190,40 @@ async function pollVehicles() {
   const t0 = performance.now();
   for (const c of changes.changes) {
     const key = `${c.company}/${c.vehicle}`;
-    if (c.state) state.vehicles.set(key, c.state);
-    else state.vehicles.delete(key);
+    if (c.state) {
+      if (!state.vehicles.has(key)) state.keysChanged = true;
+      putVehicle(key, c.state);
+    } else {
+      state.vehicles.delete(key);
+      map.layers.vehicles.delete(key);
+      state.keysChanged = true;
+    }
   }
   state.cursor = changes.cursor;
   state.upto = changes.upto_ms;
   applied(asked, t0);
 }
 
-/// After a batch of vehicle updates: rebuild the map layer once, note the timings.
+/// One vehicle's new state, in the table and (projected once, here) on the map.
+function putVehicle(key, v) {
+  state.vehicles.set(key, v);
+  if (v.position) {
+    const [x, y] = project(v.position.lat, v.position.lon);
+    map.layers.vehicles.set(key, { x, y, status: v.status });
+  } else {
+    map.layers.vehicles.delete(key);
+  }
+}
+
+/// After a batch of vehicle updates: mark the map and the list, note the timings.
 function applied(asked, t0) {
   banner("");
-  const layer = [];
-  for (const [key, v] of state.vehicles) {
-    if (!v.position) continue;
-    const [x, y] = project(v.position.lat, v.position.lon);
-    layer.push({ key, x, y, status: v.status });
-  }
-  map.layers.vehicles = layer;
+  map.vehiclesChanged();
   if (state.selected) {
-    const v = state.vehicles.get(state.selected);
-    const at = v && v.position && project(v.position.lat, v.position.lon);
-    map.layers.selected = at ? { x: at[0], y: at[1] } : null;
+    const at = map.layers.vehicles.get(state.selected);
+    map.layers.selected = at ? { x: at.x, y: at.y } : null;
     renderPanel();
   }
-  map.dirty = true;
   state.listDirty = true;
   const done = performance.now();
   push(state.metrics.applyMs, done - t0);
@@ -223,6 +240,7 @@ function push(list, x) {
 async function pollRoutes() {
   const routes = await api("/v1/live/routes", { bbox: map.bbox(), points: 30, limit: 1500 });
   map.layers.routes = routes.routes.map((r) => r.points.map(([lat, lon]) => project(lat, lon)));
+  map.routesChanged();
   if (state.selected) {
     const [company, vehicle] = splitKey(state.selected);
     const mine = await api("/v1/live/routes", { vehicle, company });
@@ -290,8 +308,11 @@ function renderList() {
   const status = $("status-filter").value;
   const rows = [];
   let matched = 0;
-  const keys = [...state.vehicles.keys()].sort();
-  for (const key of keys) {
+  if (state.keysChanged) {
+    state.sortedKeys = [...state.vehicles.keys()].sort(); // only when vehicles come or go
+    state.keysChanged = false;
+  }
+  for (const key of state.sortedKeys) {
     const v = state.vehicles.get(key);
     if (q && !v.vehicle.toLowerCase().includes(q)) continue;
     if (status && v.status !== status) continue;
@@ -513,15 +534,18 @@ const pct = (xs, p) => {
 };
 window.fleetflow = {
   vehicleCount: () => state.vehicles.size,
-  drawnCount: () => map.layers.vehicles.length,
-  positions: () => Object.fromEntries(map.layers.vehicles.map((v) => [v.key, [v.x, v.y]])),
+  drawnCount: () => map.layers.vehicles.size,
+  positions: () => Object.fromEntries([...map.layers.vehicles].map(([k, v]) => [k, [v.x, v.y]])),
   routePoints: () => map.layers.routes.reduce((n, r) => n + r.length, 0),
   replayPoints: () => (map.layers.replay ? map.layers.replay.points.length : 0),
   scale: () => map.scaleLabel,
   metrics: () => ({
-    frames: map.stats.frames,
+    map_draws: map.stats.draws,
     draw_ms_p50: pct(map.stats.drawMs, 50),
     draw_ms_p99: pct(map.stats.drawMs, 99),
+    layer_renders: map.stats.layerRenders,
+    layer_render_ms_p50: pct(map.stats.layerMs, 50),
+    layer_render_ms_p99: pct(map.stats.layerMs, 99),
     apply_ms_p50: pct(state.metrics.applyMs, 50),
     apply_ms_p99: pct(state.metrics.applyMs, 99),
     update_latency_ms_p50: pct(state.metrics.updateLatencyMs, 50),

@@ -4,6 +4,8 @@
 // Coordinates: "world" pixels at zoom 0 (x, y in [0, 256)), so a point at zoom z is at
 // world * 2^z screen pixels from the world's origin.
 
+import { PixelLayer } from "./pixel_layer.js";
+
 const TILE = 256;
 const EARTH_M_PER_PX_Z0 = 156543.03392; // metres per pixel at the equator, zoom 0
 
@@ -40,9 +42,16 @@ export class FleetMap {
     this.zoom = 11;
     this.fitted = false;
     this.dirty = true;
-    this.layers = { vehicles: [], routes: [], selectedRoute: null, replay: null, selected: null };
+    // vehicles: "company/vehicle" -> {x, y, status} in world pixels; routes: [[x, y], ...] each.
+    // Call vehiclesChanged() / routesChanged() after changing them: each of the two pixel
+    // layers (the expensive part) is re-rendered only when its data or the view changes.
+    this.layers = { vehicles: new Map(), routes: [], selectedRoute: null, replay: null, selected: null };
+    this.dotLayer = new PixelLayer();
+    this.routeLayer = new PixelLayer();
+    this.versions = { vehicles: 0, routes: 0 };
+    this.rendered = { vehicles: "", routes: "" };
     this.onSelect = () => {};
-    this.stats = { frames: 0, drawMs: [] };
+    this.stats = { draws: 0, drawMs: [], layerRenders: 0, layerMs: [] };
     this.installControls();
     const resize = () => {
       const r = canvas.getBoundingClientRect();
@@ -60,13 +69,23 @@ export class FleetMap {
         const t0 = performance.now();
         this.draw();
         const ms = performance.now() - t0;
-        this.stats.frames += 1;
+        this.stats.draws += 1;
         this.stats.drawMs.push(ms);
         if (this.stats.drawMs.length > 600) this.stats.drawMs.shift();
       }
       requestAnimationFrame(frame);
     };
     requestAnimationFrame(frame);
+  }
+
+  vehiclesChanged() {
+    this.versions.vehicles += 1;
+    this.dirty = true;
+  }
+
+  routesChanged() {
+    this.versions.routes += 1;
+    this.dirty = true;
   }
 
   get width() {
@@ -158,15 +177,15 @@ export class FleetMap {
   pick(sx, sy) {
     let best = null;
     let bestD = 100;
-    for (const v of this.layers.vehicles) {
+    for (const [key, v] of this.layers.vehicles) {
       const [x, y] = this.toScreen(v.x, v.y);
       const d = (x - sx) ** 2 + (y - sy) ** 2;
       if (d < bestD) {
         bestD = d;
-        best = v;
+        best = key;
       }
     }
-    if (best) this.onSelect(best.key);
+    if (best) this.onSelect(best);
   }
 
   draw() {
@@ -177,28 +196,18 @@ export class FleetMap {
     ctx.fillRect(0, 0, this.width, this.height);
     if (this.tiles) this.drawTiles();
     else this.drawGraticule();
-    for (const route of this.layers.routes) this.drawLine(route, "rgba(26,152,80,0.55)", 2);
+    this.renderRoutes();
+    ctx.drawImage(this.routeLayer.canvas, 0, 0, this.width, this.height);
+    this.renderDots();
+    ctx.drawImage(this.dotLayer.canvas, 0, 0, this.width, this.height);
     if (this.layers.selectedRoute) this.drawLine(this.layers.selectedRoute, "#0b6e35", 4);
     if (this.layers.replay) {
       this.drawLine(this.layers.replay.points, "#7b3294", 3);
       const at = this.layers.replay.points[this.layers.replay.cursor];
       if (at) this.drawMarker(at, "#7b3294", 7);
     }
-    // Vehicles, batched per colour: one path per status.
     const w = this.width;
     const h = this.height;
-    for (const [status, color] of Object.entries(STATUS_COLORS)) {
-      ctx.beginPath();
-      for (const v of this.layers.vehicles) {
-        if (v.status !== status) continue;
-        const [x, y] = this.toScreen(v.x, v.y);
-        if (x < -5 || y < -5 || x > w + 5 || y > h + 5) continue;
-        ctx.moveTo(x + 3.5, y);
-        ctx.arc(x, y, 3.5, 0, 2 * Math.PI);
-      }
-      ctx.fillStyle = color;
-      ctx.fill();
-    }
     if (this.layers.selected) {
       const v = this.layers.selected;
       const [x, y] = this.toScreen(v.x, v.y);
@@ -216,6 +225,66 @@ export class FleetMap {
       ctx.fillText(this.attribution, w - 6, h - 6);
       ctx.textAlign = "left";
     }
+  }
+
+  /// `(wx, wy) -> [x, y]` in device pixels for the current view.
+  devicePixels() {
+    const dpr = this.dpr || 1;
+    const k = this.scale() * dpr;
+    const ox = (this.width / 2 - this.center[0] * this.scale()) * dpr;
+    const oy = (this.height / 2 - this.center[1] * this.scale()) * dpr;
+    return [(wx) => wx * k + ox, (wy) => wy * k + oy];
+  }
+
+  /// Starts re-rendering `layer` if its data (`what`) or the view changed since it was last
+  /// rendered; false if it is current.
+  beginLayer(layer, what) {
+    const key = `${this.versions[what]}/${this.center}/${this.zoom}/${this.canvas.width}x${this.canvas.height}`;
+    if (key === this.rendered[what]) return false;
+    this.rendered[what] = key;
+    layer.begin(this.canvas.width, this.canvas.height);
+    return true;
+  }
+
+  endLayer(layer, t0) {
+    layer.end();
+    this.stats.layerRenders += 1;
+    this.stats.layerMs.push(performance.now() - t0);
+    if (this.stats.layerMs.length > 600) this.stats.layerMs.shift();
+  }
+
+  /// The live routes of the trips in view, as thin anti-aliased lines.
+  renderRoutes() {
+    const t0 = performance.now();
+    if (!this.beginLayer(this.routeLayer, "routes")) return;
+    const [sx, sy] = this.devicePixels();
+    for (const route of this.layers.routes) {
+      for (let i = 1; i < route.length; i++) {
+        const [ax, ay] = route[i - 1];
+        const [bx, by] = route[i];
+        this.routeLayer.line(sx(ax), sy(ay), sx(bx), sy(by), STATUS_COLORS.moving, 0.8);
+      }
+    }
+    this.endLayer(this.routeLayer, t0);
+  }
+
+  /// One dot per vehicle, coloured by status.
+  renderDots() {
+    const t0 = performance.now();
+    const layer = this.dotLayer;
+    if (!this.beginLayer(layer, "vehicles")) return;
+    const [sx, sy] = this.devicePixels();
+    const stamps = {};
+    for (const [status, color] of Object.entries(STATUS_COLORS)) stamps[status] = layer.stamp(color, this.dpr || 1);
+    const w = this.canvas.width + 8;
+    const h = this.canvas.height + 8;
+    for (const v of this.layers.vehicles.values()) {
+      const x = sx(v.x);
+      const y = sy(v.y);
+      if (x < -8 || y < -8 || x > w || y > h) continue;
+      layer.dot(x, y, stamps[v.status] || stamps.offline);
+    }
+    this.endLayer(layer, t0);
   }
 
   drawLine(points, color, width) {

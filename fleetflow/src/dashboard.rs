@@ -24,9 +24,10 @@ pub struct DashboardConfig {
 const INDEX: &str = include_str!("../../dashboard/index.html");
 const APP: &str = include_str!("../../dashboard/app.js");
 const MAP: &str = include_str!("../../dashboard/map.js");
+const PIXEL_LAYER: &str = include_str!("../../dashboard/pixel_layer.js");
 const STYLE: &str = include_str!("../../dashboard/style.css");
 
-/// `/`, `/dashboard/{app.js, map.js, style.css, config.json}`.
+/// `/`, `/dashboard/{app.js, map.js, pixel_layer.js, style.css, config.json}`.
 pub fn dashboard_routes(config: DashboardConfig) -> Router {
     let file = |body: &'static str, kind: &'static str| {
         move || async move {
@@ -50,6 +51,10 @@ pub fn dashboard_routes(config: DashboardConfig) -> Router {
         .route(
             "/dashboard/map.js",
             get(file(MAP, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/dashboard/pixel_layer.js",
+            get(file(PIXEL_LAYER, "text/javascript; charset=utf-8")),
         )
         .route(
             "/dashboard/style.css",
@@ -100,6 +105,11 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert!(kind.starts_with("text/javascript"));
         assert!(body.contains("./map.js"));
+        let (status, _, body) = get("/dashboard/map.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("./pixel_layer.js"));
+        let (status, _, _) = get("/dashboard/pixel_layer.js").await;
+        assert_eq!(status, StatusCode::OK);
         let (_, kind, _) = get("/dashboard/style.css").await;
         assert!(kind.starts_with("text/css"));
         let (status, _, body) = get("/dashboard/config.json").await;

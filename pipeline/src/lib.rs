@@ -30,6 +30,7 @@ pub mod timeline;
 pub mod trip;
 pub mod trip_machine;
 pub mod vehicle_live;
+pub mod window_writer;
 
 pub use raw_record::RawRecord;
 pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord};

@@ -3,8 +3,8 @@
 //! Two operators:
 //! - **ParquetWrite**, on every worker: buffers the rows of each flush window (dataflow
 //!   timestamps are epoch milliseconds; a window is `flush_ms` of them) and, once the frontier of
-//!   all its inputs passes the window's end, writes one sorted file per table and date under the
-//!   staging directory and reports the files.
+//!   all its inputs passes the window's end, has its writer thread ([`WindowWriter`]) write one
+//!   sorted file per table and date under the staging directory, and reports the files.
 //! - **ParquetCommit**, on worker 0: once its frontier passes a window's end (so every worker has
 //!   reported that window's files and the source every offset it read before it), writes one
 //!   commit listing the files and the Kafka offsets they cover, then renames the files into the
@@ -13,7 +13,7 @@
 //! Rows at timestamp 0 are a restart's replay (records already committed, re-read to rebuild
 //! sessionization state) and are dropped here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -31,6 +31,7 @@ use crate::parquet_file::{FileKind, write_file};
 use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord};
 use crate::sessionize_operator::{Epoch, Retained, SessionStreams};
 use crate::table_batches::{self, Detected, TripVersion};
+use crate::window_writer::{WindowJob, WindowWriter};
 
 /// Where and how often the sink writes.
 #[derive(Debug, Clone)]
@@ -84,10 +85,29 @@ fn passed(frontiers: &[MutableAntichain<Epoch>], end: Epoch) -> bool {
 #[derive(Default)]
 struct WindowRows {
     cap: Option<Capability<Epoch>>,
+    data: WindowData,
+}
+
+/// A window's rows, as handed to the writer thread.
+#[derive(Default)]
+struct WindowData {
     trips: Vec<(TripRecord, isize)>,
     positions: Vec<PositionRow>,
     events: Vec<Detected<EventRow>>,
     errors: Vec<Detected<ErrorRow>>,
+}
+
+/// One window for the [`WindowWriter`]: its files are named after its end and the worker.
+struct WriteWindow {
+    end: Epoch,
+    worker: usize,
+    data: WindowData,
+}
+
+impl WindowJob for WriteWindow {
+    fn write(self, log: &CommitLog) -> Result<Vec<DataFile>, String> {
+        write_window(log, self.end, self.worker, self.data).map_err(|e| e.to_string())
+    }
 }
 
 impl WindowRows {
@@ -151,48 +171,63 @@ fn write_windows<'scope>(
     let mut staged_out = OutputBuilder::from(staged_out);
     let flush_ms = config.flush_ms.max(1);
     let log = CommitLog::new(&config.data_dir);
+    let scope = streams.positions.scope();
+    let activator = scope
+        .worker()
+        .sync_activator_for(builder.operator_info().address.to_vec());
 
     builder.build(move |initial| {
         drop(initial);
         let mut windows: BTreeMap<Epoch, WindowRows> = BTreeMap::new();
-        let mut files_written: u64 = 0;
+        let writer = WindowWriter::spawn(log, worker, activator);
+        // Windows handed to the writer, oldest first, with the capability to report them at.
+        let mut writing: VecDeque<(Epoch, Capability<Epoch>)> = VecDeque::new();
         move |frontiers| {
             trips_in.for_each(|cap, data| {
                 if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
-                    w.trips.extend(data.drain(..).map(|(t, _, d)| (t, d)));
+                    w.data.trips.extend(data.drain(..).map(|(t, _, d)| (t, d)));
                 }
             });
             positions_in.for_each(|cap, data| {
                 if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
-                    w.positions.append(data);
+                    w.data.positions.append(data);
                 }
             });
             events_in.for_each(|cap, data| {
                 let detected_ms = *cap.time() as i64;
                 if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
-                    w.events
+                    w.data
+                        .events
                         .extend(data.drain(..).map(|row| Detected { row, detected_ms }));
                 }
             });
             errors_in.for_each(|cap, data| {
                 let detected_ms = *cap.time() as i64;
                 if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
-                    w.errors
+                    w.data
+                        .errors
                         .extend(data.drain(..).map(|row| Detected { row, detected_ms }));
                 }
             });
-            let mut out = staged_out.activate();
             while let Some(entry) = windows.first_entry() {
                 let end = *entry.key();
                 if !passed(frontiers, end) {
                     break;
                 }
-                let mut rows = entry.remove();
-                let Some(cap) = rows.cap.take() else { continue };
-                let files = write_window(&log, end, worker, &mut files_written, rows)
-                    .unwrap_or_else(|e| {
-                        panic!("Parquet sink cannot write window ending {end}: {e}")
-                    });
+                let rows = entry.remove();
+                let Some(cap) = rows.cap else { continue };
+                let job = WriteWindow {
+                    end,
+                    worker,
+                    data: rows.data,
+                };
+                writer.submit(end, job);
+                writing.push_back((end, cap));
+            }
+            let mut out = staged_out.activate();
+            while let Some((end, files)) = writer.finished() {
+                let (submitted, cap) = writing.pop_front().expect("a window was submitted");
+                assert_eq!(end, submitted, "the writer returns windows in order");
                 out.session(&cap)
                     .give_iterator(files.into_iter().map(|file| StagedFile {
                         window_end: end,
@@ -209,15 +244,15 @@ fn write_window(
     log: &CommitLog,
     end: Epoch,
     worker: usize,
-    counter: &mut u64,
-    rows: WindowRows,
+    rows: WindowData,
 ) -> Result<Vec<DataFile>, Box<dyn std::error::Error>> {
     let mut files = Vec::new();
+    let mut counter = 0;
     let mut write = |table: Table,
                      date: String,
                      batch: arrow::array::RecordBatch|
      -> Result<(), Box<dyn std::error::Error>> {
-        *counter += 1;
+        counter += 1;
         let name = format!("part-{end}-w{worker}-{counter}.parquet");
         let path = format!("{}/{date}/{name}", table.name());
         let staged = format!("_fleetflow/staging/{path}");

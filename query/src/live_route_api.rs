@@ -121,11 +121,11 @@ struct RouteFilter {
 fn route_view(s: &LiveSnapshot, key: &VehicleKey, filter: &RouteFilter) -> Option<RouteView> {
     let (trip_start_ms, fixes) = s.route(key)?;
     let total_points = fixes.len();
-    let fixes: Vec<&LiveFix> = match filter.after_ms {
-        Some(after) => fixes.into_iter().filter(|f| f.time_ms > after).collect(),
-        None => fixes,
-    };
-    let points = thin(&fixes, filter.points)
+    // The fixes are in time order: the newer tail is a slice.
+    let newer = filter
+        .after_ms
+        .map_or(0, |after| fixes.partition_point(|f| f.time_ms <= after));
+    let points = thin(&fixes[newer..], filter.points)
         .map(|f| {
             [
                 degrees(f.lat_e7),

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fleetflow_model::{Principal, Tenants};
 use futures::Sink;
-use pgwire::api::ClientInfo;
 use pgwire::api::auth::cleartext::CleartextPasswordAuth;
 use pgwire::api::auth::driver::AuthOutcome;
 use pgwire::api::auth::mechanism::AuthMechanismFactory;
@@ -20,6 +19,7 @@ use pgwire::api::auth::{
     AuthDriver, AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
     protocol_negotiation, save_startup_parameters_to_metadata,
 };
+use pgwire::api::{ClientInfo, ConnectionManager};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
@@ -80,13 +80,14 @@ impl Debug for TokenStartup {
 }
 
 impl TokenStartup {
-    pub fn new(tenants: Arc<Tenants>) -> TokenStartup {
+    /// `connections` maps each authenticated connection's cancel key to its cancel handle.
+    pub fn new(tenants: Arc<Tenants>, connections: Arc<ConnectionManager>) -> TokenStartup {
         let mut parameters = DefaultServerParameterProvider::default();
         // Clients pick features by the server version; fleetflow answers as a read-only 16.
         parameters.server_version = format!("16.0 (fleetflow {})", env!("CARGO_PKG_VERSION"));
         parameters.default_transaction_read_only = true;
         TokenStartup {
-            driver: AuthDriver::new(parameters),
+            driver: AuthDriver::new(parameters).with_connection_manager(connections),
             tokens: CleartextPasswordAuth::new(Arc::new(Tokens { tenants })),
         }
     }

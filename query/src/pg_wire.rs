@@ -9,6 +9,7 @@
 //!   `BEGIN`/`START TRANSACTION`, `COMMIT`/`END`, `ROLLBACK`/`ABORT` (every statement reads
 //!   committed files, so a transaction changes nothing), and `SET`/`RESET`/`DISCARD`, which
 //!   are accepted and ignored (a session's settings are fixed).
+//! - A cancel request (psql's Ctrl-C) stops the connection's running query (SQLSTATE 57014).
 //! - An answer longer than `[query] max_rows` is an error (SQLSTATE 54000), not a silently
 //!   cut result: the wire has no way to say "truncated".
 //! - Errors carry SQLSTATEs (42601 for the caller's SQL, with the position psql points at;
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use datafusion::sql::parser::DFParser;
 use fleetflow_model::{Principal, Tenants};
 use futures::{Sink, stream};
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
@@ -32,7 +34,7 @@ use pgwire::api::results::{
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use tokio::net::TcpListener;
@@ -48,12 +50,15 @@ use crate::sql_params::Param;
 pub struct PgServer {
     startup: Arc<TokenStartup>,
     queries: Arc<PgQueries>,
+    cancel: Arc<DefaultCancelHandler>,
 }
 
 impl PgServer {
     pub fn new(engine: SqlEngine, tenants: Arc<Tenants>) -> PgServer {
+        let connections = Arc::new(ConnectionManager::new());
         PgServer {
-            startup: Arc::new(TokenStartup::new(tenants)),
+            cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
+            startup: Arc::new(TokenStartup::new(tenants, connections)),
             queries: Arc::new(PgQueries {
                 engine,
                 parser: Arc::new(PgParser),
@@ -73,6 +78,10 @@ impl PgWireServerHandlers for PgServer {
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancel.clone()
     }
 }
 
@@ -202,7 +211,9 @@ pub struct PgQueries {
 }
 
 impl PgQueries {
-    /// Runs `sql` with `params` and shapes the answer for the wire.
+    /// Runs `sql` with `params` and shapes the answer for the wire. pgwire races this against
+    /// the connection's cancel request (the handle [`TokenStartup`] registers) and drops it on
+    /// a cancel, which aborts the query's task (SQLSTATE 57014).
     async fn run(
         &self,
         principal: &Principal,

@@ -335,14 +335,13 @@ impl SqlEngine {
                 }
             }
         });
-        let abort = task.abort_handle();
+        // The query stops when its caller stops waiting: after the timeout, or when the caller
+        // is dropped (an HTTP client gone, a Postgres cancel request).
+        let _abort = AbortOnDrop(task.abort_handle());
         match tokio::time::timeout(timeout, task).await {
             Ok(Ok(result)) => result.map_err(|e| classify(e, &self.inner.data_dir)),
             Ok(Err(join)) => Err(QueryError::Internal(format!("query task: {join}"))),
-            Err(_) => {
-                abort.abort();
-                Err(QueryError::Timeout(timeout))
-            }
+            Err(_) => Err(QueryError::Timeout(timeout)),
         }
     }
 
@@ -356,6 +355,15 @@ impl SqlEngine {
         let plan = state.statement_to_plan(statement).await?;
         verify_read_only(&plan)?;
         Ok((ctx.execute_logical_plan(plan).await?, live))
+    }
+}
+
+/// Aborts a query task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

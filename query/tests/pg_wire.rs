@@ -1,12 +1,13 @@
 //! The Postgres wire door, through real clients: Debian's `psql` and `psycopg` from PyPI
 //! (`tests/pg_clients/psycopg_check.py`, run by the test venv's Python, `TEST_PYTHON`).
 //! Logins, isolation (joins, subqueries, CTEs, errors, live tables), read-only refusals, error
-//! positions and SQLSTATEs, parameters, the row limit.
+//! positions and SQLSTATEs, parameters, the row limit, cancel.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use fleetflow_query::{PgServer, serve_postgres};
 
@@ -52,15 +53,21 @@ fn server(name: &str) -> Server {
 }
 
 /// `psql -c sql` as `user` with `password`: unaligned, tuples only, `|`-separated.
-fn psql(server: &Server, user: &str, password: &str, sql: &str) -> Output {
-    Command::new("psql")
+fn psql_command(server: &Server, user: &str, password: &str, sql: &str) -> Command {
+    let mut command = Command::new("psql");
+    command
         .arg(format!(
             "host={} port={} user={user} dbname=fleetflow sslmode=disable connect_timeout=10",
             server.addr.ip(),
             server.addr.port()
         ))
         .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .env("PGPASSWORD", password)
+        .env("PGPASSWORD", password);
+    command
+}
+
+fn psql(server: &Server, user: &str, password: &str, sql: &str) -> Output {
+    psql_command(server, user, password, sql)
         .output()
         .expect("psql runs (Debian's postgresql-client; scripts/test installs it)")
 }
@@ -191,6 +198,34 @@ fn psql_points_at_the_error_and_runs_statement_lists() {
         error.contains(&format!("more than {MAX_ROWS} rows")),
         "{error}"
     );
+}
+
+#[test]
+fn psql_ctrl_c_cancels_the_running_query() {
+    let s = server("cancel");
+    // A hundred billion rows from a generator: it runs until cancelled (or, if cancel were
+    // broken, hits the timeout, whose message differs). The generator yields between batches,
+    // so the cancelled task stops at once and the query threads are free for the next query.
+    let slow = "SELECT sum(value) FROM generate_series(1, 100000000000)";
+    let child = psql_command(&s, "admin", ADMIN, slow)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql runs");
+    std::thread::sleep(Duration::from_secs(2));
+    // What Ctrl-C does: psql sends a cancel request on a second connection.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let error = failed(&child.wait_with_output().expect("psql exits"));
+    assert!(
+        error.contains("canceling statement due to user request"),
+        "{error}"
+    );
+    // The connection's next query (a new psql here) is served as usual.
+    assert_eq!(ok(&psql(&s, "admin", ADMIN, "SELECT 1")), ["1"]);
 }
 
 #[test]

@@ -1,0 +1,93 @@
+//! The thread that encodes and fsyncs a worker's closed flush windows, so a Parquet flush never
+//! stalls the worker (which also runs the sessionizer and publishes the live views).
+//!
+//! The sink's ParquetWrite operator hands each window whose end the frontier passed to
+//! [`WindowWriter::submit`] and keeps the window's capability; when the file names come back
+//! ([`WindowWriter::finished`]), in submission order, it reports them at that capability. So the
+//! commit still waits for every file of a window, exactly as if the operator had written them
+//! itself. The queue holds at most [`QUEUED_WINDOWS`]: a writer that falls behind blocks the
+//! worker, which is the backpressure a synchronous write gave.
+
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
+use std::thread::JoinHandle;
+
+use timely::scheduling::SyncActivator;
+
+use crate::commit_log::{CommitLog, DataFile};
+use crate::sessionize_operator::Epoch;
+
+/// Closed windows waiting for the writer beyond the one it is writing.
+pub const QUEUED_WINDOWS: usize = 2;
+
+/// What one window's files are written from; `write` turns it into files under staging.
+pub trait WindowJob: Send + 'static {
+    fn write(self, log: &CommitLog) -> Result<Vec<DataFile>, String>;
+}
+
+/// One worker's writer thread.
+#[derive(Debug)]
+pub struct WindowWriter<J: WindowJob> {
+    jobs: Option<SyncSender<(Epoch, J)>>,
+    done: Receiver<(Epoch, Result<Vec<DataFile>, String>)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<J: WindowJob> WindowWriter<J> {
+    /// Starts the thread; it activates the operator through `activator` after each window.
+    pub fn spawn(log: CommitLog, worker: usize, activator: SyncActivator) -> Self {
+        let (jobs, queue) = sync_channel::<(Epoch, J)>(QUEUED_WINDOWS);
+        let (finished, done): (Sender<_>, _) = channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("parquet-writer-{worker}"))
+            .spawn(move || {
+                for (end, job) in queue {
+                    let result = job.write(&log);
+                    if finished.send((end, result)).is_err() {
+                        return; // the operator is gone
+                    }
+                    // Err only if the worker has shut down, when nothing waits for the report.
+                    let _ = activator.activate();
+                }
+            })
+            .expect("spawn the Parquet writer thread");
+        WindowWriter {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues the window ending at `end`; blocks while [`QUEUED_WINDOWS`] are already waiting.
+    pub fn submit(&self, end: Epoch, job: J) {
+        let jobs = self.jobs.as_ref().expect("the writer runs until dropped");
+        if jobs.send((end, job)).is_err() {
+            // The thread only stops early by panicking: surface that here.
+            panic!("the Parquet writer thread stopped");
+        }
+    }
+
+    /// The next window written, in submission order, if it is done. An I/O error stops the
+    /// pipeline, as a synchronous write would (restart is the recovery path; nothing is lost).
+    pub fn finished(&self) -> Option<(Epoch, Vec<DataFile>)> {
+        match self.done.try_recv() {
+            Ok((end, Ok(files))) => Some((end, files)),
+            Ok((end, Err(error))) => {
+                panic!("Parquet sink cannot write window ending {end}: {error}")
+            }
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => panic!("the Parquet writer thread stopped"),
+        }
+    }
+}
+
+impl<J: WindowJob> Drop for WindowWriter<J> {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+            && !std::thread::panicking()
+        {
+            panic!("the Parquet writer thread panicked");
+        }
+    }
+}
