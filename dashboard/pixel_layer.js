@@ -105,15 +105,6 @@ export class PixelLayer {
     }
   }
 
-  /// A polyline through screen points [[x, y], ...].
-  polyline(points, color, alpha) {
-    for (let i = 1; i < points.length; i++) {
-      const [ax, ay] = points[i - 1];
-      const [bx, by] = points[i];
-      this.line(ax, ay, bx, by, color, alpha);
-    }
-  }
-
   /// Source-over of (r, g, b) at alpha `a` (0..255) onto the pixel at index `at`.
   plot(at, r, g, b, a) {
     if (a <= 0) return;

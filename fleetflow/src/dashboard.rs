@@ -21,13 +21,38 @@ pub struct DashboardConfig {
     pub attribution: String,
 }
 
-const INDEX: &str = include_str!("../../dashboard/index.html");
-const APP: &str = include_str!("../../dashboard/app.js");
-const MAP: &str = include_str!("../../dashboard/map.js");
-const PIXEL_LAYER: &str = include_str!("../../dashboard/pixel_layer.js");
-const STYLE: &str = include_str!("../../dashboard/style.css");
+const JS: &str = "text/javascript; charset=utf-8";
 
-/// `/`, `/dashboard/{app.js, map.js, pixel_layer.js, style.css, config.json}`.
+/// The page's files: (path, body, content type).
+const FILES: [(&str, &str, &str); 5] = [
+    (
+        "/",
+        include_str!("../../dashboard/index.html"),
+        "text/html; charset=utf-8",
+    ),
+    (
+        "/dashboard/app.js",
+        include_str!("../../dashboard/app.js"),
+        JS,
+    ),
+    (
+        "/dashboard/map.js",
+        include_str!("../../dashboard/map.js"),
+        JS,
+    ),
+    (
+        "/dashboard/pixel_layer.js",
+        include_str!("../../dashboard/pixel_layer.js"),
+        JS,
+    ),
+    (
+        "/dashboard/style.css",
+        include_str!("../../dashboard/style.css"),
+        "text/css; charset=utf-8",
+    ),
+];
+
+/// [`FILES`], plus `/dashboard/config.json`.
 pub fn dashboard_routes(config: DashboardConfig) -> Router {
     let file = |body: &'static str, kind: &'static str| {
         move || async move {
@@ -42,28 +67,13 @@ pub fn dashboard_routes(config: DashboardConfig) -> Router {
                 .into_response()
         }
     };
-    Router::new()
-        .route("/", get(file(INDEX, "text/html; charset=utf-8")))
-        .route(
-            "/dashboard/app.js",
-            get(file(APP, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/dashboard/map.js",
-            get(file(MAP, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/dashboard/pixel_layer.js",
-            get(file(PIXEL_LAYER, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/dashboard/style.css",
-            get(file(STYLE, "text/css; charset=utf-8")),
-        )
-        .route(
+    FILES.into_iter().fold(
+        Router::new().route(
             "/dashboard/config.json",
             get(move || async move { Json(config).into_response() }),
-        )
+        ),
+        |router, (path, body, kind)| router.route(path, get(file(body, kind))),
+    )
 }
 
 #[cfg(test)]
