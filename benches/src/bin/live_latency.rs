@@ -1,6 +1,6 @@
 //! Live-view benchmark (issue 4): how long after its HTTP ack a point is visible in the live
-//! views, under load; what a full-state poll and a cursor poll cost with 15,000 vehicles; and
-//! memory per tracked vehicle.
+//! views, under load, and what a full-state poll and a cursor poll cost with 15,000 vehicles;
+//! memory per tracked vehicle is measured by `live_memory`.
 //!
 //! `cargo run --release -p fleetflow-benches --bin live_latency -- --seconds 20 --rate 100000`
 //!
@@ -9,10 +9,6 @@
 //! on `/v1/live/stream` notes when each vehicle's newest fix time first appears; a point's
 //! latency is that moment minus the moment its request was acknowledged. A poller times
 //! `GET /v1/live/vehicles` (the full state) and `GET /v1/live/changes?since=` every 250 ms.
-//!
-//! `--memory-only` measures the live views alone: the differential views and the store fed
-//! `--memory-vehicles` vehicles (a state, a last-heard time and a trip each), resident memory
-//! before and after, per vehicle.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -55,11 +51,6 @@ struct Args {
     /// No poller (the SSE follower only): separates the polls' cost from the rest.
     #[arg(long)]
     no_poll: bool,
-    /// Only measure the live views' memory.
-    #[arg(long)]
-    memory_only: bool,
-    #[arg(long, default_value_t = 100_000)]
-    memory_vehicles: usize,
 }
 
 const ADMIN: &str = "bench-admin";
@@ -372,140 +363,8 @@ async fn load_run(args: &Args) -> anyhow::Result<()> {
     std::process::exit(0);
 }
 
-/// Memory of the live views alone.
-fn memory_run(n: usize) {
-    use differential_dataflow::input::InputSession;
-    use fleetflow_pipeline::live_alerts::Alert;
-    use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
-    use fleetflow_pipeline::live_views::{LiveViewConfig, live_views};
-    use fleetflow_pipeline::rows::PositionRow;
-    use fleetflow_pipeline::{
-        IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Trip, TripRecord, TripRule,
-        VehicleLive,
-    };
-    use timely::dataflow::InputHandleVec;
-    use timely::dataflow::operators::Probe;
-
-    let before = rss();
-    let now_ms: u64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let store = Arc::new(LiveStore::new(LiveStoreConfig::default()));
-    let worker_store = store.clone();
-    let after = timely::execute_directly(move |worker| {
-        let mut vehicles = InputSession::new();
-        let mut heard = InputSession::new();
-        let mut trips = InputSession::new();
-        let mut alerts = InputHandleVec::<u64, Alert>::new();
-        let mut positions = InputHandleVec::<u64, PositionRow>::new();
-        let probe = worker.dataflow::<u64, _, _>(|scope| {
-            let views = live_views(
-                vehicles.to_collection(scope),
-                heard.to_collection(scope),
-                trips.to_collection(scope),
-                positions.to_stream(scope),
-                &LiveViewConfig::default(),
-            );
-            let rows = views.rows();
-            let probe = rows.inner.clone().probe().0;
-            rows.publish_live(alerts.to_stream(scope), worker_store.clone());
-            probe
-        });
-        vehicles.advance_to(now_ms);
-        heard.advance_to(now_ms);
-        trips.advance_to(now_ms);
-        alerts.advance_to(now_ms);
-        positions.advance_to(now_ms);
-        // In timestamps of 5,000 vehicles, so transient buffers stay small next to the state.
-        let mut time = now_ms;
-        for i in 0..n {
-            if i % 5_000 == 0 && i > 0 {
-                time += 1;
-                vehicles.advance_to(time);
-                heard.advance_to(time);
-                trips.advance_to(time);
-                alerts.advance_to(time);
-                positions.advance_to(time);
-                vehicles.flush();
-                heard.flush();
-                trips.flush();
-                while probe.less_than(&time) {
-                    worker.step();
-                }
-            }
-            let (vehicle, company) = (format!("{}", 1_000_000_000 + i), format!("co{}", i % 20));
-            let trip = Trip {
-                start_ms: now_ms as i64 - 600_000,
-                rule: TripRule::Ignition,
-                start_pos: Some((375_000_000, 1_270_000_000)),
-                end_ms: now_ms as i64,
-                end_pos: Some((375_100_000, 1_270_100_000)),
-                distance_mm: 5_000_000 + i as u64,
-                device_distance_m: None,
-                moving_ms: 500_000,
-                idle_ms: 100_000,
-                max_speed_dkmh: 800,
-                points: 600,
-                closed_by: None,
-            };
-            vehicles.insert(VehicleLive {
-                vehicle: vehicle.clone(),
-                company: company.clone(),
-                state: MachineLive {
-                    fix: Some(LiveFix {
-                        time_ms: now_ms as i64,
-                        lat_e7: 375_000_000 + (i as i32 % 1000) * 1000,
-                        lon_e7: 1_270_000_000 + (i as i32 / 1000) * 1000,
-                        speed_dkmh: 300,
-                    }),
-                    ignition: IgnitionState::On,
-                    open_trip: Some(trip),
-                    odometer_m: Some(12_345_000),
-                    motion: Motion::Moving,
-                    motion_since_ms: now_ms as i64 - 600_000,
-                },
-            });
-            heard.insert(LastHeard {
-                company: company.clone(),
-                vehicle: vehicle.clone(),
-                at_ms: now_ms,
-            });
-            trips.insert(TripRecord {
-                vehicle,
-                company,
-                trip,
-            });
-        }
-        let next = time + 1;
-        vehicles.advance_to(next);
-        heard.advance_to(next);
-        trips.advance_to(next);
-        alerts.advance_to(next);
-        positions.advance_to(next);
-        vehicles.flush();
-        heard.flush();
-        trips.flush();
-        while probe.less_than(&next) || worker_store.read(|s| s.upto) < next {
-            worker.step();
-        }
-        // Measured while the dataflow (and its arrangements) is alive.
-        rss()
-    });
-    let held = store.read(|s| s.vehicles.len());
-    println!(
-        "live views alone: {held} vehicles, RSS {:.0} MB -> {:.0} MB: {:.0} bytes per vehicle (differential views and their arrangements, the store with its grid index and change log)",
-        before as f64 / 1e6,
-        after as f64 / 1e6,
-        after.saturating_sub(before) as f64 / n as f64
-    );
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.memory_only {
-        memory_run(args.memory_vehicles);
-        return Ok(());
-    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

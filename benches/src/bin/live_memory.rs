@@ -1,0 +1,228 @@
+//! Memory per tracked vehicle of the live views (issue 4).
+//!
+//! `cargo run --release -p fleetflow-benches --bin live_memory -- --vehicles 100000`
+//!
+//! It builds the live views (the differential views with their arrangements and temporal-filter
+//! buffers) and the live store (states, offline set, totals, leaderboards, grid index, change
+//! log), and feeds them `--vehicles` vehicles as the sessionizer would: a live state, a
+//! last-heard time and one trip of today each, in timestamps of `--per-tick` vehicles. It
+//! reports live heap bytes (what the program holds, counted by an instrumented allocator, so
+//! the allocator's own slack is left out) and resident memory, per vehicle, with the dataflow
+//! alive and again after it is dropped (the store's share).
+
+use std::alloc::System;
+use std::sync::Arc;
+
+use clap::Parser;
+use differential_dataflow::input::InputSession;
+use fleetflow_pipeline::live_alerts::Alert;
+use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
+use fleetflow_pipeline::live_views::{LiveViewConfig, live_views};
+use fleetflow_pipeline::rows::PositionRow;
+use fleetflow_pipeline::{
+    IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Trip, TripRecord, TripRule, VehicleLive,
+};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use timely::dataflow::InputHandleVec;
+use timely::dataflow::operators::Probe;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Vehicles tracked.
+    #[arg(long, default_value_t = 100_000)]
+    vehicles: usize,
+    /// Vehicles per dataflow timestamp (the rest of the views' work is per timestamp).
+    #[arg(long, default_value_t = 5_000)]
+    per_tick: usize,
+    /// Trips per vehicle (this week's, the newest today).
+    #[arg(long, default_value_t = 1)]
+    trips: usize,
+    /// Companies the vehicles are spread over.
+    #[arg(long, default_value_t = 20)]
+    companies: usize,
+}
+
+/// Bytes the program holds on the heap now.
+fn heap() -> i64 {
+    let s = GLOBAL.stats();
+    s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
+}
+
+/// Resident set size, bytes.
+fn rss() -> i64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: i64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn main() {
+    let args = Args::parse();
+    let n = args.vehicles;
+    let (heap_before, rss_before) = (heap(), rss());
+    let now_ms: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let store = Arc::new(LiveStore::new(LiveStoreConfig::default()));
+    let worker_store = store.clone();
+    let (per_tick, companies, trips) = (
+        args.per_tick.max(1),
+        args.companies.max(1),
+        args.trips.max(1),
+    );
+    let (heap_alive, rss_alive) = timely::execute_directly(move |worker| {
+        let mut inputs = Inputs::new();
+        let probe = worker.dataflow::<u64, _, _>(|scope| {
+            let views = live_views(
+                inputs.vehicles.to_collection(scope),
+                inputs.heard.to_collection(scope),
+                inputs.trips.to_collection(scope),
+                inputs.positions.to_stream(scope),
+                &LiveViewConfig::default(),
+            );
+            let rows = views.rows();
+            let probe = rows.inner.clone().probe().0;
+            rows.publish_live(inputs.alerts.to_stream(scope), worker_store.clone());
+            probe
+        });
+        let mut time = now_ms;
+        let mut fed = Vec::with_capacity(per_tick);
+        for i in 0..=n {
+            if (i % per_tick == 0 && i > 0) || i == n {
+                time += 1;
+                inputs.feed(fed.drain(..), time);
+                while probe.less_than(&time) || worker_store.read(|s| s.upto) < time {
+                    worker.step();
+                }
+            }
+            if i < n {
+                fed.push(vehicle(i, companies, trips, now_ms));
+            }
+        }
+        // Measured while the dataflow and its arrangements are alive.
+        (heap(), rss())
+    });
+    let held = store.read(|s| s.vehicles.len());
+    let per = |bytes: i64| bytes as f64 / n as f64;
+    println!(
+        "live views, {held} vehicles in {companies} companies, {trips} trip(s) each, {per_tick} per timestamp:"
+    );
+    println!(
+        "  heap: {:.1} MB -> {:.1} MB, {:.0} bytes per vehicle",
+        heap_before as f64 / 1e6,
+        heap_alive as f64 / 1e6,
+        per(heap_alive - heap_before),
+    );
+    println!(
+        "  resident: {:.1} MB -> {:.1} MB, {:.0} bytes per vehicle",
+        rss_before as f64 / 1e6,
+        rss_alive as f64 / 1e6,
+        per(rss_alive - rss_before),
+    );
+}
+
+/// The sessionizer's output for vehicle `i`: its live state, last-heard time and `trips` trips,
+/// one every 6 hours back from now.
+fn vehicle(i: usize, companies: usize, trips: usize, now_ms: u64) -> Fed {
+    let (vehicle, company) = (
+        format!("{}", 1_000_000_000 + i),
+        format!("co{}", i % companies),
+    );
+    let trip = Trip {
+        start_ms: now_ms as i64 - 600_000,
+        rule: TripRule::Ignition,
+        start_pos: Some((375_000_000, 1_270_000_000)),
+        end_ms: now_ms as i64,
+        end_pos: Some((375_100_000, 1_270_100_000)),
+        distance_mm: 5_000_000 + i as u64,
+        device_distance_m: None,
+        moving_ms: 500_000,
+        idle_ms: 100_000,
+        max_speed_dkmh: 800,
+        points: 600,
+        closed_by: None,
+    };
+    let live = VehicleLive {
+        vehicle: vehicle.clone(),
+        company: company.clone(),
+        state: MachineLive {
+            fix: Some(LiveFix {
+                time_ms: now_ms as i64,
+                lat_e7: 375_000_000 + (i as i32 % 1000) * 1000,
+                lon_e7: 1_270_000_000 + (i as i32 / 1000) * 1000,
+                speed_dkmh: 300,
+            }),
+            ignition: IgnitionState::On,
+            open_trip: Some(trip),
+            odometer_m: Some(12_345_000),
+            motion: Motion::Moving,
+            motion_since_ms: now_ms as i64 - 600_000,
+        },
+    };
+    let heard = LastHeard {
+        company: company.clone(),
+        vehicle: vehicle.clone(),
+        at_ms: now_ms,
+    };
+    let trips = (0..trips as i64)
+        .map(|k| TripRecord {
+            vehicle: vehicle.clone(),
+            company: company.clone(),
+            trip: Trip {
+                start_ms: trip.start_ms - k * 6 * 3_600_000,
+                end_ms: trip.end_ms - k * 6 * 3_600_000,
+                ..trip
+            },
+        })
+        .collect();
+    (live, heard, trips)
+}
+
+/// What the sessionizer emits for one vehicle.
+type Fed = (VehicleLive, LastHeard, Vec<TripRecord>);
+
+/// The live views' inputs, as the sessionizer and the alert operator feed them.
+struct Inputs {
+    vehicles: InputSession<u64, VehicleLive, isize>,
+    heard: InputSession<u64, LastHeard, isize>,
+    trips: InputSession<u64, TripRecord, isize>,
+    alerts: InputHandleVec<u64, Alert>,
+    positions: InputHandleVec<u64, PositionRow>,
+}
+
+impl Inputs {
+    fn new() -> Self {
+        Inputs {
+            vehicles: InputSession::new(),
+            heard: InputSession::new(),
+            trips: InputSession::new(),
+            alerts: InputHandleVec::new(),
+            positions: InputHandleVec::new(),
+        }
+    }
+
+    /// Inserts `fed` and closes every time before `next`.
+    fn feed(&mut self, fed: impl Iterator<Item = Fed>, next: u64) {
+        for (live, last, trips) in fed {
+            self.vehicles.insert(live);
+            self.heard.insert(last);
+            for trip in trips {
+                self.trips.insert(trip);
+            }
+        }
+        self.vehicles.advance_to(next);
+        self.heard.advance_to(next);
+        self.trips.advance_to(next);
+        self.alerts.advance_to(next);
+        self.positions.advance_to(next);
+        self.vehicles.flush();
+        self.heard.flush();
+        self.trips.flush();
+    }
+}
