@@ -16,6 +16,8 @@
 use std::cmp::Reverse;
 
 use differential_dataflow::collection::vec::Collection;
+use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
+use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 
@@ -112,6 +114,77 @@ impl PeriodTotal {
         self.distance_mm += trip.distance_mm * n;
         self.driving_ms += trip.moving_ms * n as i64;
         self.trips += n as u32;
+    }
+}
+
+/// A sum of trips as a differential difference (an abelian group): the period totals carry
+/// each trip's sums in the difference of a `(window, vehicle)` record, so differential adds
+/// them up and every operator holds one update per vehicle and period, not one per trip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TripSums {
+    pub distance_mm: i64,
+    pub driving_ms: i64,
+    pub trips: i64,
+}
+
+impl TripSums {
+    pub fn of(trip: &crate::Trip) -> Self {
+        TripSums {
+            distance_mm: trip.distance_mm as i64,
+            driving_ms: trip.moving_ms,
+            trips: 1,
+        }
+    }
+
+    /// The served total (a sum of present trips is never negative).
+    pub fn total(&self) -> PeriodTotal {
+        PeriodTotal {
+            distance_mm: self.distance_mm.max(0) as u64,
+            driving_ms: self.driving_ms,
+            trips: self.trips.max(0) as u32,
+        }
+    }
+}
+
+impl IsZero for TripSums {
+    fn is_zero(&self) -> bool {
+        *self == TripSums::default()
+    }
+}
+
+impl Semigroup for TripSums {
+    fn plus_equals(&mut self, rhs: &Self) {
+        self.distance_mm += rhs.distance_mm;
+        self.driving_ms += rhs.driving_ms;
+        self.trips += rhs.trips;
+    }
+}
+
+impl Monoid for TripSums {
+    fn zero() -> Self {
+        TripSums::default()
+    }
+}
+
+impl Abelian for TripSums {
+    fn negate(&mut self) {
+        *self = TripSums {
+            distance_mm: -self.distance_mm,
+            driving_ms: -self.driving_ms,
+            trips: -self.trips,
+        };
+    }
+}
+
+impl Multiply<isize> for TripSums {
+    type Output = TripSums;
+    fn multiply(self, times: &isize) -> TripSums {
+        let n = *times as i64;
+        TripSums {
+            distance_mm: self.distance_mm * n,
+            driving_ms: self.driving_ms * n,
+            trips: self.trips * n,
+        }
     }
 }
 
@@ -244,21 +317,23 @@ pub fn fleet_summary<'scope>(
 }
 
 /// Per vehicle, the sum of its trips that started in the current `period`.
+///
+/// Each trip becomes its period window and vehicle, with the trip's sums as the difference
+/// ([`TripSums`]): the temporal filter then holds one summed retraction per vehicle and window,
+/// and `count_total` one accumulation per vehicle, however many trips there were.
 pub fn period_totals<'scope>(
     trips: Collection<'scope, Epoch, TripRecord>,
     period: Period,
 ) -> Collection<'scope, Epoch, (Period, VehicleKey, PeriodTotal)> {
     trips
-        .valid_during(period.as_str(), move |t| period.window(t.trip.start_ms))
-        .map(|t| ((t.company, t.vehicle), t.trip))
-        .reduce_named("PeriodTotals", |_key, trips, out| {
-            let mut total = PeriodTotal::default();
-            for (trip, times) in trips {
-                total.add(trip, *times);
-            }
-            out.push((total, 1));
+        .explode(move |t| {
+            let sums = TripSums::of(&t.trip);
+            Some(((period.window(t.trip.start_ms), (t.company, t.vehicle)), sums))
         })
-        .map(move |(key, total)| (period, key, total))
+        .valid_during(period.as_str(), |(window, _)| *window)
+        .map(|(_, key)| key)
+        .count_total()
+        .map(move |(key, sums)| (period, key, sums.total()))
 }
 
 /// Per company and period, the `top` vehicles by distance (ties by vehicle id).

@@ -10,13 +10,16 @@
 //!
 //! Held updates are consolidated per time as they arrive: a last-heard time that is replaced
 //! before its silence ran out cancels its own pending insertion, so the operator holds about
-//! one update per key rather than every report of the silence period.
+//! one update per key rather than every report of the silence period. The difference may be any
+//! abelian group, not only a count: the period totals hold one summed retraction per vehicle
+//! and period, however many trips it made.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::collection::vec::Collection;
+use differential_dataflow::difference::Abelian;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::operator::Operator;
@@ -27,41 +30,42 @@ use crate::sessionize_operator::Epoch;
 pub const FOREVER: Epoch = Epoch::MAX;
 
 /// Extension trait: hold each record only during a window of dataflow time.
-pub trait ValidDuring<'scope, D> {
+pub trait ValidDuring<'scope, D, R> {
     /// Keeps each record while the dataflow time is in `window(record) = [from, until)`
     /// (`until` = [`FOREVER`]: no end).
     fn valid_during(
         self,
         name: &str,
         window: impl Fn(&D) -> (Epoch, Epoch) + 'static,
-    ) -> Collection<'scope, Epoch, D>;
+    ) -> Collection<'scope, Epoch, D, R>;
 }
 
-impl<'scope, D> ValidDuring<'scope, D> for Collection<'scope, Epoch, D>
+impl<'scope, D, R> ValidDuring<'scope, D, R> for Collection<'scope, Epoch, D, R>
 where
     D: Clone + Hash + Eq + 'static,
+    R: Abelian + 'static,
 {
     fn valid_during(
         self,
         name: &str,
         window: impl Fn(&D) -> (Epoch, Epoch) + 'static,
-    ) -> Collection<'scope, Epoch, D> {
+    ) -> Collection<'scope, Epoch, D, R> {
         self.inner
             .unary_frontier(Pipeline, name, move |_initial, _info| {
                 // Per time: a capability to send at it, and the updates due then.
-                let mut held: BTreeMap<Epoch, (Capability<Epoch>, HashMap<D, isize>)> =
+                let mut held: BTreeMap<Epoch, (Capability<Epoch>, HashMap<D, R>)> =
                     BTreeMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
-                        let mut hold = |at: Epoch, d: D, r: isize| {
+                        let mut hold = |at: Epoch, d: D, r: R| {
                             let slot = held
                                 .entry(at)
                                 .or_insert_with(|| (cap.delayed(&at, 0), HashMap::new()));
-                            let diff = slot.1.entry(d).or_insert(0);
-                            *diff += r;
-                            if *diff == 0 {
+                            let diff = slot.1.entry(d).or_insert_with(R::zero);
+                            diff.plus_equals(&r);
+                            if diff.is_zero() {
                                 // Cancelled (its time may still hold other updates).
-                                slot.1.retain(|_, r| *r != 0);
+                                slot.1.retain(|_, r| !r.is_zero());
                                 if slot.1.is_empty() {
                                     held.remove(&at);
                                 }
@@ -74,7 +78,9 @@ where
                                 continue; // the window closed before the update: never present
                             }
                             if until != FOREVER {
-                                hold(off, d.clone(), -r);
+                                let mut retract = r.clone();
+                                retract.negate();
+                                hold(off, d.clone(), retract);
                             }
                             hold(on, d, r);
                         }
