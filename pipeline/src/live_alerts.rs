@@ -3,6 +3,8 @@
 //! adds offline and back-online (when a vehicle enters or leaves the `offline` view) and
 //! distance milestones (when today's distance passes a multiple of the milestone).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 use timely::dataflow::operators::vec::Map;
@@ -56,8 +58,8 @@ pub struct Alert {
     pub seq: u64,
     /// The dataflow time it was published at.
     pub epoch: Epoch,
-    pub company: String,
-    pub vehicle: String,
+    pub company: Arc<str>,
+    pub vehicle: Arc<str>,
     pub kind: AlertKind,
     /// Event time for device alerts, dataflow time for offline / online.
     pub time_ms: i64,
@@ -81,8 +83,8 @@ pub fn device_alerts<'scope>(
         Some(Alert {
             seq: 0,
             epoch: 0,
-            company: e.company.to_string(),
-            vehicle: e.vehicle.to_string(),
+            company: e.company.clone(),
+            vehicle: e.vehicle.clone(),
             kind,
             time_ms: e.time_ms,
             pos: e.pos,

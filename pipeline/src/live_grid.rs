@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn candidates_cover_the_box_either_way() {
         let mut grid = Grid::default();
-        let key = |i: i32| ("acme".to_owned(), format!("v{i}"));
+        let key = |i: i32| -> VehicleKey { ("acme".into(), format!("v{i}").into()) };
         // A 20 x 20 block of vehicles 0.004° apart around Seoul.
         for i in 0..400 {
             let (lat, lon) = (

@@ -76,7 +76,7 @@ pub struct LiveSnapshot {
     pub summary: BTreeMap<SummaryKey, isize>,
     pub totals: HashMap<(Period, VehicleKey), PeriodTotal>,
     /// By (company, period, rank).
-    pub leaders: BTreeMap<(String, Period, u32), Leader>,
+    pub leaders: BTreeMap<(Arc<str>, Period, u32), Leader>,
     /// Vehicles with a position, by grid cell.
     pub grid: Grid,
     /// The fixes inside the live-route window.
@@ -434,7 +434,7 @@ mod tests {
     }
 
     fn keys(changes: Vec<&Change>) -> Vec<&str> {
-        changes.iter().map(|c| c.key.1.as_str()).collect()
+        changes.iter().map(|c| &*c.key.1).collect()
     }
 
     #[test]

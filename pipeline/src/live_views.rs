@@ -14,6 +14,7 @@
 //! started in.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 
 use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
@@ -53,10 +54,10 @@ impl Default for LiveViewConfig {
 
 /// A fleet summary bucket: how many of a company's vehicles have this ignition state and status
 /// (the dashboard's all / engine on / engine off counts are sums of buckets).
-pub type SummaryKey = (String, IgnitionState, Status);
+pub type SummaryKey = (Arc<str>, IgnitionState, Status);
 
 /// (company, vehicle).
-pub type VehicleKey = (String, String);
+pub type VehicleKey = (Arc<str>, Arc<str>);
 
 /// Which period a total or leaderboard covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -120,7 +121,9 @@ impl PeriodTotal {
 /// A sum of trips as a differential difference (an abelian group): the period totals carry
 /// each trip's sums in the difference of a `(window, vehicle)` record, so differential adds
 /// them up and every operator holds one update per vehicle and period, not one per trip.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct TripSums {
     pub distance_mm: i64,
     pub driving_ms: i64,
@@ -191,11 +194,11 @@ impl Multiply<isize> for TripSums {
 /// One leaderboard place.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Leader {
-    pub company: String,
+    pub company: Arc<str>,
     pub period: Period,
     /// 1-based.
     pub rank: u32,
-    pub vehicle: String,
+    pub vehicle: Arc<str>,
     pub distance_mm: u64,
 }
 
@@ -205,8 +208,8 @@ pub struct Leader {
 pub enum LiveRow {
     Vehicle(VehicleLive),
     Offline {
-        company: String,
-        vehicle: String,
+        company: Arc<str>,
+        vehicle: Arc<str>,
         /// When the silence ran out (dataflow time).
         since_ms: u64,
     },
@@ -328,7 +331,10 @@ pub fn period_totals<'scope>(
     trips
         .explode(move |t| {
             let sums = TripSums::of(&t.trip);
-            Some(((period.window(t.trip.start_ms), (t.company, t.vehicle)), sums))
+            Some((
+                (period.window(t.trip.start_ms), (t.company, t.vehicle)),
+                sums,
+            ))
         })
         .valid_during(period.as_str(), |(window, _)| *window)
         .map(|(_, key)| key)

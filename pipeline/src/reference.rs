@@ -70,8 +70,8 @@ fn reference_run<'a>(
             }
             trips.extend(machine.open_trip());
             let live = VehicleLive {
-                vehicle: vehicle.clone(),
-                company,
+                vehicle: vehicle.as_str().into(),
+                company: company.into(),
                 state: machine.live(),
             };
             (vehicle, (trips, live))

@@ -129,8 +129,8 @@ pub struct ErrorRow {
 /// A trip of one vehicle: the data of the differential `trips` collection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TripRecord {
-    pub vehicle: String,
-    pub company: String,
+    pub vehicle: Arc<str>,
+    pub company: Arc<str>,
     pub trip: Trip,
 }
 

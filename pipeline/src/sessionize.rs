@@ -288,8 +288,8 @@ impl VehicleSessions {
             now,
             &mut out.vehicles,
             |(company, state)| VehicleLive {
-                vehicle: vehicle.to_string(),
-                company: company.to_string(),
+                vehicle: vehicle.clone(),
+                company: company.clone(),
                 state: *state,
             },
         );
@@ -308,8 +308,8 @@ impl VehicleSessions {
         old.sort_unstable();
         new.sort_unstable();
         let record = |trip: &Trip| TripRecord {
-            vehicle: self.vehicle.to_string(),
-            company: self.company.to_string(),
+            vehicle: self.vehicle.clone(),
+            company: self.company.clone(),
             trip: *trip,
         };
         let mut events = Vec::new();
@@ -634,8 +634,8 @@ impl Sessionizer {
             }
             replace_emitted(&mut vs.heard, now, &mut out.heard, |(company, at_ms)| {
                 LastHeard {
-                    company: company.to_string(),
-                    vehicle: vehicle.to_string(),
+                    company: company.clone(),
+                    vehicle: vehicle.clone(),
                     at_ms: *at_ms,
                 }
             });

@@ -143,10 +143,10 @@ pub fn trips(rows: &mut [TripVersion]) -> Result<RecordBatch, ArrowError> {
         Table::Trips,
         vec![
             Arc::new(StringArray::from_iter_values(
-                r.iter().map(|v| v.record.company.as_str()),
+                r.iter().map(|v| &*v.record.company),
             )),
             Arc::new(StringArray::from_iter_values(
-                r.iter().map(|v| v.record.vehicle.as_str()),
+                r.iter().map(|v| &*v.record.vehicle),
             )),
             Arc::new(StringArray::from_iter_values(
                 r.iter().map(|v| v.record.id()),

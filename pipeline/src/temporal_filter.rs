@@ -53,8 +53,7 @@ where
         self.inner
             .unary_frontier(Pipeline, name, move |_initial, _info| {
                 // Per time: a capability to send at it, and the updates due then.
-                let mut held: BTreeMap<Epoch, (Capability<Epoch>, HashMap<D, R>)> =
-                    BTreeMap::new();
+                let mut held: BTreeMap<Epoch, (Capability<Epoch>, HashMap<D, R>)> = BTreeMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         let mut hold = |at: Epoch, d: D, r: R| {

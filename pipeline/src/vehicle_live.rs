@@ -4,6 +4,11 @@
 //! It is a pure function of the vehicle's items, whatever order they arrived in: the
 //! sessionizer recomputes it from its checkpoints when a late item lands, and emits it as a
 //! retraction of the old state and an insertion of the new one.
+//!
+//! Names are `Arc<str>`: the sessionizer holds one per vehicle, and every copy of a record in
+//! the views' arrangements and the live store shares it.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,8 +70,8 @@ pub struct MachineLive {
 /// One vehicle's live state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VehicleLive {
-    pub vehicle: String,
-    pub company: String,
+    pub vehicle: Arc<str>,
+    pub company: Arc<str>,
     pub state: MachineLive,
 }
 
@@ -75,8 +80,8 @@ pub struct VehicleLive {
 /// silence from here, so it fires on the dataflow's clock even when the vehicle sends nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LastHeard {
-    pub company: String,
-    pub vehicle: String,
+    pub company: Arc<str>,
+    pub vehicle: Arc<str>,
     pub at_ms: u64,
 }
 

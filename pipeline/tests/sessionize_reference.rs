@@ -22,7 +22,7 @@ use fleetflow_pipeline::{
 };
 use timely::dataflow::InputHandleVec;
 
-type TripSet = BTreeMap<String, Vec<Trip>>;
+type TripSet = BTreeMap<Arc<str>, Vec<Trip>>;
 
 fn rules() -> RuleBook {
     // One company with tighter rules, to check per-company rules are applied.
@@ -48,8 +48,8 @@ fn accumulate<T: Ord>(set: &mut BTreeMap<T, isize>, updates: impl IntoIterator<I
 }
 
 /// The accumulated `vehicles` collection, by vehicle (one state each).
-fn as_vehicle_map(set: &BTreeMap<VehicleLive, isize>) -> BTreeMap<String, VehicleLive> {
-    let map: BTreeMap<String, VehicleLive> =
+fn as_vehicle_map(set: &BTreeMap<VehicleLive, isize>) -> BTreeMap<Arc<str>, VehicleLive> {
+    let map: BTreeMap<Arc<str>, VehicleLive> =
         set.keys().map(|v| (v.vehicle.clone(), v.clone())).collect();
     assert_eq!(map.len(), set.len(), "a vehicle with two live states");
     map
@@ -72,11 +72,16 @@ fn reference_sorted<'a>(records: impl IntoIterator<Item = &'a TelemetryRecord>) 
     for trips in r.values_mut() {
         trips.sort();
     }
-    r
+    arc_keys(r)
+}
+
+/// The reference keys vehicles by `String`; the views by the sessionizer's `Arc<str>`.
+fn arc_keys<V>(map: BTreeMap<String, V>) -> BTreeMap<Arc<str>, V> {
+    map.into_iter().map(|(k, v)| (k.into(), v)).collect()
 }
 
 /// Per vehicle: trips, total metres (mm), points, moving and idle ms.
-fn totals(set: &TripSet) -> BTreeMap<String, (usize, u64, u64, i64, i64)> {
+fn totals(set: &TripSet) -> BTreeMap<Arc<str>, (usize, u64, u64, i64, i64)> {
     set.iter()
         .map(|(v, trips)| {
             let t = trips.iter().fold((0, 0, 0, 0, 0), |acc, t| {
@@ -154,7 +159,7 @@ fn incremental_matches_reference_at_every_settle() {
             assert_eq!(got, want, "seed {seed}, after record {}", range.end);
             assert_eq!(
                 as_vehicle_map(&vehicles),
-                reference_vehicles(&records[..range.end], &rules()),
+                arc_keys(reference_vehicles(&records[..range.end], &rules())),
                 "seed {seed}, live state after record {}",
                 range.end
             );
@@ -200,13 +205,13 @@ fn schedule(records: &[TelemetryRecord], seed: u64) -> Vec<std::ops::Range<usize
 /// What the store serves, keyed by vehicle id (ids are unique across the test's companies).
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Served {
-    vehicles: BTreeMap<String, VehicleLive>,
-    offline: BTreeMap<String, u64>,
+    vehicles: BTreeMap<Arc<str>, VehicleLive>,
+    offline: BTreeMap<Arc<str>, u64>,
     summary: BTreeMap<SummaryKey, isize>,
-    totals: BTreeMap<(Period, String), PeriodTotal>,
+    totals: BTreeMap<(Period, Arc<str>), PeriodTotal>,
     leaders: Vec<Leader>,
     /// Per vehicle with an open trip: its start and the route's fixes, oldest first.
-    routes: BTreeMap<String, (i64, Vec<LiveFix>)>,
+    routes: BTreeMap<Arc<str>, (i64, Vec<LiveFix>)>,
 }
 
 /// What the dataflow produced: trip, vehicle and summary updates, and the live store as worker
@@ -392,12 +397,12 @@ fn served(store: &LiveStore) -> (Served, u64) {
 /// `arrived` (each record with the dataflow time it was read at).
 fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served {
     let records = || arrived.iter().map(|(_, r)| *r);
-    let vehicles = reference_vehicles(records(), &rules());
-    let mut heard: BTreeMap<String, Epoch> = BTreeMap::new();
+    let vehicles = arc_keys(reference_vehicles(records(), &rules()));
+    let mut heard: BTreeMap<Arc<str>, Epoch> = BTreeMap::new();
     for (at, r) in arrived {
-        heard.insert(r.vehicle.clone(), *at);
+        heard.insert(r.vehicle.as_str().into(), *at);
     }
-    let offline: BTreeMap<String, u64> = heard
+    let offline: BTreeMap<Arc<str>, u64> = heard
         .iter()
         .filter(|(_, at)| **at + OFFLINE_AFTER_MS <= now)
         .map(|(v, at)| (v.clone(), at + OFFLINE_AFTER_MS))
@@ -413,21 +418,21 @@ fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served
             .entry((v.company.clone(), v.state.ignition, status))
             .or_default() += 1;
     }
-    let mut totals: BTreeMap<(Period, String), PeriodTotal> = BTreeMap::new();
+    let mut totals: BTreeMap<(Period, Arc<str>), PeriodTotal> = BTreeMap::new();
     for (vehicle, trips) in reference_trips(records(), &rules()) {
         for trip in trips {
             for period in [Period::Today, Period::Week] {
                 let (from, until) = period.window(trip.start_ms);
                 if (from..until).contains(&now) {
                     totals
-                        .entry((period, vehicle.clone()))
+                        .entry((period, vehicle.as_str().into()))
                         .or_default()
                         .add(&trip, 1);
                 }
             }
         }
     }
-    let mut ranked: BTreeMap<(String, Period), Vec<(u64, String)>> = BTreeMap::new();
+    let mut ranked: BTreeMap<(Arc<str>, Period), Vec<(u64, Arc<str>)>> = BTreeMap::new();
     for ((period, vehicle), total) in &totals {
         let company = vehicles[vehicle].company.clone();
         ranked
@@ -472,7 +477,7 @@ fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served
         .filter_map(|v| {
             let start = v.state.open_trip?.start_ms;
             let route = fixes
-                .get(v.vehicle.as_str())
+                .get(&*v.vehicle)
                 .into_iter()
                 .flat_map(|f| f.range(start..))
                 .filter(|(time, _)| now < route_window(**time, ROUTE_WINDOW_MS).1)

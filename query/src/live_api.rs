@@ -215,7 +215,7 @@ async fn vehicle(
         let key = s
             .vehicles
             .keys()
-            .find(|k| k.1 == id && viewer.sees(&k.0))
+            .find(|k| *k.1 == *id && viewer.sees(&k.0))
             .ok_or_else(|| QueryError::NotFound(format!("vehicle {id:?}")))?;
         Ok(Json(json!({
             "upto_ms": s.upto,
@@ -243,7 +243,7 @@ async fn summary(
                 continue;
             }
             let slot = companies.entry(company).or_insert_with(|| SummaryView {
-                company: company.clone(),
+                company: company.to_string(),
                 ..SummaryView::default()
             });
             slot.add(*ignition, *status, *n as i64);
@@ -476,8 +476,8 @@ pub(crate) fn changes_answer(
         .into_iter()
         .filter(|c| viewer.sees(&c.key.0))
         .map(|c| ChangeView {
-            company: c.key.0.clone(),
-            vehicle: c.key.1.clone(),
+            company: c.key.0.to_string(),
+            vehicle: c.key.1.to_string(),
             state: vehicle_view(s, &c.key),
         })
         .collect();

@@ -100,8 +100,8 @@ pub fn vehicle_view(snap: &LiveSnapshot, key: &VehicleKey) -> Option<VehicleView
             .unwrap_or_default()
     };
     Some(VehicleView {
-        company: v.company.clone(),
-        vehicle: v.vehicle.clone(),
+        company: v.company.to_string(),
+        vehicle: v.vehicle.to_string(),
         status: status.as_str(),
         status_since_ms,
         ignition: ignition_str(s.ignition),
@@ -165,8 +165,8 @@ impl From<&Alert> for AlertView {
     fn from(a: &Alert) -> Self {
         AlertView {
             seq: a.seq,
-            company: a.company.clone(),
-            vehicle: a.vehicle.clone(),
+            company: a.company.to_string(),
+            vehicle: a.vehicle.to_string(),
             kind: a.kind.as_str(),
             time_ms: a.time_ms,
             lat: a.pos.map(|p| degrees(p.0)),

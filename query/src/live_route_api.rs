@@ -80,7 +80,7 @@ pub(crate) async fn routes(
         let mut count = 0usize;
         let mut routes = Vec::new();
         for key in keys {
-            if !viewer.sees(&key.0) || filter.vehicle.as_ref().is_some_and(|v| *v != key.1) {
+            if !viewer.sees(&key.0) || filter.vehicle.as_ref().is_some_and(|v| **v != *key.1) {
                 continue;
             }
             if let Some(wanted) = &filter.statuses
@@ -136,8 +136,8 @@ fn route_view(s: &LiveSnapshot, key: &VehicleKey, filter: &RouteFilter) -> Optio
         })
         .collect();
     Some(RouteView {
-        company: key.0.clone(),
-        vehicle: key.1.clone(),
+        company: key.0.to_string(),
+        vehicle: key.1.to_string(),
         status: s.status(key)?.as_str(),
         trip_id: format!("{}:{trip_start_ms}", key.1),
         trip_start_ms,

@@ -276,7 +276,7 @@ fn take(snap: &LiveSnapshot, principal: &Principal) -> arrow::error::Result<Take
             companies
                 .entry(company)
                 .or_insert_with(|| SummaryView {
-                    company: company.clone(),
+                    company: company.to_string(),
                     ..SummaryView::default()
                 })
                 .add(*ignition, *status, *n as i64);

@@ -130,10 +130,9 @@ fn main() {
 /// The sessionizer's output for vehicle `i`: its live state, last-heard time and `trips` trips,
 /// one every 6 hours back from now.
 fn vehicle(i: usize, companies: usize, trips: usize, now_ms: u64) -> Fed {
-    let (vehicle, company) = (
-        format!("{}", 1_000_000_000 + i),
-        format!("co{}", i % companies),
-    );
+    // One name of each per vehicle, shared by its records, as the sessionizer holds them.
+    let vehicle: Arc<str> = format!("{}", 1_000_000_000 + i).into();
+    let company: Arc<str> = format!("co{}", i % companies).into();
     let trip = Trip {
         start_ms: now_ms as i64 - 600_000,
         rule: TripRule::Ignition,
