@@ -316,7 +316,7 @@ pub fn fleet_summary<'scope>(
         .map(by_motion)
         .concat(silent.clone().map(by_motion).negate())
         .concat(silent.map(|((company, _), (ignition, _))| (company, ignition, Status::Offline)))
-        .count()
+        .count_total()
 }
 
 /// Per vehicle, the sum of its trips that started in the current `period`.

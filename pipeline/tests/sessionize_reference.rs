@@ -24,6 +24,12 @@ use timely::dataflow::InputHandleVec;
 
 type TripSet = BTreeMap<Arc<str>, Vec<Trip>>;
 
+/// A vehicle or company name, as the views carry it.
+type Name = Arc<str>;
+
+/// Per (company, period): the distance and name of each vehicle with trips.
+type Ranked = BTreeMap<(Name, Period), Vec<(u64, Name)>>;
+
 fn rules() -> RuleBook {
     // One company with tighter rules, to check per-company rules are applied.
     let tight = TripRules {
@@ -432,7 +438,7 @@ fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served
             }
         }
     }
-    let mut ranked: BTreeMap<(Arc<str>, Period), Vec<(u64, Arc<str>)>> = BTreeMap::new();
+    let mut ranked: Ranked = BTreeMap::new();
     for ((period, vehicle), total) in &totals {
         let company = vehicles[vehicle].company.clone();
         ranked
