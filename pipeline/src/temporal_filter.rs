@@ -14,6 +14,7 @@
 //! abelian group, not only a count: the period totals hold one summed retraction per vehicle
 //! and period, however many trips it made.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
@@ -57,16 +58,25 @@ where
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         let mut hold = |at: Epoch, d: D, r: R| {
+                            if r.is_zero() {
+                                return;
+                            }
                             let slot = held
                                 .entry(at)
                                 .or_insert_with(|| (cap.delayed(&at, 0), HashMap::new()));
-                            let diff = slot.1.entry(d).or_insert_with(R::zero);
-                            diff.plus_equals(&r);
-                            if diff.is_zero() {
-                                // Cancelled (its time may still hold other updates).
-                                slot.1.retain(|_, r| !r.is_zero());
-                                if slot.1.is_empty() {
-                                    held.remove(&at);
+                            match slot.1.entry(d) {
+                                Entry::Occupied(mut held_diff) => {
+                                    held_diff.get_mut().plus_equals(&r);
+                                    if held_diff.get().is_zero() {
+                                        // Cancelled (its time may still hold other updates).
+                                        held_diff.remove();
+                                        if slot.1.is_empty() {
+                                            held.remove(&at);
+                                        }
+                                    }
+                                }
+                                Entry::Vacant(empty) => {
+                                    empty.insert(r);
                                 }
                             }
                         };

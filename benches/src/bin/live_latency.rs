@@ -55,17 +55,6 @@ struct Args {
 
 const ADMIN: &str = "bench-admin";
 
-/// Resident set size, bytes.
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 fn quantiles(name: &str, h: &Histogram<u64>, unit: f64, label: &str) {
     let q = |p: f64| h.value_at_quantile(p) as f64 / unit;
     println!(
@@ -181,7 +170,7 @@ async fn load_run(args: &Args) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let router = services.router.clone();
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let rss_start = rss();
+    let rss_start = fleetflow_benches::resident_bytes();
 
     let seen: Seen = Arc::default();
     let ready = Arc::new(AtomicBool::new(false));
@@ -289,7 +278,7 @@ async fn load_run(args: &Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     let (full, full_bytes, vehicles_seen, cursor_polls, cursor_bytes, changes) = poller.await?;
-    let rss_loaded = rss();
+    let rss_loaded = fleetflow_benches::resident_bytes();
 
     let mut visible = Histogram::<u64>::new(3)?;
     let (mut missing, mut early) = (0u64, 0u64);

@@ -51,21 +51,10 @@ fn heap() -> i64 {
     s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
 }
 
-/// Resident set size, bytes.
-fn rss() -> i64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: i64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 fn main() {
     let args = Args::parse();
     let n = args.vehicles;
-    let (heap_before, rss_before) = (heap(), rss());
+    let (heap_before, rss_before) = (heap(), fleetflow_benches::resident_bytes() as i64);
     let now_ms: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -106,7 +95,7 @@ fn main() {
             }
         }
         // Measured while the dataflow and its arrangements are alive.
-        (heap(), rss())
+        (heap(), fleetflow_benches::resident_bytes() as i64)
     });
     let held = store.read(|s| s.vehicles.len());
     let per = |bytes: i64| bytes as f64 / n as f64;
