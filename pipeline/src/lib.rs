@@ -13,6 +13,7 @@ pub mod live_alerts;
 pub mod live_grid;
 pub mod live_routes;
 pub mod live_store;
+pub mod live_vehicles;
 pub mod live_views;
 pub mod parquet_file;
 pub mod parquet_sink;

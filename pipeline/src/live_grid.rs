@@ -6,17 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::geo::{GeoPoint, LatLonE7};
-use crate::live_views::VehicleKey;
+use crate::live_vehicles::Slot;
 
 /// Index cell size, degrees x 10^7.
 pub const CELL_E7: i32 = 100_000;
 /// Metres per degree of latitude.
 const M_PER_DEG: f64 = 111_320.0;
 
-/// Vehicles by index cell.
+/// Vehicles (their slots in the vehicle table) by index cell.
 #[derive(Debug, Default)]
 pub struct Grid {
-    cells: HashMap<(i32, i32), BTreeSet<VehicleKey>>,
+    cells: HashMap<(i32, i32), BTreeSet<Slot>>,
 }
 
 /// A bounding box, degrees x 10^7, inclusive.
@@ -55,17 +55,17 @@ fn cell(lat_e7: i32, lon_e7: i32) -> (i32, i32) {
 }
 
 impl Grid {
-    pub fn insert(&mut self, key: &VehicleKey, lat_e7: i32, lon_e7: i32) {
+    pub fn insert(&mut self, slot: Slot, lat_e7: i32, lon_e7: i32) {
         self.cells
             .entry(cell(lat_e7, lon_e7))
             .or_default()
-            .insert(key.clone());
+            .insert(slot);
     }
 
-    pub fn remove(&mut self, key: &VehicleKey, lat_e7: i32, lon_e7: i32) {
+    pub fn remove(&mut self, slot: Slot, lat_e7: i32, lon_e7: i32) {
         let c = cell(lat_e7, lon_e7);
         if let Some(set) = self.cells.get_mut(&c) {
-            set.remove(key);
+            set.remove(&slot);
             if set.is_empty() {
                 self.cells.remove(&c);
             }
@@ -79,7 +79,7 @@ impl Grid {
 
     /// The vehicles in cells that overlap `b` (a superset of those inside it): probes each
     /// cell of the box, or scans the occupied cells when there are fewer of them.
-    pub fn candidates(&self, b: &BoxE7) -> Vec<&VehicleKey> {
+    pub fn candidates(&self, b: &BoxE7) -> Vec<Slot> {
         let (lo, hi) = (cell(b.min_lat, b.min_lon), cell(b.max_lat, b.max_lon));
         let span = (i64::from(hi.0 - lo.0) + 1) * (i64::from(hi.1 - lo.1) + 1);
         let mut out = Vec::new();
@@ -159,14 +159,13 @@ mod tests {
     #[test]
     fn candidates_cover_the_box_either_way() {
         let mut grid = Grid::default();
-        let key = |i: i32| -> VehicleKey { ("acme".into(), format!("v{i}").into()) };
         // A 20 x 20 block of vehicles 0.004° apart around Seoul.
         for i in 0..400 {
             let (lat, lon) = (
                 375_000_000 + (i / 20) * 40_000,
                 1_270_000_000 + (i % 20) * 40_000,
             );
-            grid.insert(&key(i), lat, lon);
+            grid.insert(i as Slot, lat, lon);
         }
         let inside = |b: &BoxE7| {
             (0..400)
@@ -185,10 +184,10 @@ mod tests {
             let got = grid.candidates(&b);
             assert!(got.len() >= inside(&b));
         }
-        grid.remove(&key(0), 375_000_000, 1_270_000_000);
+        grid.remove(0, 375_000_000, 1_270_000_000);
         let b = BoxE7::around(375_000_000, 1_270_000_000, 10.0);
-        assert!(!grid.candidates(&b).contains(&&key(0)));
-        assert!(grid.candidates(&b).contains(&&key(1)), "same cell");
+        assert!(!grid.candidates(&b).contains(&0));
+        assert!(grid.candidates(&b).contains(&1), "same cell");
     }
 
     #[test]

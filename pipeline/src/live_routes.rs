@@ -99,8 +99,8 @@ pub fn recent_fixes<'scope>(
             }
         })
         .as_collection()
-        .valid_during("RouteWindow", move |f: &RecentFix| {
-            route_window(f.fix.time_ms, window_ms)
+        .valid_during("RouteWindow", move |f: RecentFix| {
+            (route_window(f.fix.time_ms, window_ms), f)
         })
 }
 

@@ -18,19 +18,20 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
 use crate::live_alerts::{Alert, AlertKind};
-use crate::live_grid::Grid;
+use crate::live_grid::{BoxE7, Grid};
 use crate::live_routes::RecentFixes;
-use crate::live_views::{Leader, LiveRow, Period, PeriodTotal, SummaryKey, VehicleKey};
+use crate::live_vehicles::{Slot, VehicleEntry, VehicleTable};
+use crate::live_views::{Leader, LiveRow, Period, SummaryKey, VehicleKey};
 use crate::sessionize_operator::Epoch;
-use crate::vehicle_live::{LiveFix, Status, VehicleLive};
+use crate::vehicle_live::{LiveFix, Status};
 
 /// One entry of the change log: a vehicle whose served state (live state, offline flag or
 /// totals) changed at `epoch`. Readers render its current state (or its absence).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change<'a> {
     pub seq: u64,
     pub epoch: Epoch,
-    pub key: VehicleKey,
+    pub entry: &'a VehicleEntry,
 }
 
 /// A cursor the log no longer covers.
@@ -70,18 +71,18 @@ impl Default for LiveStoreConfig {
 pub struct LiveSnapshot {
     /// Every update before this dataflow time is applied, none after.
     pub upto: Epoch,
-    pub vehicles: BTreeMap<VehicleKey, VehicleLive>,
-    /// Offline vehicles, with when their silence ran out.
-    pub offline: HashMap<VehicleKey, u64>,
+    /// Every vehicle's live state, offline flag and totals.
+    pub vehicles: VehicleTable,
     pub summary: BTreeMap<SummaryKey, isize>,
-    pub totals: HashMap<(Period, VehicleKey), PeriodTotal>,
     /// By (company, period, rank).
     pub leaders: BTreeMap<(Arc<str>, Period, u32), Leader>,
     /// Vehicles with a position, by grid cell.
     pub grid: Grid,
     /// The fixes inside the live-route window.
     pub recent: RecentFixes,
-    changes: VecDeque<Change>,
+    /// The changed vehicles' slots, with the epoch they changed at; the last has sequence
+    /// number `seq`, the ones before it count down from there.
+    changes: VecDeque<(Epoch, Slot)>,
     /// The sequence number of the newest change: the cursor a reader holds.
     pub seq: u64,
     alerts: VecDeque<Alert>,
@@ -90,34 +91,40 @@ pub struct LiveSnapshot {
 }
 
 impl LiveSnapshot {
-    /// A vehicle's status: offline, or its motion.
+    /// A served vehicle's status: offline, or its motion.
     pub fn status(&self, key: &VehicleKey) -> Option<Status> {
-        self.status_since(key).map(|(status, _)| status)
+        self.vehicles.get(key)?.status()
     }
 
-    /// A vehicle's status and when it began: when the silence ran out for an offline vehicle,
-    /// else the first item of its current motion.
+    /// A served vehicle's status and when it began (see [`VehicleEntry::status_since`]).
     pub fn status_since(&self, key: &VehicleKey) -> Option<(Status, i64)> {
-        let v = self.vehicles.get(key)?;
-        Some(match self.offline.get(key) {
-            Some(since) => (Status::Offline, *since as i64),
-            None => (v.state.motion.into(), v.state.motion_since_ms),
-        })
+        self.vehicles.get(key)?.status_since()
     }
 
     /// A vehicle's live route: its open trip's start and the trip's fixes inside the route
     /// window, oldest first; `None` when it has no open trip.
-    pub fn route(&self, key: &VehicleKey) -> Option<(i64, Vec<&LiveFix>)> {
-        let trip = self.vehicles.get(key)?.state.open_trip?;
-        let fixes = self.recent.since(&key.0, &key.1, trip.start_ms).collect();
+    pub fn route(&self, vehicle: &VehicleEntry) -> Option<(i64, Vec<&LiveFix>)> {
+        let trip = vehicle.live?.open_trip?;
+        let (company, name) = &vehicle.key;
+        let fixes = self.recent.since(company, name, trip.start_ms).collect();
         Some((trip.start_ms, fixes))
+    }
+
+    /// The served vehicles whose cells overlap `b` (a superset of those inside it).
+    pub fn near(&self, b: &BoxE7) -> Vec<&VehicleEntry> {
+        self.grid
+            .candidates(b)
+            .into_iter()
+            .map(|slot| self.vehicles.at(slot))
+            .filter(|e| e.live.is_some())
+            .collect()
     }
 
     /// The vehicles whose state changed after `cursor`, once each, oldest change first; or an
     /// error if the log no longer reaches back that far (or the cursor is from the future, as
     /// after a restart).
-    pub fn changes_since(&self, cursor: u64) -> Result<Vec<&Change>, CursorExpired> {
-        let oldest = self.changes.front().map_or(self.seq + 1, |c| c.seq);
+    pub fn changes_since(&self, cursor: u64) -> Result<Vec<Change<'_>>, CursorExpired> {
+        let oldest = self.seq + 1 - self.changes.len() as u64;
         if cursor + 1 < oldest || cursor > self.seq {
             return Err(CursorExpired {
                 cursor,
@@ -125,12 +132,19 @@ impl LiveSnapshot {
                 newest: self.seq,
             });
         }
-        let start = self.changes.partition_point(|c| c.seq <= cursor);
-        let mut newest: HashMap<&VehicleKey, &Change> = HashMap::new();
-        for change in self.changes.range(start..) {
-            newest.insert(&change.key, change);
+        let start = (cursor + 1 - oldest) as usize;
+        let mut newest: HashMap<Slot, (u64, Epoch)> = HashMap::new();
+        for (i, (epoch, slot)) in self.changes.range(start..).enumerate() {
+            newest.insert(*slot, (cursor + 1 + i as u64, *epoch));
         }
-        let mut out: Vec<&Change> = newest.into_values().collect();
+        let mut out: Vec<Change<'_>> = newest
+            .into_iter()
+            .map(|(slot, (seq, epoch))| Change {
+                seq,
+                epoch,
+                entry: self.vehicles.at(slot),
+            })
+            .collect();
         out.sort_unstable_by_key(|c| c.seq);
         Ok(out)
     }
@@ -142,13 +156,9 @@ impl LiveSnapshot {
         self.alerts.range(start..)
     }
 
-    fn touch(&mut self, epoch: Epoch, key: VehicleKey) {
+    fn touch(&mut self, epoch: Epoch, slot: Slot) {
         self.seq += 1;
-        self.changes.push_back(Change {
-            seq: self.seq,
-            epoch,
-            key,
-        });
+        self.changes.push_back((epoch, slot));
     }
 
     fn alert(&mut self, mut alert: Alert, epoch: Epoch) {
@@ -230,42 +240,48 @@ impl LiveStore {
         consolidate(&mut rows);
         // Retractions first, so a row that changed ends with its insertion.
         rows.sort_by_key(|(_, diff)| *diff > 0);
-        let mut touched: Vec<VehicleKey> = Vec::new();
-        let mut offline_before: HashMap<VehicleKey, bool> = HashMap::new();
-        let mut today_before: HashMap<VehicleKey, u64> = HashMap::new();
+        let mut touched: Vec<Slot> = Vec::new();
+        let mut offline_before: HashMap<Slot, bool> = HashMap::new();
+        let mut today_before: HashMap<Slot, u64> = HashMap::new();
         for (row, diff) in rows {
             let insert = diff > 0;
             match row {
                 LiveRow::Vehicle(v) => {
-                    let key = (v.company.clone(), v.vehicle.clone());
-                    if insert {
-                        if let Some(fix) = v.state.fix {
-                            snap.grid.insert(&key, fix.lat_e7, fix.lon_e7);
-                        }
-                        snap.vehicles.insert(key.clone(), v);
-                    } else if snap.vehicles.get(&key) == Some(&v) {
-                        if let Some(fix) = v.state.fix {
-                            snap.grid.remove(&key, fix.lat_e7, fix.lon_e7);
-                        }
-                        snap.vehicles.remove(&key);
+                    let slot = snap.vehicles.slot_or_insert(&(v.company, v.vehicle));
+                    let old = snap.vehicles.at(slot).live;
+                    let new = if insert {
+                        Some(v.state)
+                    } else if old == Some(v.state) {
+                        None
+                    } else {
+                        old
+                    };
+                    if let Some(fix) = old.and_then(|l| l.fix) {
+                        snap.grid.remove(slot, fix.lat_e7, fix.lon_e7);
                     }
-                    touched.push(key);
+                    if let Some(fix) = new.and_then(|l| l.fix) {
+                        snap.grid.insert(slot, fix.lat_e7, fix.lon_e7);
+                    }
+                    snap.vehicles.update(slot, |e| e.live = new);
+                    touched.push(slot);
                 }
                 LiveRow::Offline {
                     company,
                     vehicle,
                     since_ms,
                 } => {
-                    let key = (company, vehicle);
+                    let slot = snap.vehicles.slot_or_insert(&(company, vehicle));
+                    let entry = snap.vehicles.at(slot);
                     offline_before
-                        .entry(key.clone())
-                        .or_insert_with(|| snap.offline.contains_key(&key));
+                        .entry(slot)
+                        .or_insert(entry.offline_since.is_some());
                     if insert {
-                        snap.offline.insert(key.clone(), since_ms);
-                    } else if snap.offline.get(&key) == Some(&since_ms) {
-                        snap.offline.remove(&key);
+                        snap.vehicles
+                            .update(slot, |e| e.offline_since = Some(since_ms));
+                    } else if entry.offline_since == Some(since_ms) {
+                        snap.vehicles.update(slot, |e| e.offline_since = None);
                     }
-                    touched.push(key);
+                    touched.push(slot);
                 }
                 LiveRow::Summary(key, count) => {
                     if insert {
@@ -275,18 +291,20 @@ impl LiveStore {
                     }
                 }
                 LiveRow::Total(period, key, total) => {
-                    let slot = (period, key);
+                    let slot = snap.vehicles.slot_or_insert(&key);
+                    let old = snap.vehicles.at(slot).total(period);
                     if period == Period::Today {
                         today_before
-                            .entry(slot.1.clone())
-                            .or_insert_with(|| snap.totals.get(&slot).map_or(0, |t| t.distance_mm));
+                            .entry(slot)
+                            .or_insert(old.map_or(0, |t| t.distance_mm));
                     }
                     if insert {
-                        snap.totals.insert(slot.clone(), total);
-                    } else if snap.totals.get(&slot) == Some(&total) {
-                        snap.totals.remove(&slot);
+                        snap.vehicles
+                            .update(slot, |e| e.set_total(period, Some(total)));
+                    } else if old == Some(total) {
+                        snap.vehicles.update(slot, |e| e.set_total(period, None));
                     }
-                    touched.push(slot.1);
+                    touched.push(slot);
                 }
                 LiveRow::Leader(leader) => {
                     let key = (leader.company.clone(), leader.period, leader.rank);
@@ -307,42 +325,36 @@ impl LiveStore {
                 }
             }
         }
-        for (key, was) in offline_before {
-            let now = snap.offline.get(&key).copied();
-            let (kind, time_ms) = match (was, now) {
+        for (slot, was) in offline_before {
+            let entry = snap.vehicles.at(slot);
+            let (kind, time_ms) = match (was, entry.offline_since) {
                 (false, Some(since)) => (AlertKind::Offline, since),
                 (true, None) => (AlertKind::Online, epoch),
                 _ => continue,
             };
-            let pos = snap
-                .vehicles
-                .get(&key)
-                .and_then(|v| v.state.fix)
-                .map(|f| (f.lat_e7, f.lon_e7));
             let alert = Alert {
                 seq: 0,
                 epoch,
-                company: key.0,
-                vehicle: key.1,
+                company: entry.key.0.clone(),
+                vehicle: entry.key.1.clone(),
                 kind,
                 time_ms: time_ms as i64,
-                pos,
+                pos: entry.live.and_then(|l| l.fix).map(|f| (f.lat_e7, f.lon_e7)),
                 value: None,
             };
             snap.alert(alert, epoch);
         }
         if self.config.milestone_m > 0 {
-            for (key, before) in today_before {
-                let slot = (Period::Today, key);
-                let now = snap.totals.get(&slot).map_or(0, |t| t.distance_mm);
+            for (slot, before) in today_before {
+                let entry = snap.vehicles.at(slot);
+                let now = entry.total(Period::Today).map_or(0, |t| t.distance_mm);
                 let step = self.config.milestone_m * 1000;
                 if now / step > before / step {
-                    let (_, (company, vehicle)) = slot;
                     let alert = Alert {
                         seq: 0,
                         epoch,
-                        company,
-                        vehicle,
+                        company: entry.key.0.clone(),
+                        vehicle: entry.key.1.clone(),
                         kind: AlertKind::Milestone,
                         time_ms: epoch as i64,
                         pos: None,
@@ -352,10 +364,12 @@ impl LiveStore {
                 }
             }
         }
-        touched.sort_unstable();
+        // In (company, vehicle) order, as before slots: readers see a timestamp's changes
+        // sorted by vehicle.
+        touched.sort_unstable_by(|a, b| snap.vehicles.at(*a).key.cmp(&snap.vehicles.at(*b).key));
         touched.dedup();
-        for key in touched {
-            snap.touch(epoch, key);
+        for slot in touched {
+            snap.touch(epoch, slot);
         }
     }
 }
@@ -416,7 +430,8 @@ impl<'scope> PublishLive<'scope> for Collection<'scope, Epoch, LiveRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vehicle_live::{IgnitionState, MachineLive, Motion};
+    use crate::live_views::PeriodTotal;
+    use crate::vehicle_live::{IgnitionState, MachineLive, Motion, VehicleLive};
 
     fn live(vehicle: &str, odometer_m: u64) -> LiveRow {
         LiveRow::Vehicle(VehicleLive {
@@ -433,8 +448,8 @@ mod tests {
         })
     }
 
-    fn keys(changes: Vec<&Change>) -> Vec<&str> {
-        changes.iter().map(|c| &*c.key.1).collect()
+    fn keys(changes: Vec<Change<'_>>) -> Vec<&str> {
+        changes.into_iter().map(|c| &**c.entry.vehicle()).collect()
     }
 
     #[test]
@@ -459,17 +474,15 @@ mod tests {
         store.apply(vec![(2, rows, vec![])], 3);
         store.read(|s| {
             assert_eq!(keys(s.changes_since(cursor).unwrap()), ["b"]);
-            assert_eq!(
-                s.vehicles[&("acme".into(), "b".into())].state.odometer_m,
-                Some(2)
-            );
+            let b = s.vehicles.get(&("acme".into(), "b".into())).unwrap();
+            assert_eq!(b.live.unwrap().odometer_m, Some(2));
             assert_eq!(s.upto, 3);
         });
         // a leaves; then more changes than the log holds: the old cursor expires.
         store.apply(vec![(3, vec![(live("a", 1), -1)], vec![])], 4);
         store.read(|s| {
             assert_eq!(keys(s.changes_since(cursor).unwrap()), ["b", "a"]);
-            assert!(!s.vehicles.contains_key(&("acme".into(), "a".into())));
+            assert!(s.vehicles.get(&("acme".into(), "a".into())).is_none());
         });
         store.apply(
             vec![(4, vec![(live("c", 1), 1), (live("d", 1), 1)], vec![])],

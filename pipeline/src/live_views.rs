@@ -26,7 +26,7 @@ use crate::live_routes::{RecentFix, recent_fixes};
 use crate::rows::{PositionRow, TripRecord};
 use crate::sessionize_operator::Epoch;
 use crate::temporal_filter::{FOREVER, ValidDuring};
-use crate::vehicle_live::{IgnitionState, LastHeard, Motion, Status, VehicleLive};
+use crate::vehicle_live::{IgnitionState, LastHeard, Status, VehicleLive};
 
 pub const DAY_MS: u64 = 86_400_000;
 pub const WEEK_MS: u64 = 7 * DAY_MS;
@@ -290,40 +290,39 @@ pub fn offline<'scope>(
     heard: Collection<'scope, Epoch, LastHeard>,
     after_ms: u64,
 ) -> Collection<'scope, Epoch, LastHeard> {
-    heard.valid_during("Offline", move |h| {
-        (h.at_ms.saturating_add(after_ms), FOREVER)
+    heard.valid_during("Offline", move |h: LastHeard| {
+        ((h.at_ms.saturating_add(after_ms), FOREVER), h)
     })
 }
 
 /// Vehicles per (company, ignition, status), as `(key, count)` records: every vehicle counted
-/// by its motion, and the offline ones moved from their motion's bucket to offline (one
-/// arrangement of the vehicles, for the semijoin).
+/// by its motion, and each offline one moved from its motion's bucket to offline. An offline
+/// record carries the vehicle's ignition and motion ([`LastHeard::live`]), so no arrangement
+/// of the vehicles is needed to find its bucket.
 pub fn fleet_summary<'scope>(
     vehicles: Collection<'scope, Epoch, VehicleLive>,
     offline: Collection<'scope, Epoch, LastHeard>,
 ) -> Collection<'scope, Epoch, (SummaryKey, isize)> {
-    let keyed = vehicles.map(|v| {
-        let (ignition, motion) = (v.state.ignition, v.state.motion);
-        ((v.company, v.vehicle), (ignition, motion))
+    let moved = offline.explode(|h| {
+        h.live.into_iter().flat_map(move |(ignition, motion)| {
+            [
+                ((h.company.clone(), ignition, Status::from(motion)), -1),
+                ((h.company.clone(), ignition, Status::Offline), 1),
+            ]
+        })
     });
-    let silent = keyed
-        .clone()
-        .semijoin(offline.map(|h| (h.company, h.vehicle)));
-    let by_motion = |((company, _), (ignition, motion)): (VehicleKey, (IgnitionState, Motion))| {
-        (company, ignition, Status::from(motion))
-    };
-    keyed
-        .map(by_motion)
-        .concat(silent.clone().map(by_motion).negate())
-        .concat(silent.map(|((company, _), (ignition, _))| (company, ignition, Status::Offline)))
+    vehicles
+        .map(|v| (v.company, v.state.ignition, Status::from(v.state.motion)))
+        .concat(moved)
         .count_total()
 }
 
 /// Per vehicle, the sum of its trips that started in the current `period`.
 ///
 /// Each trip becomes its period window and vehicle, with the trip's sums as the difference
-/// ([`TripSums`]): the temporal filter then holds one summed retraction per vehicle and window,
-/// and `count_total` one accumulation per vehicle, however many trips there were.
+/// ([`TripSums`]): the temporal filter then holds one summed retraction per vehicle (the
+/// window is when it is held until, not held data), and `count_total` one accumulation per
+/// vehicle, however many trips there were.
 pub fn period_totals<'scope>(
     trips: Collection<'scope, Epoch, TripRecord>,
     period: Period,
@@ -336,8 +335,10 @@ pub fn period_totals<'scope>(
                 sums,
             ))
         })
-        .valid_during(period.as_str(), |(window, _)| *window)
-        .map(|(_, key)| key)
+        .valid_during(
+            period.as_str(),
+            |(window, key): ((Epoch, Epoch), VehicleKey)| (window, key),
+        )
         .count_total()
         .map(move |(key, sums)| (period, key, sums.total()))
 }

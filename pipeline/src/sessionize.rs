@@ -26,7 +26,7 @@ use crate::rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripR
 use crate::timeline::{Admission, Entry, EntryKey, EntryKind, Timeline};
 use crate::trip::Trip;
 use crate::trip_machine::{Detected, Limits, Machine, Verdict};
-use crate::vehicle_live::{LastHeard, MachineLive, VehicleLive};
+use crate::vehicle_live::{IgnitionState, LastHeard, MachineLive, Motion, VehicleLive};
 
 /// Entries between checkpoints: the most a late item re-runs before its own position.
 pub const CHECKPOINT_EVERY: usize = 128;
@@ -129,11 +129,14 @@ struct VehicleSessions {
     min_offset: i64,
     /// The live state last emitted (with the company it was emitted under).
     live: Option<(Arc<str>, MachineLive)>,
-    /// The last-heard time last emitted (with its company), and whether the vehicle was heard
-    /// from since [`Sessionizer::record_heard`] last ran.
-    heard: Option<(Arc<str>, u64)>,
+    /// The last-heard time last emitted (with its company and live state), and whether the
+    /// vehicle was heard from since [`Sessionizer::record_heard`] last ran.
+    heard: Option<Heard>,
     heard_pending: bool,
 }
+
+/// A last-heard record as emitted: company, dataflow time, live ignition and motion.
+type Heard = (Arc<str>, u64, Option<(IgnitionState, Motion)>);
 
 impl VehicleSessions {
     fn new(company: Arc<str>, vehicle: Arc<str>, partition: i32, limits: Limits) -> Self {
@@ -628,17 +631,23 @@ impl Sessionizer {
                 continue;
             };
             vs.heard_pending = false;
-            let now = (vs.company.clone(), at_ms);
+            // After `settle`: the live state emitted is the one as of this time.
+            let live = vs.live.as_ref().map(|(_, l)| (l.ignition, l.motion));
+            let now = (vs.company.clone(), at_ms, live);
             if vs.heard.as_ref() == Some(&now) {
                 continue;
             }
-            replace_emitted(&mut vs.heard, now, &mut out.heard, |(company, at_ms)| {
-                LastHeard {
+            replace_emitted(
+                &mut vs.heard,
+                now,
+                &mut out.heard,
+                |(company, at_ms, live)| LastHeard {
                     company: company.clone(),
                     vehicle: vehicle.clone(),
                     at_ms: *at_ms,
-                }
-            });
+                    live: *live,
+                },
+            );
         }
     }
 

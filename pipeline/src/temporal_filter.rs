@@ -32,32 +32,39 @@ pub const FOREVER: Epoch = Epoch::MAX;
 
 /// Extension trait: hold each record only during a window of dataflow time.
 pub trait ValidDuring<'scope, D, R> {
-    /// Keeps each record while the dataflow time is in `window(record) = [from, until)`
-    /// (`until` = [`FOREVER`]: no end).
-    fn valid_during(
+    /// Keeps each record while the dataflow time is in its window `[from, until)` (`until` =
+    /// [`FOREVER`]: no end). `window` maps a record to its window and the data to hold and
+    /// send, so what only served to compute the window is not held until it closes.
+    fn valid_during<D2>(
         self,
         name: &str,
-        window: impl Fn(&D) -> (Epoch, Epoch) + 'static,
-    ) -> Collection<'scope, Epoch, D, R>;
+        window: impl Fn(D) -> ((Epoch, Epoch), D2) + 'static,
+    ) -> Collection<'scope, Epoch, D2, R>
+    where
+        D2: Clone + Hash + Eq + 'static;
 }
 
 impl<'scope, D, R> ValidDuring<'scope, D, R> for Collection<'scope, Epoch, D, R>
 where
-    D: Clone + Hash + Eq + 'static,
+    D: Clone + 'static,
     R: Abelian + 'static,
 {
-    fn valid_during(
+    fn valid_during<D2>(
         self,
         name: &str,
-        window: impl Fn(&D) -> (Epoch, Epoch) + 'static,
-    ) -> Collection<'scope, Epoch, D, R> {
+        window: impl Fn(D) -> ((Epoch, Epoch), D2) + 'static,
+    ) -> Collection<'scope, Epoch, D2, R>
+    where
+        D2: Clone + Hash + Eq + 'static,
+    {
         self.inner
             .unary_frontier(Pipeline, name, move |_initial, _info| {
                 // Per time: a capability to send at it, and the updates due then.
-                let mut held: BTreeMap<Epoch, (Capability<Epoch>, HashMap<D, R>)> = BTreeMap::new();
+                let mut held: BTreeMap<Epoch, (Capability<Epoch>, HashMap<D2, R>)> =
+                    BTreeMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
-                        let mut hold = |at: Epoch, d: D, r: R| {
+                        let mut hold = |at: Epoch, d: D2, r: R| {
                             if r.is_zero() {
                                 return;
                             }
@@ -81,7 +88,7 @@ where
                             }
                         };
                         for (d, t, r) in data.drain(..) {
-                            let (from, until) = window(&d);
+                            let ((from, until), d) = window(d);
                             let (on, off) = (t.max(from), t.max(until));
                             if on >= off {
                                 continue; // the window closed before the update: never present
@@ -128,7 +135,7 @@ mod tests {
                 input
                     .to_stream(scope)
                     .as_collection()
-                    .valid_during("Test", |&(_, from, until)| (from, until))
+                    .valid_during("Test", |d: (u32, Epoch, Epoch)| ((d.1, d.2), d))
                     .inner
                     .inspect(move |u| sink.lock().unwrap().push(*u))
                     .probe()

@@ -83,6 +83,11 @@ pub struct LastHeard {
     pub company: Arc<str>,
     pub vehicle: Arc<str>,
     pub at_ms: u64,
+    /// The ignition and motion of the vehicle's live state at `at_ms` (`None` while it has
+    /// none). A vehicle's live state changes only when it is heard from, so this always equals
+    /// its current live state: the fleet summary moves offline vehicles between buckets with
+    /// it, without joining the offline set to the live states.
+    pub live: Option<(IgnitionState, Motion)>,
 }
 
 /// The status the views report: the motion, or offline after a silence.

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
 use fleetflow_pipeline::live_alerts::device_alerts;
 use fleetflow_pipeline::live_routes::route_window;
-use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
+use fleetflow_pipeline::live_store::{LiveSnapshot, LiveStore, LiveStoreConfig, PublishLive};
+use fleetflow_pipeline::live_vehicles::VehicleEntry;
 use fleetflow_pipeline::live_views::{
     Leader, LiveViewConfig, Period, PeriodTotal, SummaryKey, live_views,
 };
@@ -318,18 +319,19 @@ fn run_dataflow(
                         let changes = s.changes_since(cursor).ok()?;
                         let mut polled: Served = before;
                         for change in changes {
-                            let id = change.key.1.clone();
-                            match s.vehicles.get(&change.key) {
-                                Some(state) => polled.vehicles.insert(id.clone(), state.clone()),
+                            let entry = change.entry;
+                            let id = entry.vehicle().clone();
+                            match entry.vehicle_live() {
+                                Some(state) => polled.vehicles.insert(id.clone(), state),
                                 None => polled.vehicles.remove(&id),
                             };
-                            match s.offline.get(&change.key) {
-                                Some(since) => polled.offline.insert(id.clone(), *since),
+                            match entry.offline_since {
+                                Some(since) => polled.offline.insert(id.clone(), since),
                                 None => polled.offline.remove(&id),
                             };
                             for period in [Period::Today, Period::Week] {
-                                match s.totals.get(&(period, change.key.clone())) {
-                                    Some(t) => polled.totals.insert((period, id.clone()), *t),
+                                match entry.total(period) {
+                                    Some(t) => polled.totals.insert((period, id.clone()), t),
                                     None => polled.totals.remove(&(period, id.clone())),
                                 };
                             }
@@ -366,32 +368,42 @@ fn take<T>(shared: Arc<Mutex<Vec<T>>>) -> Vec<T> {
 }
 
 /// The store's views by vehicle id, and its cursor.
+/// Every entry of the store's vehicle table, served or not.
+fn entries(s: &LiveSnapshot) -> impl Iterator<Item = &VehicleEntry> {
+    (0..s.vehicles.slots()).map(|slot| s.vehicles.at(slot))
+}
+
 fn served(store: &LiveStore) -> (Served, u64) {
     store.read(|s| {
         let served = Served {
             vehicles: s
                 .vehicles
-                .values()
-                .map(|v| (v.vehicle.clone(), v.clone()))
-                .collect(),
-            offline: s
-                .offline
                 .iter()
-                .map(|((_, v), since)| (v.clone(), *since))
+                .filter_map(|e| Some((e.vehicle().clone(), e.vehicle_live()?)))
+                .collect(),
+            // Offline flags and totals of every entry, served or not: the store must hold
+            // exactly the views' rows.
+            offline: entries(s)
+                .filter_map(|e| Some((e.vehicle().clone(), e.offline_since?)))
                 .collect(),
             summary: s.summary.clone(),
-            totals: s
-                .totals
-                .iter()
-                .map(|((p, (_, v)), t)| ((*p, v.clone()), *t))
+            totals: entries(s)
+                .flat_map(|e| {
+                    [Period::Today, Period::Week]
+                        .into_iter()
+                        .filter_map(|p| Some(((p, e.vehicle().clone()), e.total(p)?)))
+                })
                 .collect(),
             leaders: s.leaders.values().cloned().collect(),
             routes: s
                 .vehicles
-                .keys()
-                .filter_map(|key| {
-                    let (start, fixes) = s.route(key)?;
-                    Some((key.1.clone(), (start, fixes.into_iter().copied().collect())))
+                .iter()
+                .filter_map(|e| {
+                    let (start, fixes) = s.route(e)?;
+                    Some((
+                        e.vehicle().clone(),
+                        (start, fixes.into_iter().copied().collect()),
+                    ))
                 })
                 .collect(),
         };

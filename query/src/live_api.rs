@@ -21,7 +21,8 @@ use fleetflow_pipeline::Status;
 use fleetflow_pipeline::live_alerts::AlertKind;
 use fleetflow_pipeline::live_grid::{BoxE7, cluster, distance_m};
 use fleetflow_pipeline::live_store::{LiveSnapshot, LiveStore};
-use fleetflow_pipeline::live_views::{Period, VehicleKey};
+use fleetflow_pipeline::live_vehicles::VehicleEntry;
+use fleetflow_pipeline::live_views::Period;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -174,25 +175,22 @@ pub(crate) fn vehicles_answer(
 ) -> VehiclesAnswer {
     let mut matched = 0usize;
     let mut out = Vec::new();
-    for key in s.vehicles.keys() {
-        if !viewer.sees(&key.0) {
-            continue;
-        }
+    for entry in s.vehicles.iter_where(|company| viewer.sees(company)) {
         if filter
             .text
             .as_ref()
-            .is_some_and(|q| !key.1.to_lowercase().contains(q))
+            .is_some_and(|q| !entry.vehicle().to_lowercase().contains(q))
         {
             continue;
         }
         if let Some(wanted) = &filter.statuses
-            && !s.status(key).is_some_and(|st| wanted.contains(&st))
+            && !entry.status().is_some_and(|st| wanted.contains(&st))
         {
             continue;
         }
         matched += 1;
         if out.len() < filter.limit {
-            out.extend(vehicle_view(s, key));
+            out.extend(vehicle_view(entry));
         }
     }
     VehiclesAnswer {
@@ -212,15 +210,14 @@ async fn vehicle(
 ) -> Result<Json<Value>, QueryError> {
     let (store, viewer, _) = api.open(&headers, raw, &[])?;
     store.read(|s| {
-        let key = s
+        let entry = s
             .vehicles
-            .keys()
-            .find(|k| *k.1 == *id && viewer.sees(&k.0))
+            .find(&id, |company| viewer.sees(company))
             .ok_or_else(|| QueryError::NotFound(format!("vehicle {id:?}")))?;
         Ok(Json(json!({
             "upto_ms": s.upto,
             "cursor": s.seq,
-            "vehicle": vehicle_view(s, key),
+            "vehicle": vehicle_view(entry),
         })))
     })
 }
@@ -273,28 +270,27 @@ async fn nearby(
     let wanted = statuses(&p)?;
     let centre = ((lat * 1e7).round() as i32, (lon * 1e7).round() as i32);
     Ok(Json(store.read(|s| {
-        let mut found: Vec<(f64, &VehicleKey)> = s
-            .grid
-            .candidates(&BoxE7::around(centre.0, centre.1, radius))
+        let mut found: Vec<(f64, &VehicleEntry)> = s
+            .near(&BoxE7::around(centre.0, centre.1, radius))
             .into_iter()
-            .filter(|key| viewer.sees(&key.0))
-            .filter(|key| {
+            .filter(|e| viewer.sees(e.company()))
+            .filter(|e| {
                 wanted
                     .as_ref()
-                    .is_none_or(|w| s.status(key).is_some_and(|st| w.contains(&st)))
+                    .is_none_or(|w| e.status().is_some_and(|st| w.contains(&st)))
             })
-            .filter_map(|key| {
-                let fix = s.vehicles.get(key)?.state.fix?;
+            .filter_map(|e| {
+                let fix = e.live?.fix?;
                 let d = distance_m(centre, (fix.lat_e7, fix.lon_e7));
-                (d <= radius).then_some((d, key))
+                (d <= radius).then_some((d, e))
             })
             .collect();
-        found.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.key.cmp(&b.1.key)));
         let vehicles: Vec<Value> = found
             .into_iter()
             .take(limit)
-            .filter_map(|(d, key)| {
-                let mut v = serde_json::to_value(vehicle_view(s, key)?).ok()?;
+            .filter_map(|(d, e)| {
+                let mut v = serde_json::to_value(vehicle_view(e)?).ok()?;
                 v["distance_m"] = json!((d * 10.0).round() / 10.0);
                 Some(v)
             })
@@ -318,14 +314,13 @@ async fn clusters(
     )?;
     Ok(Json(store.read(|s| {
         let members = s
-            .grid
-            .candidates(&bbox)
+            .near(&bbox)
             .into_iter()
-            .filter(|key| viewer.sees(&key.0))
-            .filter_map(|key| {
-                let fix = s.vehicles.get(key)?.state.fix?;
+            .filter(|e| viewer.sees(e.company()))
+            .filter_map(|e| {
+                let fix = e.live?.fix?;
                 bbox.contains(fix.lat_e7, fix.lon_e7)
-                    .then(|| ((fix.lat_e7, fix.lon_e7), s.status(key)))
+                    .then(|| ((fix.lat_e7, fix.lon_e7), e.status()))
             });
         let cells: Vec<Value> = cluster(members, zoom)
             .into_values()
@@ -474,11 +469,11 @@ pub(crate) fn changes_answer(
         })?;
     let changes: Vec<ChangeView> = changed
         .into_iter()
-        .filter(|c| viewer.sees(&c.key.0))
+        .filter(|c| viewer.sees(c.entry.company()))
         .map(|c| ChangeView {
-            company: c.key.0.to_string(),
-            vehicle: c.key.1.to_string(),
-            state: vehicle_view(s, &c.key),
+            company: c.entry.company().to_string(),
+            vehicle: c.entry.vehicle().to_string(),
+            state: vehicle_view(c.entry),
         })
         .collect();
     Ok(json!({ "upto_ms": s.upto, "cursor": s.seq, "changes": changes }))

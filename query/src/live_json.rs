@@ -1,10 +1,10 @@
-//! The JSON shapes of the live views, rendered from one [`LiveSnapshot`] (so every part of an
+//! The JSON shapes of the live views, rendered from one [`LiveSnapshot`](fleetflow_pipeline::live_store::LiveSnapshot) (so every part of an
 //! answer is consistent with its `upto_ms`). Positions are degrees, distances metres, speeds
 //! km/h, times epoch milliseconds.
 
 use fleetflow_pipeline::live_alerts::Alert;
-use fleetflow_pipeline::live_store::LiveSnapshot;
-use fleetflow_pipeline::live_views::{Period, PeriodTotal, VehicleKey};
+use fleetflow_pipeline::live_vehicles::VehicleEntry;
+use fleetflow_pipeline::live_views::{Period, PeriodTotal};
 use fleetflow_pipeline::{IgnitionState, Status, Trip};
 use serde::Serialize;
 
@@ -87,21 +87,14 @@ fn trip_view(vehicle: &str, t: &Trip) -> TripView {
     }
 }
 
-/// The vehicle's view, if the store holds it.
-pub fn vehicle_view(snap: &LiveSnapshot, key: &VehicleKey) -> Option<VehicleView> {
-    let v = snap.vehicles.get(key)?;
-    let s = &v.state;
-    let (status, status_since_ms) = snap.status_since(key)?;
-    let total = |period| {
-        snap.totals
-            .get(&(period, key.clone()))
-            .copied()
-            .map(TotalView::from)
-            .unwrap_or_default()
-    };
+/// A vehicle's view, if it is served.
+pub fn vehicle_view(entry: &VehicleEntry) -> Option<VehicleView> {
+    let s = entry.live.as_ref()?;
+    let (status, status_since_ms) = entry.status_since()?;
+    let total = |period| entry.total(period).map(TotalView::from).unwrap_or_default();
     Some(VehicleView {
-        company: v.company.to_string(),
-        vehicle: v.vehicle.to_string(),
+        company: entry.company().to_string(),
+        vehicle: entry.vehicle().to_string(),
         status: status.as_str(),
         status_since_ms,
         ignition: ignition_str(s.ignition),
@@ -111,7 +104,7 @@ pub fn vehicle_view(snap: &LiveSnapshot, key: &VehicleKey) -> Option<VehicleView
             speed_kmh: f64::from(f.speed_dkmh) / 10.0,
             time_ms: f.time_ms,
         }),
-        open_trip: s.open_trip.as_ref().map(|t| trip_view(&v.vehicle, t)),
+        open_trip: s.open_trip.as_ref().map(|t| trip_view(entry.vehicle(), t)),
         today: total(Period::Today),
         week: total(Period::Week),
         odometer_km: s.odometer_m.map(|m| m as f64 / 1000.0),

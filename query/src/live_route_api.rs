@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Json;
 use fleetflow_pipeline::live_store::LiveSnapshot;
-use fleetflow_pipeline::live_views::VehicleKey;
+use fleetflow_pipeline::live_vehicles::VehicleEntry;
 use fleetflow_pipeline::vehicle_live::LiveFix;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -59,46 +59,46 @@ pub(crate) async fn routes(
         limit: p.number("limit", 1..=1_000_000usize)?.unwrap_or(usize::MAX),
     };
     Ok(Json(store.read(|s| {
-        let keys: Vec<&VehicleKey> = match &bbox {
+        let sees = |company: &str| viewer.sees(company);
+        let vehicles: Vec<&VehicleEntry> = match &bbox {
             Some(bbox) => {
-                let mut keys: Vec<&VehicleKey> = s
-                    .grid
-                    .candidates(bbox)
+                let mut near: Vec<&VehicleEntry> = s
+                    .near(bbox)
                     .into_iter()
-                    .filter(|key| {
-                        s.vehicles
-                            .get(*key)
-                            .and_then(|v| v.state.fix)
+                    .filter(|e| sees(e.company()))
+                    .filter(|e| {
+                        e.live
+                            .and_then(|l| l.fix)
                             .is_some_and(|f| bbox.contains(f.lat_e7, f.lon_e7))
                     })
                     .collect();
-                keys.sort_unstable();
-                keys
+                near.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+                near
             }
-            None => s.vehicles.keys().collect(),
+            None => s.vehicles.iter_where(sees).collect(),
         };
         let mut count = 0usize;
         let mut routes = Vec::new();
-        for key in keys {
-            if !viewer.sees(&key.0) || filter.vehicle.as_ref().is_some_and(|v| **v != *key.1) {
+        for entry in vehicles {
+            if filter
+                .vehicle
+                .as_ref()
+                .is_some_and(|v| **v != **entry.vehicle())
+            {
                 continue;
             }
             if let Some(wanted) = &filter.statuses
-                && !s.status(key).is_some_and(|st| wanted.contains(&st))
+                && !entry.status().is_some_and(|st| wanted.contains(&st))
             {
                 continue;
             }
-            // Only the routes returned are read: counting the rest is a lookup each.
+            // Only the routes returned are read: counting the rest is a check each.
             if routes.len() < filter.limit {
-                let Some(route) = route_view(s, key, &filter) else {
+                let Some(route) = route_view(s, entry, &filter) else {
                     continue;
                 };
                 routes.push(route);
-            } else if s
-                .vehicles
-                .get(key)
-                .is_none_or(|v| v.state.open_trip.is_none())
-            {
+            } else if entry.live.is_none_or(|l| l.open_trip.is_none()) {
                 continue;
             }
             count += 1;
@@ -118,8 +118,8 @@ struct RouteFilter {
 }
 
 /// A vehicle's route, if it has an open trip.
-fn route_view(s: &LiveSnapshot, key: &VehicleKey, filter: &RouteFilter) -> Option<RouteView> {
-    let (trip_start_ms, fixes) = s.route(key)?;
+fn route_view(s: &LiveSnapshot, entry: &VehicleEntry, filter: &RouteFilter) -> Option<RouteView> {
+    let (trip_start_ms, fixes) = s.route(entry)?;
     let total_points = fixes.len();
     // The fixes are in time order: the newer tail is a slice.
     let newer = filter
@@ -136,10 +136,10 @@ fn route_view(s: &LiveSnapshot, key: &VehicleKey, filter: &RouteFilter) -> Optio
         })
         .collect();
     Some(RouteView {
-        company: key.0.to_string(),
-        vehicle: key.1.to_string(),
-        status: s.status(key)?.as_str(),
-        trip_id: format!("{}:{trip_start_ms}", key.1),
+        company: entry.company().to_string(),
+        vehicle: entry.vehicle().to_string(),
+        status: entry.status()?.as_str(),
+        trip_id: format!("{}:{trip_start_ms}", entry.vehicle()),
         trip_start_ms,
         total_points,
         points,

@@ -239,9 +239,8 @@ fn take(snap: &LiveSnapshot, principal: &Principal) -> arrow::error::Result<Take
     // Vehicles.
     let views: Vec<VehicleView> = snap
         .vehicles
-        .keys()
-        .filter(|(company, _)| sees(company))
-        .filter_map(|key| vehicle_view(snap, key))
+        .iter_where(sees)
+        .filter_map(vehicle_view)
         .collect();
     let v = &views;
     let columns: Vec<ArrayRef> = vec![

@@ -3,12 +3,16 @@
 //! `cargo run --release -p fleetflow-benches --bin live_memory -- --vehicles 100000`
 //!
 //! It builds the live views (the differential views with their arrangements and temporal-filter
-//! buffers) and the live store (states, offline set, totals, leaderboards, grid index, change
-//! log), and feeds them `--vehicles` vehicles as the sessionizer would: a live state, a
-//! last-heard time and one trip of today each, in timestamps of `--per-tick` vehicles. It
-//! reports live heap bytes (what the program holds, counted by an instrumented allocator, so
-//! the allocator's own slack is left out) and resident memory, per vehicle, with the dataflow
-//! alive and again after it is dropped (the store's share).
+//! buffers) and the live store (the vehicle table with states, offline flags and totals,
+//! leaderboards, grid index, change log), and feeds them `--vehicles` vehicles as the
+//! sessionizer would: a live state, a last-heard time and `--trips` trips each, in timestamps
+//! of `--per-tick` vehicles. It reports, per vehicle, live heap bytes (what the program holds,
+//! counted by an instrumented system allocator, so the allocator's own slack is left out) and
+//! resident memory (which includes the allocator's retained and fragmented pages), with the
+//! dataflow alive; `--no-store` leaves the store out.
+//!
+//! The `fleetflow` binary allocates with mimalloc; this measure uses the system allocator
+//! underneath its counter (`stats_alloc` needs a `const` constructor for other allocators).
 
 use std::alloc::System;
 use std::sync::Arc;
@@ -165,6 +169,7 @@ fn vehicle(i: usize, companies: usize, trips: usize, now_ms: u64) -> Fed {
         company: company.clone(),
         vehicle: vehicle.clone(),
         at_ms: now_ms,
+        live: Some((live.state.ignition, live.state.motion)),
     };
     let trips = (0..trips as i64)
         .map(|k| TripRecord {
