@@ -21,9 +21,9 @@ use crate::live_alerts::{Alert, AlertKind};
 use crate::live_grid::{BoxE7, Grid};
 use crate::live_routes::RecentFixes;
 use crate::live_vehicles::{Slot, VehicleEntry, VehicleTable};
-use crate::live_views::{Leader, LiveRow, Period, SummaryKey, VehicleKey};
+use crate::live_views::{Leader, LiveRow, Period, SummaryKey};
 use crate::sessionize_operator::Epoch;
-use crate::vehicle_live::{LiveFix, Status};
+use crate::vehicle_live::LiveFix;
 
 /// One entry of the change log: a vehicle whose served state (live state, offline flag or
 /// totals) changed at `epoch`. Readers render its current state (or its absence).
@@ -91,16 +91,6 @@ pub struct LiveSnapshot {
 }
 
 impl LiveSnapshot {
-    /// A served vehicle's status: offline, or its motion.
-    pub fn status(&self, key: &VehicleKey) -> Option<Status> {
-        self.vehicles.get(key)?.status()
-    }
-
-    /// A served vehicle's status and when it began (see [`VehicleEntry::status_since`]).
-    pub fn status_since(&self, key: &VehicleKey) -> Option<(Status, i64)> {
-        self.vehicles.get(key)?.status_since()
-    }
-
     /// A vehicle's live route: its open trip's start and the trip's fixes inside the route
     /// window, oldest first; `None` when it has no open trip.
     pub fn route(&self, vehicle: &VehicleEntry) -> Option<(i64, Vec<&LiveFix>)> {
@@ -430,7 +420,7 @@ impl<'scope> PublishLive<'scope> for Collection<'scope, Epoch, LiveRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live_views::PeriodTotal;
+    use crate::live_views::{PeriodTotal, VehicleKey};
     use crate::vehicle_live::{IgnitionState, MachineLive, Motion, VehicleLive};
 
     fn live(vehicle: &str, odometer_m: u64) -> LiveRow {
