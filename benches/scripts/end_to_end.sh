@@ -11,7 +11,9 @@ cd "$(dirname "$0")/../.."
 source scripts/env.sh
 seconds="${1:-20}"
 scenario="${2:-native}"
-cargo build --release -q -p fleetflow -p fleetflow-benches
+# The workspace with every target, as the tests build it: building only some packages resolves
+# other dependency features and rebuilds the DataFusion stack.
+cargo build --release -q --locked --workspace --all-targets
 bin="$CARGO_TARGET_DIR/release"
 tansu="${TANSU_BIN:-$HOME/.cargo/bin/tansu}"
 work="$(mktemp -d)"

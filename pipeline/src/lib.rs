@@ -18,6 +18,7 @@ pub mod live_views;
 pub mod parquet_file;
 pub mod parquet_sink;
 pub mod partition_swap;
+pub mod period_totals;
 pub mod raw_record;
 pub mod reference;
 pub mod rows;

@@ -10,26 +10,23 @@
 //! filters ([`crate::temporal_filter`]) and change when the dataflow time passes a boundary,
 //! with no input.
 //!
-//! Days and weeks are UTC (weeks start on Monday); a trip counts toward the day and week it
-//! started in.
+//! The period totals are their own operator ([`crate::period_totals`]).
 
 use std::cmp::Reverse;
 use std::sync::Arc;
 
 use differential_dataflow::collection::vec::Collection;
-use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 
 use crate::live_routes::{RecentFix, recent_fixes};
+use crate::period_totals::PeriodTotals;
+pub use crate::period_totals::{DAY_MS, Period, PeriodTotal, VehicleKey, WEEK_MS};
 use crate::rows::{PositionRow, TripRecord};
 use crate::sessionize_operator::Epoch;
 use crate::temporal_filter::{FOREVER, ValidDuring};
 use crate::vehicle_live::{IgnitionState, LastHeard, Status, VehicleLive};
-
-pub const DAY_MS: u64 = 86_400_000;
-pub const WEEK_MS: u64 = 7 * DAY_MS;
 
 /// `[live]`-derived settings of the views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,141 +52,6 @@ impl Default for LiveViewConfig {
 /// A fleet summary bucket: how many of a company's vehicles have this ignition state and status
 /// (the dashboard's all / engine on / engine off counts are sums of buckets).
 pub type SummaryKey = (Arc<str>, IgnitionState, Status);
-
-/// (company, vehicle).
-pub type VehicleKey = (Arc<str>, Arc<str>);
-
-/// Which period a total or leaderboard covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Period {
-    /// The current UTC day.
-    Today,
-    /// The current UTC week (from Monday).
-    Week,
-}
-
-impl Period {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Period::Today => "today",
-            Period::Week => "week",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Period> {
-        [Period::Today, Period::Week]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-    }
-
-    /// The window of dataflow time during which a trip that started at `start_ms` counts.
-    pub fn window(self, start_ms: i64) -> (Epoch, Epoch) {
-        let day = start_ms.max(0) as u64 / DAY_MS;
-        let from = match self {
-            Period::Today => day * DAY_MS,
-            // Day 0 (1970-01-01) was a Thursday, weekday 3 counting from Monday.
-            Period::Week => day.saturating_sub((day + 3) % 7) * DAY_MS,
-        };
-        let len = match self {
-            Period::Today => DAY_MS,
-            Period::Week => WEEK_MS,
-        };
-        (from, from + len)
-    }
-}
-
-/// A vehicle's trips in the current period, summed.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-pub struct PeriodTotal {
-    pub distance_mm: u64,
-    /// Time in moving legs.
-    pub driving_ms: i64,
-    pub trips: u32,
-}
-
-impl PeriodTotal {
-    pub fn add(&mut self, trip: &crate::Trip, times: isize) {
-        let n = times.max(0) as u64;
-        self.distance_mm += trip.distance_mm * n;
-        self.driving_ms += trip.moving_ms * n as i64;
-        self.trips += n as u32;
-    }
-}
-
-/// A sum of trips as a differential difference (an abelian group): the period totals carry
-/// each trip's sums in the difference of a `(window, vehicle)` record, so differential adds
-/// them up and every operator holds one update per vehicle and period, not one per trip.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-pub struct TripSums {
-    pub distance_mm: i64,
-    pub driving_ms: i64,
-    pub trips: i64,
-}
-
-impl TripSums {
-    pub fn of(trip: &crate::Trip) -> Self {
-        TripSums {
-            distance_mm: trip.distance_mm as i64,
-            driving_ms: trip.moving_ms,
-            trips: 1,
-        }
-    }
-
-    /// The served total (a sum of present trips is never negative).
-    pub fn total(&self) -> PeriodTotal {
-        PeriodTotal {
-            distance_mm: self.distance_mm.max(0) as u64,
-            driving_ms: self.driving_ms,
-            trips: self.trips.max(0) as u32,
-        }
-    }
-}
-
-impl IsZero for TripSums {
-    fn is_zero(&self) -> bool {
-        *self == TripSums::default()
-    }
-}
-
-impl Semigroup for TripSums {
-    fn plus_equals(&mut self, rhs: &Self) {
-        self.distance_mm += rhs.distance_mm;
-        self.driving_ms += rhs.driving_ms;
-        self.trips += rhs.trips;
-    }
-}
-
-impl Monoid for TripSums {
-    fn zero() -> Self {
-        TripSums::default()
-    }
-}
-
-impl Abelian for TripSums {
-    fn negate(&mut self) {
-        *self = TripSums {
-            distance_mm: -self.distance_mm,
-            driving_ms: -self.driving_ms,
-            trips: -self.trips,
-        };
-    }
-}
-
-impl Multiply<isize> for TripSums {
-    type Output = TripSums;
-    fn multiply(self, times: &isize) -> TripSums {
-        let n = *times as i64;
-        TripSums {
-            distance_mm: self.distance_mm * n,
-            driving_ms: self.driving_ms * n,
-            trips: self.trips * n,
-        }
-    }
-}
 
 /// One leaderboard place.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -245,8 +107,7 @@ pub fn live_views<'scope>(
 ) -> LiveViews<'scope> {
     let offline = offline(heard, config.offline_after_ms);
     let summary = fleet_summary(vehicles.clone(), offline.clone());
-    let totals =
-        period_totals(trips.clone(), Period::Today).concat(period_totals(trips, Period::Week));
+    let totals = trips.period_totals();
     let leaders = leaderboards(totals.clone(), config.leaderboard_top);
     let recent = recent_fixes(positions, config.route_window_ms);
     LiveViews {
@@ -317,32 +178,6 @@ pub fn fleet_summary<'scope>(
         .count_total()
 }
 
-/// Per vehicle, the sum of its trips that started in the current `period`.
-///
-/// Each trip becomes its period window and vehicle, with the trip's sums as the difference
-/// ([`TripSums`]): the temporal filter then holds one summed retraction per vehicle (the
-/// window is when it is held until, not held data), and `count_total` one accumulation per
-/// vehicle, however many trips there were.
-pub fn period_totals<'scope>(
-    trips: Collection<'scope, Epoch, TripRecord>,
-    period: Period,
-) -> Collection<'scope, Epoch, (Period, VehicleKey, PeriodTotal)> {
-    trips
-        .explode(move |t| {
-            let sums = TripSums::of(&t.trip);
-            Some((
-                (period.window(t.trip.start_ms), (t.company, t.vehicle)),
-                sums,
-            ))
-        })
-        .valid_during(
-            period.as_str(),
-            |(window, key): ((Epoch, Epoch), VehicleKey)| (window, key),
-        )
-        .count_total()
-        .map(move |(key, sums)| (period, key, sums.total()))
-}
-
 /// Per company and period, the `top` vehicles by distance (ties by vehicle id).
 pub fn leaderboards<'scope>(
     totals: Collection<'scope, Epoch, (Period, VehicleKey, PeriodTotal)>,
@@ -364,25 +199,4 @@ pub fn leaderboards<'scope>(
             vehicle,
             distance_mm,
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn periods_are_utc_days_and_monday_weeks() {
-        // 2020-12-02 (a Wednesday) 15:00 UTC.
-        let t = 1_606_921_200_000;
-        assert_eq!(
-            Period::Today.window(t),
-            (1_606_867_200_000, 1_606_867_200_000 + DAY_MS)
-        );
-        // Monday 2020-11-30 00:00 UTC.
-        assert_eq!(
-            Period::Week.window(t),
-            (1_606_694_400_000, 1_606_694_400_000 + WEEK_MS)
-        );
-        assert_eq!(Period::Week.window(1_606_694_400_000).0, 1_606_694_400_000);
-    }
 }

@@ -8,15 +8,16 @@
 //! input at `s` and `from <= s < until`. Both halves are held back until the frontier passes
 //! their time, so the filter fires on the clock alone, with no input.
 //!
-//! Held updates are consolidated per time as they arrive: a last-heard time that is replaced
-//! before its silence ran out cancels its own pending insertion, so the operator holds about
-//! one update per key rather than every report of the silence period. The difference may be any
-//! abelian group, not only a count: the period totals hold one summed retraction per vehicle
-//! and period, however many trips it made.
+//! Held updates are consolidated as they arrive, in one map ordered by (time, data): a
+//! last-heard time that is replaced before its silence ran out cancels its own pending
+//! insertion, so the operator holds about one update per key rather than every report of the
+//! silence period. Times are milliseconds and most held ones are distinct (each device's
+//! silence runs out at its own millisecond), so nothing is kept per time: one entry per held
+//! update, and one capability, at the earliest held time, for the whole operator. The
+//! difference may be any abelian group, not only a count.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::collection::vec::Collection;
@@ -41,7 +42,7 @@ pub trait ValidDuring<'scope, D, R> {
         window: impl Fn(D) -> ((Epoch, Epoch), D2) + 'static,
     ) -> Collection<'scope, Epoch, D2, R>
     where
-        D2: Clone + Hash + Eq + 'static;
+        D2: Clone + Ord + 'static;
 }
 
 impl<'scope, D, R> ValidDuring<'scope, D, R> for Collection<'scope, Epoch, D, R>
@@ -55,65 +56,79 @@ where
         window: impl Fn(D) -> ((Epoch, Epoch), D2) + 'static,
     ) -> Collection<'scope, Epoch, D2, R>
     where
-        D2: Clone + Hash + Eq + 'static,
+        D2: Clone + Ord + 'static,
     {
         self.inner
             .unary_frontier(Pipeline, name, move |_initial, _info| {
-                // Per time: a capability to send at it, and the updates due then.
-                let mut held: BTreeMap<Epoch, (Capability<Epoch>, HashMap<D2, R>)> =
-                    BTreeMap::new();
+                // The updates due, by time; a capability at the earliest of their times.
+                let mut held: BTreeMap<(Epoch, D2), R> = BTreeMap::new();
+                let mut cap: Option<Capability<Epoch>> = None;
                 move |(input, frontier), output| {
-                    input.for_each(|cap, data| {
-                        let mut hold = |at: Epoch, d: D2, r: R| {
-                            if r.is_zero() {
-                                return;
-                            }
-                            let slot = held
-                                .entry(at)
-                                .or_insert_with(|| (cap.delayed(&at, 0), HashMap::new()));
-                            match slot.1.entry(d) {
-                                Entry::Occupied(mut held_diff) => {
-                                    held_diff.get_mut().plus_equals(&r);
-                                    if held_diff.get().is_zero() {
-                                        // Cancelled (its time may still hold other updates).
-                                        held_diff.remove();
-                                        if slot.1.is_empty() {
-                                            held.remove(&at);
-                                        }
-                                    }
-                                }
-                                Entry::Vacant(empty) => {
-                                    empty.insert(r);
-                                }
-                            }
-                        };
+                    input.for_each(|in_cap, data| {
                         for (d, t, r) in data.drain(..) {
                             let ((from, until), d) = window(d);
                             let (on, off) = (t.max(from), t.max(until));
                             if on >= off {
                                 continue; // the window closed before the update: never present
                             }
+                            if cap.as_ref().is_none_or(|c| on < *c.time()) {
+                                cap = Some(in_cap.delayed(&on, 0));
+                            }
                             if until != FOREVER {
                                 let mut retract = r.clone();
                                 retract.negate();
-                                hold(off, d.clone(), retract);
+                                hold(&mut held, off, d.clone(), retract);
                             }
-                            hold(on, d, r);
+                            hold(&mut held, on, d, r);
                         }
                     });
-                    while let Some(entry) = held.first_entry() {
-                        if frontier.less_equal(entry.key()) {
+                    while let Some(first) = held.first_entry() {
+                        let time = first.key().0;
+                        if frontier.less_equal(&time) {
                             break;
                         }
-                        let time = *entry.key();
-                        let (cap, updates) = entry.remove();
-                        output
-                            .session(&cap)
-                            .give_iterator(updates.into_iter().map(|(d, r)| (d, time, r)));
+                        let at = cap
+                            .as_ref()
+                            .expect("held updates keep a capability")
+                            .delayed(&time);
+                        let mut session = output.session(&at);
+                        while let Some(due) = held.first_entry() {
+                            if due.key().0 != time {
+                                break;
+                            }
+                            let ((_, d), r) = due.remove_entry();
+                            session.give((d, time, r));
+                        }
+                    }
+                    match held.first_key_value() {
+                        Some(((earliest, _), _)) => {
+                            if let Some(cap) = cap.as_mut() {
+                                cap.downgrade(earliest);
+                            }
+                        }
+                        None => cap = None,
                     }
                 }
             })
             .as_collection()
+    }
+}
+
+/// Adds `r` to the update held for `d` at `at`, removing it when that cancels it.
+fn hold<D: Ord, R: Abelian>(held: &mut BTreeMap<(Epoch, D), R>, at: Epoch, d: D, r: R) {
+    if r.is_zero() {
+        return;
+    }
+    match held.entry((at, d)) {
+        Entry::Occupied(mut pending) => {
+            pending.get_mut().plus_equals(&r);
+            if pending.get().is_zero() {
+                pending.remove();
+            }
+        }
+        Entry::Vacant(empty) => {
+            empty.insert(r);
+        }
     }
 }
 

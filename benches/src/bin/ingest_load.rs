@@ -265,6 +265,8 @@ async fn main() -> anyhow::Result<()> {
         }
         // Ingest alone: the pipeline would share the cores being measured.
         config.pipeline.enabled = false;
+        // Nor Postgres: a pipeline process started beside it (end_to_end.sh) may hold the port.
+        config.query.postgres = "off".to_owned();
         let services = build(&config, Role::Run)
             .await
             .context("starting fleetflow")?;

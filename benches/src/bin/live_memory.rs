@@ -7,31 +7,40 @@
 //! leaderboards, grid index, change log), and feeds them `--vehicles` vehicles as the
 //! sessionizer would: a live state, a last-heard time and `--trips` trips each, in timestamps
 //! of `--per-tick` vehicles. It reports, per vehicle, live heap bytes (what the program holds,
-//! counted by an instrumented system allocator, so the allocator's own slack is left out) and
+//! counted by a wrapper around the allocator, so the allocator's own slack is left out) and
 //! resident memory (which includes the allocator's retained and fragmented pages), with the
-//! dataflow alive; `--no-store` leaves the store out.
+//! dataflow alive; `--no-store` leaves the store out, and `--views offline,totals,...` builds
+//! only those differential views (with what they are computed from), to see what each holds.
 //!
-//! The `fleetflow` binary allocates with mimalloc; this measure uses the system allocator
-//! underneath its counter (`stats_alloc` needs a `const` constructor for other allocators).
+//! It allocates with mimalloc, as the `fleetflow` binary does; built with the `system-alloc`
+//! feature it uses the system allocator (glibc) instead, to compare.
 
-use std::alloc::System;
 use std::sync::Arc;
 
+use cap::Cap;
 use clap::Parser;
+use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::input::InputSession;
 use fleetflow_pipeline::live_alerts::Alert;
 use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
-use fleetflow_pipeline::live_views::{LiveViewConfig, live_views};
+use fleetflow_pipeline::live_views::{
+    LiveViewConfig, fleet_summary, leaderboards, live_views, offline,
+};
+use fleetflow_pipeline::period_totals::PeriodTotals;
 use fleetflow_pipeline::rows::PositionRow;
 use fleetflow_pipeline::{
     IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Trip, TripRecord, TripRule, VehicleLive,
 };
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use timely::dataflow::InputHandleVec;
 use timely::dataflow::operators::Probe;
+use timely::dataflow::{ProbeHandle, Scope};
 
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+static GLOBAL: Cap<mimalloc::MiMalloc> = Cap::new(mimalloc::MiMalloc, usize::MAX);
+#[cfg(feature = "system-alloc")]
+#[global_allocator]
+static GLOBAL: Cap<std::alloc::System> = Cap::new(std::alloc::System, usize::MAX);
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -50,13 +59,26 @@ struct Args {
     /// Leave the live store out: measure the differential views alone.
     #[arg(long)]
     no_store: bool,
+    /// Build only these views, without the store (`summary` includes `offline`, `leaders`
+    /// includes `totals`).
+    #[arg(long, value_delimiter = ',')]
+    views: Vec<View>,
 }
 
-/// Bytes the program holds on the heap now. (`stats_alloc` counts a reallocation's growth in
-/// `bytes_allocated` and again in `bytes_reallocated`: adding the latter would count it twice.)
+/// A differential view that can be built alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum View {
+    /// None: the inputs and the vehicles' names alone, the baseline of the others.
+    Inputs,
+    Offline,
+    Summary,
+    Totals,
+    Leaders,
+}
+
+/// Bytes the program holds on the heap now.
 fn heap() -> i64 {
-    let s = GLOBAL.stats();
-    s.bytes_allocated as i64 - s.bytes_deallocated as i64
+    GLOBAL.allocated() as i64
 }
 
 fn main() {
@@ -68,7 +90,8 @@ fn main() {
         .map_or(0, |d| d.as_millis() as u64);
     let store = Arc::new(LiveStore::new(LiveStoreConfig::default()));
     let worker_store = store.clone();
-    let no_store = args.no_store;
+    let views = args.views.clone();
+    let no_store = args.no_store || !views.is_empty();
     let (per_tick, companies, trips) = (
         args.per_tick.max(1),
         args.companies.max(1),
@@ -77,6 +100,9 @@ fn main() {
     let (heap_alive, rss_alive) = timely::execute_directly(move |worker| {
         let mut inputs = Inputs::new();
         let probe = worker.dataflow::<u64, _, _>(|scope| {
+            if !views.is_empty() {
+                return some_views(&views, &mut inputs, scope);
+            }
             let views = live_views(
                 inputs.vehicles.to_collection(scope),
                 inputs.heard.to_collection(scope),
@@ -106,6 +132,17 @@ fn main() {
                 fed.push(vehicle(i, companies, trips, now_ms));
             }
         }
+        // Then the steady state: timestamps with no input, 20 ms apart, so that the allocator
+        // returns what the loading freed as it would in a running process (mimalloc purges
+        // freed pages on later calls, once they have been free for its purge delay).
+        for _ in 0..10 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            time += 1;
+            inputs.feed(std::iter::empty(), time);
+            while probe.less_than(&time) || (!no_store && worker_store.read(|s| s.upto) < time) {
+                worker.step();
+            }
+        }
         // Measured while the dataflow and its arrangements are alive.
         (heap(), fleetflow_benches::resident_bytes() as i64)
     });
@@ -126,6 +163,41 @@ fn main() {
         rss_alive as f64 / 1e6,
         per(rss_alive - rss_before),
     );
+}
+
+/// Builds the selected views alone; a probe of all of them.
+fn some_views<'scope>(
+    views: &[View],
+    inputs: &mut Inputs,
+    scope: Scope<'scope, u64>,
+) -> ProbeHandle<u64> {
+    let config = LiveViewConfig::default();
+    let has = |v: View| views.contains(&v);
+    // Every input is bound and drained (an unbound input would keep what it is sent).
+    let vehicles = inputs.vehicles.to_collection(scope);
+    let heard = inputs.heard.to_collection(scope);
+    let trips = inputs.trips.to_collection(scope);
+    let mut built: Vec<Collection<'scope, u64, ()>> = vec![
+        vehicles.clone().map(|_| ()),
+        heard.clone().map(|_| ()),
+        trips.clone().map(|_| ()),
+    ];
+    if has(View::Offline) || has(View::Summary) {
+        let gone = offline(heard, config.offline_after_ms);
+        if has(View::Summary) {
+            built.push(fleet_summary(vehicles, gone.clone()).map(|_| ()));
+        }
+        built.push(gone.map(|_| ()));
+    }
+    if has(View::Totals) || has(View::Leaders) {
+        let totals = trips.period_totals();
+        if has(View::Leaders) {
+            built.push(leaderboards(totals.clone(), config.leaderboard_top).map(|_| ()));
+        }
+        built.push(totals.map(|_| ()));
+    }
+    let first = built.remove(0);
+    first.concatenate(built).inner.probe().0
 }
 
 /// The sessionizer's output for vehicle `i`: its live state, last-heard time and `trips` trips,
@@ -165,10 +237,12 @@ fn vehicle(i: usize, companies: usize, trips: usize, now_ms: u64) -> Fed {
             motion_since_ms: now_ms as i64 - 600_000,
         },
     };
+    // Devices report every 60 s at their own phase, so last-heard times (which the offline
+    // filter holds until the silence runs out) spread over a minute, mostly one per ms.
     let heard = LastHeard {
         company: company.clone(),
         vehicle: vehicle.clone(),
-        at_ms: now_ms,
+        at_ms: now_ms - (i as u64 * 7_919) % 60_000,
         live: Some((live.state.ignition, live.state.motion)),
     };
     let trips = (0..trips as i64)
