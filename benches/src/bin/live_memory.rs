@@ -21,6 +21,7 @@ use cap::Cap;
 use clap::Parser;
 use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::input::InputSession;
+use fleetflow_pipeline::job::PipelineConfig;
 use fleetflow_pipeline::live_alerts::Alert;
 use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
 use fleetflow_pipeline::live_views::{
@@ -238,11 +239,13 @@ fn vehicle(i: usize, companies: usize, trips: usize, now_ms: u64) -> Fed {
         },
     };
     // Devices report every 60 s at their own phase, so last-heard times (which the offline
-    // filter holds until the silence runs out) spread over a minute, mostly one per ms.
+    // filter holds until the silence runs out) spread over a minute, in epochs of the
+    // pipeline's default tick (50 ms).
+    let tick = PipelineConfig::default().tick_ms;
     let heard = LastHeard {
         company: company.clone(),
         vehicle: vehicle.clone(),
-        at_ms: now_ms - (i as u64 * 7_919) % 60_000,
+        at_ms: (now_ms - (i as u64 * 7_919) % 60_000) / tick * tick,
         live: Some((live.state.ignition, live.state.motion)),
     };
     let trips = (0..trips as i64)
