@@ -13,7 +13,7 @@ source scripts/env.sh
 vehicles="${1:-15000}"
 seconds="${2:-60}"
 scripts/install-chromium
-cargo build --release -q -p fleetflow
+cargo build --release -q --locked --workspace --all-targets  # as the tests build it (one shared build)
 bin="$CARGO_TARGET_DIR/release"
 work="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -6,11 +6,9 @@
 //! Each view is a differential collection: at every dataflow timestamp it equals a from-scratch
 //! computation over the input seen so far at that time (tested against
 //! [`crate::reference`] in `tests/sessionize_reference.rs`), and it changes only where the input
-//! or the clock did. Views that depend on the clock (offline, today, this week) are temporal
-//! filters ([`crate::temporal_filter`]) and change when the dataflow time passes a boundary,
-//! with no input.
-//!
-//! The period totals are their own operator ([`crate::period_totals`]).
+//! or the clock did. Views that depend on the clock change when the dataflow time passes a
+//! boundary, with no input: offline through a temporal filter ([`crate::temporal_filter`]),
+//! today's and this week's totals through their own operator ([`crate::period_totals`]).
 
 use std::cmp::Reverse;
 use std::sync::Arc;

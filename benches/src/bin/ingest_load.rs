@@ -3,7 +3,7 @@
 //! embedded broker, a real broker (`--brokers`), or no broker at all (a baseline of ingest
 //! alone). Afterwards it reads the records back out of the broker and reports that rate too.
 //!
-//! `cargo run --release -p fleetflow-benches --bin ingest_load -- --seconds 10`
+//! `benches/scripts/run ingest_load --seconds 10`
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -2,7 +2,7 @@
 //! views, under load, and what a full-state poll and a cursor poll cost with 15,000 vehicles;
 //! memory per tracked vehicle is measured by `live_memory`.
 //!
-//! `cargo run --release -p fleetflow-benches --bin live_latency -- --seconds 20 --rate 100000`
+//! `benches/scripts/run live_latency --seconds 20 --rate 100000`
 //!
 //! One process runs `fleetflow run` (embedded broker, pipeline, live store, HTTP) and the load:
 //! paced Monicar `cycle-info` requests of 60 points over `--vehicles` vehicles. An SSE client

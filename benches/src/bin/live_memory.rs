@@ -1,6 +1,6 @@
 //! Memory per tracked vehicle of the live views (issue 4).
 //!
-//! `cargo run --release -p fleetflow-benches --bin live_memory -- --vehicles 100000`
+//! `benches/scripts/run live_memory --vehicles 100000`
 //!
 //! It builds the live views (the differential views with their arrangements and temporal-filter
 //! buffers) and the live store (the vehicle table with states, offline flags and totals,
