@@ -6,6 +6,7 @@
 
 pub mod commit_log;
 pub mod compaction;
+pub mod earliest_capability;
 pub mod geo;
 pub mod job;
 pub mod kafka_source;
@@ -15,6 +16,7 @@ pub mod live_routes;
 pub mod live_store;
 pub mod live_vehicles;
 pub mod live_views;
+pub mod local_top;
 pub mod parquet_file;
 pub mod parquet_sink;
 pub mod partition_swap;
@@ -24,6 +26,7 @@ pub mod reference;
 pub mod rows;
 pub mod sessionize;
 pub mod sessionize_operator;
+pub mod stable_hash;
 pub mod synthetic;
 pub mod table_batches;
 pub mod table_reader;

@@ -19,10 +19,12 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 
 use crate::live_routes::{RecentFix, recent_fixes};
+use crate::local_top::LocalTop;
 use crate::period_totals::PeriodTotals;
 pub use crate::period_totals::{DAY_MS, Period, PeriodTotal, VehicleKey, WEEK_MS};
 use crate::rows::{PositionRow, TripRecord};
 use crate::sessionize_operator::Epoch;
+use crate::stable_hash::vehicle_route;
 use crate::temporal_filter::{FOREVER, ValidDuring};
 use crate::vehicle_live::{IgnitionState, LastHeard, Status, VehicleLive};
 
@@ -184,6 +186,10 @@ pub fn leaderboards<'scope>(
     totals
         .map(|(period, (company, vehicle), total)| {
             ((company, period), (Reverse(total.distance_mm), vehicle))
+        })
+        // Each worker's top `top` per board; the reduce ranks their union.
+        .local_top(top, |(company, _), (_, vehicle)| {
+            vehicle_route(company, vehicle)
         })
         .reduce_named("Leaderboard", move |_key, ranked, out| {
             for (rank, ((distance, vehicle), _)) in ranked.iter().take(top).enumerate() {

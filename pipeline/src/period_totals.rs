@@ -21,11 +21,12 @@ use differential_dataflow::AsCollection;
 use differential_dataflow::collection::vec::Collection;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::operator::Operator;
 
+use crate::earliest_capability::EarliestCapability;
 use crate::rows::TripRecord;
 use crate::sessionize_operator::Epoch;
+use crate::stable_hash::vehicle_route;
 
 pub const DAY_MS: u64 = 86_400_000;
 pub const WEEK_MS: u64 = 7 * DAY_MS;
@@ -160,7 +161,19 @@ impl<'scope> PeriodTotals<'scope> for Collection<'scope, Epoch, TripRecord> {
                 // The ends of the windows the held sums belong to, per period.
                 let mut expiries: BTreeSet<(Epoch, Period)> = BTreeSet::new();
                 // A capability at the earliest pending or expiry time.
-                let mut cap: Option<Capability<Epoch>> = None;
+                let mut cap = EarliestCapability::default();
+                // The earliest time of a pending change or expiry.
+                let earliest =
+                    |pending: &BTreeMap<(Epoch, VehicleKey), Sums>,
+                     expiries: &BTreeSet<(Epoch, Period)>| {
+                        let next_change = pending.first_key_value().map(|((at, _), _)| *at);
+                        expiries
+                            .first()
+                            .map(|e| e.0)
+                            .into_iter()
+                            .chain(next_change)
+                            .min()
+                    };
                 move |(input, frontier), output| {
                     input.for_each(|in_cap, data| {
                         for (record, t, r) in data.drain(..) {
@@ -171,9 +184,7 @@ impl<'scope> PeriodTotals<'scope> for Collection<'scope, Epoch, TripRecord> {
                                 if on >= until {
                                     continue; // its window ended before it arrived
                                 }
-                                if cap.as_ref().is_none_or(|c| on < *c.time()) {
-                                    cap = Some(in_cap.delayed(&on, 0));
-                                }
+                                cap.hold(&in_cap, &on);
                                 let change = match pending.entry((on, key.clone())) {
                                     Entry::Occupied(held) => held.into_mut(),
                                     Entry::Vacant(empty) => empty.insert(Sums::default()),
@@ -184,18 +195,13 @@ impl<'scope> PeriodTotals<'scope> for Collection<'scope, Epoch, TripRecord> {
                     });
                     // Complete times in order; at a time, expiries before the changes.
                     loop {
-                        let next_expiry = expiries.first().map(|e| e.0);
-                        let next_change = pending.first_key_value().map(|((at, _), _)| *at);
-                        let Some(time) = next_expiry.into_iter().chain(next_change).min() else {
+                        let Some(time) = earliest(&pending, &expiries) else {
                             break;
                         };
                         if frontier.less_equal(&time) {
                             break;
                         }
-                        let at = cap
-                            .as_ref()
-                            .expect("pending changes and expiries keep a capability")
-                            .delayed(&time);
+                        let at = cap.at(&time);
                         let mut session = output.session(&at);
                         while let Some(&(end, period)) = expiries.first() {
                             if end != time {
@@ -244,41 +250,11 @@ impl<'scope> PeriodTotals<'scope> for Collection<'scope, Epoch, TripRecord> {
                             }
                         }
                     }
-                    let earliest = [
-                        expiries.first().map(|e| e.0),
-                        pending.first_key_value().map(|((at, _), _)| *at),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                    match earliest {
-                        Some(earliest) => {
-                            if let Some(cap) = cap.as_mut() {
-                                cap.downgrade(&earliest);
-                            }
-                        }
-                        None => cap = None,
-                    }
+                    cap.settle(earliest(&pending, &expiries).as_ref());
                 }
             })
             .as_collection()
     }
-}
-
-/// Which worker keeps a vehicle's sums: FNV-1a over the ids, stable across processes (cluster
-/// workers must agree).
-fn vehicle_route(company: &str, vehicle: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in company
-        .as_bytes()
-        .iter()
-        .chain(&[0xff])
-        .chain(vehicle.as_bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]

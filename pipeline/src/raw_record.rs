@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::stable_hash::fnv1a;
+
 /// One Kafka message: key (the vehicle), payload (the v1 record encoding), partition, offset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawRecord {
@@ -14,17 +16,9 @@ pub struct RawRecord {
 impl RawRecord {
     /// Which worker sessionizes it: by vehicle, so one vehicle's items meet in one place.
     pub fn route(&self) -> u64 {
-        // FNV-1a: stable across processes and runs (cluster workers must agree).
-        let bytes = self.key.as_deref().unwrap_or(&[]);
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        if bytes.is_empty() {
-            self.partition as u64
-        } else {
-            h
+        match self.key.as_deref() {
+            Some(key) if !key.is_empty() => fnv1a(key),
+            _ => self.partition as u64,
         }
     }
 }

@@ -23,9 +23,9 @@ use differential_dataflow::AsCollection;
 use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::difference::Abelian;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::operator::Operator;
 
+use crate::earliest_capability::EarliestCapability;
 use crate::sessionize_operator::Epoch;
 
 /// The end of a window that never closes.
@@ -62,7 +62,7 @@ where
             .unary_frontier(Pipeline, name, move |_initial, _info| {
                 // The updates due, by time; a capability at the earliest of their times.
                 let mut held: BTreeMap<(Epoch, D2), R> = BTreeMap::new();
-                let mut cap: Option<Capability<Epoch>> = None;
+                let mut cap = EarliestCapability::default();
                 move |(input, frontier), output| {
                     input.for_each(|in_cap, data| {
                         for (d, t, r) in data.drain(..) {
@@ -71,9 +71,7 @@ where
                             if on >= off {
                                 continue; // the window closed before the update: never present
                             }
-                            if cap.as_ref().is_none_or(|c| on < *c.time()) {
-                                cap = Some(in_cap.delayed(&on, 0));
-                            }
+                            cap.hold(&in_cap, &on);
                             if until != FOREVER {
                                 let mut retract = r.clone();
                                 retract.negate();
@@ -87,10 +85,7 @@ where
                         if frontier.less_equal(&time) {
                             break;
                         }
-                        let at = cap
-                            .as_ref()
-                            .expect("held updates keep a capability")
-                            .delayed(&time);
+                        let at = cap.at(&time);
                         let mut session = output.session(&at);
                         while let Some(due) = held.first_entry() {
                             if due.key().0 != time {
@@ -100,14 +95,7 @@ where
                             session.give((d, time, r));
                         }
                     }
-                    match held.first_key_value() {
-                        Some(((earliest, _), _)) => {
-                            if let Some(cap) = cap.as_mut() {
-                                cap.downgrade(earliest);
-                            }
-                        }
-                        None => cap = None,
-                    }
+                    cap.settle(held.first_key_value().map(|((earliest, _), _)| earliest));
                 }
             })
             .as_collection()
