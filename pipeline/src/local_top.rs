@@ -18,8 +18,8 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 
-use differential_dataflow::{AsCollection, ExchangeData};
 use differential_dataflow::collection::vec::Collection;
+use differential_dataflow::{AsCollection, ExchangeData};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 

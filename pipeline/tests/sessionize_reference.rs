@@ -1,6 +1,8 @@
 //! Correctness by reference: the incremental sessionizer, alone and inside the timely dataflow
 //! at 1 and 4 workers, agrees with the plain sequential reference on every trip, every
-//! per-vehicle total and every vehicle's live state at every timestamp, on seeded random fleets
+//! per-vehicle total and every vehicle's live state, and the store agrees on every live view
+//! (vehicles, offline, summary, totals, leaderboards, routes, nearby, clusters) at every
+//! timestamp, on seeded random fleets
 //! delivered out of order, with duplicates and late records.
 
 use std::collections::BTreeMap;
@@ -8,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
 use fleetflow_pipeline::live_alerts::device_alerts;
+use fleetflow_pipeline::live_grid::{BoxE7, cluster, distance_m};
 use fleetflow_pipeline::live_routes::route_window;
 use fleetflow_pipeline::live_store::{LiveSnapshot, LiveStore, LiveStoreConfig, PublishLive};
 use fleetflow_pipeline::live_vehicles::VehicleEntry;
@@ -220,6 +223,51 @@ struct Served {
     leaders: Vec<Leader>,
     /// Per vehicle with an open trip: its start and the route's fixes, oldest first.
     routes: BTreeMap<Arc<str>, (i64, Vec<LiveFix>)>,
+    /// Per served vehicle with a fix: the vehicles within [`NEARBY_M`] of it, nearest first
+    /// (what `/v1/live/nearby` finds through the store's grid index).
+    nearby: BTreeMap<Arc<str>, Vec<Arc<str>>>,
+    /// Per cluster cell at [`CLUSTER_ZOOM`] over the whole map, its vehicles (what
+    /// `/v1/live/clusters` counts).
+    clusters: BTreeMap<(i64, i64), Vec<Arc<str>>>,
+}
+
+/// The nearby view's radius in the test, and the clusters' zoom: both small enough that the
+/// fleet spreads over several answers and cells.
+const NEARBY_M: f64 = 4_000.0;
+const CLUSTER_ZOOM: u8 = 14;
+
+/// Where each vehicle is, and which others are within [`NEARBY_M`] of each (nearest first, ties
+/// by id), from scratch.
+fn nearby_from_scratch(
+    fixes: &BTreeMap<Arc<str>, (i32, i32)>,
+) -> BTreeMap<Arc<str>, Vec<Arc<str>>> {
+    fixes
+        .iter()
+        .map(|(id, &at)| {
+            let mut near: Vec<(f64, Arc<str>)> = fixes
+                .iter()
+                .map(|(other, &there)| (distance_m(at, there), other.clone()))
+                .filter(|(d, _)| *d <= NEARBY_M)
+                .collect();
+            near.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            (id.clone(), near.into_iter().map(|(_, v)| v).collect())
+        })
+        .collect()
+}
+
+/// The cluster cells' vehicles (sorted) over `members`.
+fn cluster_members(
+    members: impl IntoIterator<Item = ((i32, i32), Arc<str>)>,
+) -> BTreeMap<(i64, i64), Vec<Arc<str>>> {
+    cluster(members, CLUSTER_ZOOM)
+        .into_iter()
+        .map(|(cell, c)| {
+            let mut ids = c.members;
+            ids.sort();
+            assert_eq!(ids.len(), c.count);
+            (cell, ids)
+        })
+        .collect()
 }
 
 /// What the dataflow produced: trip, vehicle and summary updates, and the live store as worker
@@ -376,7 +424,41 @@ fn entries(s: &LiveSnapshot) -> impl Iterator<Item = &VehicleEntry> {
 
 fn served(store: &LiveStore) -> (Served, u64) {
     store.read(|s| {
+        let fix = |e: &VehicleEntry| e.live.and_then(|l| l.fix).map(|f| (f.lat_e7, f.lon_e7));
+        let nearby = s
+            .vehicles
+            .iter()
+            .filter_map(|e| {
+                let at = fix(e)?;
+                let mut near: Vec<(f64, Arc<str>)> = s
+                    .near(&BoxE7::around(at.0, at.1, NEARBY_M))
+                    .into_iter()
+                    .filter_map(|other| {
+                        Some((distance_m(at, fix(other)?), other.vehicle().clone()))
+                    })
+                    .filter(|(d, _)| *d <= NEARBY_M)
+                    .collect();
+                near.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+                Some((
+                    e.vehicle().clone(),
+                    near.into_iter().map(|(_, v)| v).collect(),
+                ))
+            })
+            .collect();
+        let world = BoxE7 {
+            min_lat: -900_000_000,
+            max_lat: 900_000_000,
+            min_lon: -1_800_000_000,
+            max_lon: 1_800_000_000,
+        };
+        let clusters = cluster_members(
+            s.near(&world)
+                .into_iter()
+                .filter_map(|e| Some((fix(e)?, e.vehicle().clone()))),
+        );
         let served = Served {
+            nearby,
+            clusters,
             vehicles: s
                 .vehicles
                 .iter()
@@ -505,7 +587,13 @@ fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served
             Some((v.vehicle.clone(), (start, route)))
         })
         .collect();
+    let fixes: BTreeMap<Arc<str>, (i32, i32)> = vehicles
+        .iter()
+        .filter_map(|(id, v)| Some((id.clone(), v.state.fix.map(|f| (f.lat_e7, f.lon_e7))?)))
+        .collect();
     Served {
+        nearby: nearby_from_scratch(&fixes),
+        clusters: cluster_members(fixes.iter().map(|(id, &at)| (at, id.clone()))),
         vehicles,
         offline,
         summary,
@@ -549,6 +637,7 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
     let mut online_again = 0;
     let mut midnight_crossed = false;
     let (mut route_points_max, mut route_points_shrank) = (0, 0);
+    let (mut nearby_max, mut cells_max) = (0, 0);
     for workers in [1, 4] {
         let Produced {
             trips: mut updates,
@@ -598,6 +687,17 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
                 got.routes, want.routes,
                 "{workers} workers, epoch {i}: live routes"
             );
+            assert_eq!(
+                got.nearby, want.nearby,
+                "{workers} workers, epoch {i}: nearby"
+            );
+            assert_eq!(
+                got.clusters, want.clusters,
+                "{workers} workers, epoch {i}: clusters"
+            );
+            let neighbours = got.nearby.values().map(|n| n.len() - 1).max();
+            nearby_max = nearby_max.max(neighbours.unwrap_or(0));
+            cells_max = cells_max.max(got.clusters.len());
             let points = |s: &Served| s.routes.values().map(|r| r.1.len()).sum::<usize>();
             route_points_max = route_points_max.max(points(got));
             if i > 0 && points(got) < points(&store[i - 1]) {
@@ -641,5 +741,10 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
     assert!(
         route_points_max > 100 && route_points_shrank > 2,
         "the routes fill ({route_points_max} points) and expire ({route_points_shrank} times)"
+    );
+    println!("nearby: at most {nearby_max} neighbours; clusters: at most {cells_max} cells");
+    assert!(
+        nearby_max > 0 && cells_max > 1,
+        "vehicles meet within the nearby radius ({nearby_max}) and spread over cells ({cells_max})"
     );
 }

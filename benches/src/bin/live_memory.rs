@@ -74,6 +74,10 @@ struct Args {
     /// pages on later calls, once they have been free for its purge delay, 1 s by default.)
     #[arg(long, default_value_t = 10_000)]
     steady_ms: u64,
+    /// How many times every vehicle reports again, `--steady-ms` each (0: measure right after
+    /// loading).
+    #[arg(long, default_value_t = 1)]
+    rounds: u64,
 }
 
 /// A differential view that can be built alone.
@@ -103,7 +107,7 @@ fn main() {
     let worker_store = store.clone();
     let views = args.views.clone();
     let no_store = args.no_store || !views.is_empty();
-    let steady_ms = args.steady_ms;
+    let (steady_ms, rounds) = (args.steady_ms, args.rounds);
     let (per_tick, companies, trips) = (
         args.per_tick.max(1),
         args.companies.max(1),
@@ -145,19 +149,19 @@ fn main() {
                 fed.push(vehicle(i, &names[i], trips, now_ms, 0));
             }
         }
-        // Then the steady state: each vehicle's second report replaces its first.
+        // Then the steady state: each vehicle's next report replaces the one before.
         let tick = PipelineConfig::default().tick_ms;
         let ticks = steady_ms.div_ceil(tick).max(1) as usize;
         let per_steady_tick = n.div_ceil(ticks);
-        for k in 0..ticks {
+        for (report, k) in (1..=rounds).flat_map(|r| (0..ticks).map(move |k| (r, k))) {
             std::thread::sleep(std::time::Duration::from_millis(tick));
             time += 1;
             let reporting = (k * per_steady_tick).min(n)..((k + 1) * per_steady_tick).min(n);
             inputs.feed(
                 reporting.flat_map(|i| {
                     [
-                        (vehicle(i, &names[i], trips, now_ms, 0), -1),
-                        (vehicle(i, &names[i], trips, now_ms, 1), 1),
+                        (vehicle(i, &names[i], trips, now_ms, report - 1), -1),
+                        (vehicle(i, &names[i], trips, now_ms, report), 1),
                     ]
                 }),
                 time,
