@@ -194,10 +194,7 @@ impl<'scope> PeriodTotals<'scope> for Collection<'scope, Epoch, TripRecord> {
                         }
                     });
                     // Complete times in order; at a time, expiries before the changes.
-                    loop {
-                        let Some(time) = earliest(&pending, &expiries) else {
-                            break;
-                        };
+                    while let Some(time) = earliest(&pending, &expiries) {
                         if frontier.less_equal(&time) {
                             break;
                         }

@@ -135,18 +135,15 @@ fn main() {
         });
         let names: Vec<Names> = (0..n).map(|i| names(i, companies)).collect();
         let mut time = now_ms;
-        let mut fed = Vec::with_capacity(per_tick);
-        for i in 0..=n {
-            if (i % per_tick == 0 && i > 0) || i == n {
-                time += 1;
-                inputs.feed(fed.drain(..).map(|f| (f, 1)), time);
-                while probe.less_than(&time) || (!no_store && worker_store.read(|s| s.upto) < time)
-                {
-                    worker.step();
-                }
-            }
-            if i < n {
-                fed.push(vehicle(i, &names[i], trips, now_ms, 0));
+        for start in (0..n).step_by(per_tick) {
+            time += 1;
+            let loading = start..(start + per_tick).min(n);
+            inputs.feed(
+                loading.map(|i| (vehicle(i, &names[i], trips, now_ms, 0), 1)),
+                time,
+            );
+            while probe.less_than(&time) || (!no_store && worker_store.read(|s| s.upto) < time) {
+                worker.step();
             }
         }
         // Then the steady state: each vehicle's next report replaces the one before.
