@@ -663,37 +663,17 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
                 "{workers} workers, epoch {i}: live state"
             );
             let got = &store[i];
-            assert_eq!(
-                got.vehicles, want.vehicles,
-                "{workers} workers, epoch {i}: served vehicles"
-            );
-            assert_eq!(
-                got.offline, want.offline,
-                "{workers} workers, epoch {i}: offline"
-            );
-            assert_eq!(
-                got.summary, want.summary,
-                "{workers} workers, epoch {i}: fleet summary"
-            );
-            assert_eq!(
-                got.totals, want.totals,
-                "{workers} workers, epoch {i}: period totals"
-            );
-            assert_eq!(
-                got.leaders, want.leaders,
-                "{workers} workers, epoch {i}: leaderboards"
-            );
-            assert_eq!(
-                got.routes, want.routes,
-                "{workers} workers, epoch {i}: live routes"
-            );
-            assert_eq!(
-                got.nearby, want.nearby,
-                "{workers} workers, epoch {i}: nearby"
-            );
-            assert_eq!(
-                got.clusters, want.clusters,
-                "{workers} workers, epoch {i}: clusters"
+            // Each view as the store serves it, against the reference.
+            macro_rules! same_views {
+                ($($view:ident),*) => {$(
+                    assert_eq!(
+                        got.$view, want.$view,
+                        "{workers} workers, epoch {i}: {}", stringify!($view)
+                    );
+                )*};
+            }
+            same_views!(
+                vehicles, offline, summary, totals, leaders, routes, nearby, clusters
             );
             let neighbours = got.nearby.values().map(|n| n.len() - 1).max();
             nearby_max = nearby_max.max(neighbours.unwrap_or(0));
