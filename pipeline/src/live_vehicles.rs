@@ -56,13 +56,13 @@ impl VehicleEntry {
 
     /// The vehicle's total for `period`, if it has trips in it.
     pub fn total(&self, period: Period) -> Option<PeriodTotal> {
-        let total = self.totals[period as usize];
+        let total = self.totals[period.index()];
         (total != PeriodTotal::default()).then_some(total)
     }
 
     /// Sets (or, with `None`, clears) the total for `period`.
     pub fn set_total(&mut self, period: Period, total: Option<PeriodTotal>) {
-        self.totals[period as usize] = total.unwrap_or_default();
+        self.totals[period.index()] = total.unwrap_or_default();
     }
 
     /// The live state with its names, as the dataflow sent it.

@@ -14,7 +14,6 @@
 //! The input must be a set (every record's count is 0 or 1 at every time), as the period
 //! totals are: the operator holds each present record once, without a count.
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 
@@ -25,6 +24,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 
 use crate::earliest_capability::EarliestCapability;
 use crate::sessionize_operator::Epoch;
+use crate::temporal_filter::hold;
 
 /// Extension trait: per key, this worker's `n` least values.
 pub trait LocalTop<'scope, K, V> {
@@ -53,25 +53,13 @@ where
                 // Per key, the records present at the last completed time.
                 let mut present: HashMap<K, BTreeSet<V>> = HashMap::new();
                 // Updates not yet complete, consolidated, by time.
-                let mut pending: BTreeMap<(Epoch, K, V), isize> = BTreeMap::new();
+                let mut pending: BTreeMap<(Epoch, (K, V)), isize> = BTreeMap::new();
                 let mut cap = EarliestCapability::default();
                 move |(input, frontier), output| {
                     input.for_each(|in_cap, data| {
-                        for ((k, v), t, r) in data.drain(..) {
+                        for (record, t, r) in data.drain(..) {
                             cap.hold(&in_cap, &t);
-                            match pending.entry((t, k, v)) {
-                                Entry::Occupied(mut held) => {
-                                    *held.get_mut() += r;
-                                    if *held.get() == 0 {
-                                        held.remove();
-                                    }
-                                }
-                                Entry::Vacant(empty) => {
-                                    if r != 0 {
-                                        empty.insert(r);
-                                    }
-                                }
-                            }
+                            hold(&mut pending, t, record, r);
                         }
                     });
                     while let Some(first) = pending.first_entry() {
@@ -85,7 +73,7 @@ where
                             if due.key().0 != time {
                                 break;
                             }
-                            let ((_, k, v), r) = due.remove_entry();
+                            let ((_, (k, v)), r) = due.remove_entry();
                             let set = present.entry(k.clone()).or_default();
                             before
                                 .entry(k)
@@ -116,7 +104,7 @@ where
                             }
                         }
                     }
-                    cap.settle(pending.first_key_value().map(|((t, _, _), _)| t));
+                    cap.settle(pending.first_key_value().map(|((t, _), _)| t));
                 }
             })
             .as_collection()

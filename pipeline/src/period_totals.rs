@@ -14,7 +14,6 @@
 //! Days and weeks are UTC (weeks start on Monday); a trip counts toward the day and week it
 //! started in.
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use differential_dataflow::AsCollection;
@@ -72,7 +71,8 @@ impl Period {
         (from, from + len)
     }
 
-    fn index(self) -> usize {
+    /// Where the period's entry is in per-period arrays.
+    pub fn index(self) -> usize {
         match self {
             Period::Today => 0,
             Period::Week => 1,
@@ -185,11 +185,8 @@ impl<'scope> PeriodTotals<'scope> for Collection<'scope, Epoch, TripRecord> {
                                     continue; // its window ended before it arrived
                                 }
                                 cap.hold(&in_cap, &on);
-                                let change = match pending.entry((on, key.clone())) {
-                                    Entry::Occupied(held) => held.into_mut(),
-                                    Entry::Vacant(empty) => empty.insert(Sums::default()),
-                                };
-                                change[period.index()].add(&record.trip, r);
+                                pending.entry((on, key.clone())).or_default()[period.index()]
+                                    .add(&record.trip, r);
                             }
                         }
                     });

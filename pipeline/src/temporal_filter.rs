@@ -102,8 +102,9 @@ where
     }
 }
 
-/// Adds `r` to the update held for `d` at `at`, removing it when that cancels it.
-fn hold<D: Ord, R: Abelian>(held: &mut BTreeMap<(Epoch, D), R>, at: Epoch, d: D, r: R) {
+/// Adds `r` to the update held for `d` at `at`, removing it when that cancels it (also used
+/// by the local top, which holds its updates the same way).
+pub(crate) fn hold<D: Ord, R: Abelian>(held: &mut BTreeMap<(Epoch, D), R>, at: Epoch, d: D, r: R) {
     if r.is_zero() {
         return;
     }

@@ -133,6 +133,10 @@ fn main() {
             }
             probe
         });
+        // Every view has applied `time` (and the store too, unless left out).
+        let settled = |time: u64| {
+            !probe.less_than(&time) && (no_store || worker_store.read(|s| s.upto) >= time)
+        };
         let names: Vec<Names> = (0..n).map(|i| names(i, companies)).collect();
         let mut time = now_ms;
         for start in (0..n).step_by(per_tick) {
@@ -142,7 +146,7 @@ fn main() {
                 loading.map(|i| (vehicle(i, &names[i], trips, now_ms, 0), 1)),
                 time,
             );
-            while probe.less_than(&time) || (!no_store && worker_store.read(|s| s.upto) < time) {
+            while !settled(time) {
                 worker.step();
             }
         }
@@ -163,7 +167,7 @@ fn main() {
                 }),
                 time,
             );
-            while probe.less_than(&time) || (!no_store && worker_store.read(|s| s.upto) < time) {
+            while !settled(time) {
                 worker.step();
             }
         }
