@@ -16,6 +16,7 @@ pub mod live_route_api;
 pub mod live_stream;
 pub mod live_tables;
 pub mod params;
+pub mod partition_key_aggregate;
 pub mod pg_auth;
 pub mod pg_types;
 pub mod pg_wire;

@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::QueryError;
 use crate::live_tables::{LiveSnapshotOnce, LiveTable, LiveTableProvider};
+use crate::partition_key_aggregate::PartitionKeyAggregate;
 use crate::sql_error::classify;
 use crate::sql_params::{Param, bind, parameter_types};
 use crate::tenant_scope::scoped;
@@ -198,6 +199,7 @@ impl SqlEngine {
             .with_config(config)
             .with_runtime_env(self.inner.runtime.clone())
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(PartitionKeyAggregate::default()))
             .build();
         let ctx = SessionContext::new_with_state(state);
         for table in Table::ALL {
