@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, downcast_primitive_array};
@@ -280,11 +281,28 @@ fn is_constant(array: &ArrayRef) -> bool {
     )
 }
 
+/// `value` repeated `rows` times, sliced from an array in `cache` when one holds it.
+fn literal(cache: &mut Vec<ArrayRef>, value: ScalarValue, rows: usize) -> Result<ArrayRef> {
+    let cached = (cache.iter())
+        .find(|a| a.len() >= rows && ScalarValue::try_from_array(a, 0).is_ok_and(|v| v == value));
+    if let Some(array) = cached {
+        return Ok(array.slice(0, rows));
+    }
+    let array = value.to_array_of_size(rows.max(LITERAL_ROWS))?;
+    cache.push(array.clone());
+    Ok(array.slice(0, rows))
+}
+
 /// One partition's groups, each with its own accumulators.
 struct Runs {
     aggregate: Arc<AggregateExec>,
     schema: SchemaRef,
+    /// Each aggregate's argument expressions, listed once rather than per batch.
+    arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     index: HashMap<Vec<ScalarValue>, usize>,
+    /// The group of the previous run: consecutive batches of one file share it, so most runs
+    /// find their group without hashing the key.
+    last: Option<usize>,
     keys: Vec<Vec<ScalarValue>>,
     accumulators: Vec<Vec<Box<dyn Accumulator>>>,
     /// Arrays of literal arguments (`count(*)` counts `1`s), built once and sliced per batch.
@@ -293,10 +311,15 @@ struct Runs {
 
 impl Runs {
     fn new(aggregate: Arc<AggregateExec>, schema: SchemaRef) -> Self {
+        let arguments = (aggregate.aggr_expr().iter())
+            .map(|a| a.expressions())
+            .collect();
         Runs {
             aggregate,
             schema,
+            arguments,
             index: HashMap::new(),
+            last: None,
             keys: Vec::new(),
             accumulators: Vec::new(),
             literals: Vec::new(),
@@ -311,20 +334,19 @@ impl Runs {
         let keys = (self.aggregate.group_expr().expr().iter())
             .map(|(expr, _)| expr.evaluate(batch)?.into_array(rows))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let plan = Arc::clone(&self.aggregate);
-        let mut args = Vec::with_capacity(plan.aggr_expr().len());
-        for aggregate in plan.aggr_expr() {
-            let mut arrays = Vec::new();
-            for expr in aggregate.expressions() {
+        let mut args = Vec::with_capacity(self.arguments.len());
+        for exprs in &self.arguments {
+            let mut arrays = Vec::with_capacity(exprs.len());
+            for expr in exprs {
                 arrays.push(match expr.evaluate(batch)? {
                     ColumnarValue::Array(array) => array,
-                    ColumnarValue::Scalar(value) => self.literal(value, rows)?,
+                    ColumnarValue::Scalar(value) => literal(&mut self.literals, value, rows)?,
                 });
             }
             args.push(arrays);
         }
-        let runs = if keys.iter().all(is_constant) {
-            vec![0..rows]
+        let runs: Vec<Range<usize>> = if keys.iter().all(is_constant) {
+            std::iter::once(0..rows).collect()
         } else {
             partition(&keys)?.ranges()
         };
@@ -345,21 +367,12 @@ impl Runs {
         Ok(())
     }
 
-    /// `value` repeated `rows` times.
-    fn literal(&mut self, value: ScalarValue, rows: usize) -> Result<ArrayRef> {
-        let cached = (self.literals.iter()).find(|a| {
-            a.len() >= rows && ScalarValue::try_from_array(a, 0).is_ok_and(|v| v == value)
-        });
-        if let Some(array) = cached {
-            return Ok(array.slice(0, rows));
-        }
-        let array = value.to_array_of_size(rows.max(LITERAL_ROWS))?;
-        self.literals.push(array.clone());
-        Ok(array.slice(0, rows))
-    }
-
     fn group(&mut self, key: Vec<ScalarValue>) -> Result<usize> {
+        if let Some(last) = self.last.filter(|&last| self.keys[last] == key) {
+            return Ok(last);
+        }
         if let Some(&group) = self.index.get(&key) {
+            self.last = Some(group);
             return Ok(group);
         }
         let accumulators = (self.aggregate.aggr_expr().iter())
@@ -369,6 +382,7 @@ impl Runs {
         self.index.insert(key.clone(), group);
         self.keys.push(key);
         self.accumulators.push(accumulators);
+        self.last = Some(group);
         Ok(group)
     }
 
