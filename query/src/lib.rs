@@ -10,6 +10,7 @@
 pub mod caller;
 pub mod error;
 pub mod history_api;
+pub mod latest_version;
 pub mod live_api;
 pub mod live_json;
 pub mod live_route_api;

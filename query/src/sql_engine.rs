@@ -195,7 +195,7 @@ impl SqlEngine {
             .set_bool("datafusion.execution.parquet.reorder_filters", true)
             // Spans on identifiers, so an error can say where in the SQL it is.
             .set_bool("datafusion.sql_parser.collect_spans", true);
-        let state = SessionStateBuilder::new()
+        let state = crate::latest_version::with_planner(SessionStateBuilder::new())
             .with_config(config)
             .with_runtime_env(self.inner.runtime.clone())
             .with_default_features()
