@@ -10,15 +10,17 @@ use std::sync::Arc;
 
 use arrow::array::{BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::physical_plan::displayable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use fleetflow_query::{latest_version, trips_latest};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+
+#[path = "support/sorted_answer.rs"]
+mod sorted_answer;
+use sorted_answer::answer;
 
 /// `{t}` is the table: `trips_latest` on the operator's side, `expected` on the reference's.
 const QUERIES: &[&str] = &[
@@ -145,18 +147,6 @@ fn context(partitions: usize) -> SessionContext {
         .with_default_features()
         .build();
     SessionContext::new_with_state(state)
-}
-
-/// The answer as sorted lines, and the physical plan.
-async fn answer(ctx: &SessionContext, sql: &str) -> (Vec<String>, String) {
-    let df = ctx.sql(sql).await.expect(sql);
-    let plan = df.clone().create_physical_plan().await.expect(sql);
-    let plan = displayable(plan.as_ref()).indent(true).to_string();
-    let batches = df.collect().await.expect(sql);
-    let text = pretty_format_batches(&batches).expect("format").to_string();
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines.sort();
-    (lines, plan)
 }
 
 #[tokio::test]

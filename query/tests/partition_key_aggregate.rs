@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use arrow::array::{Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::displayable;
@@ -17,6 +16,10 @@ use fleetflow_model::Principal;
 use fleetflow_query::partition_key_aggregate::PartitionKeyAggregate;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+#[path = "support/sorted_answer.rs"]
+mod sorted_answer;
+use sorted_answer::answer;
 
 #[path = "support/history_fixture.rs"]
 mod history_fixture;
@@ -79,18 +82,6 @@ fn context(partitions: usize, rule: bool) -> SessionContext {
         state = state.with_physical_optimizer_rule(Arc::new(PartitionKeyAggregate::for_any_keys()));
     }
     SessionContext::new_with_state(state.build())
-}
-
-/// The answer as sorted lines, so that group order does not matter.
-async fn answer(ctx: &SessionContext, sql: &str) -> (Vec<String>, String) {
-    let df = ctx.sql(sql).await.expect(sql);
-    let plan = df.clone().create_physical_plan().await.expect(sql);
-    let plan = displayable(plan.as_ref()).indent(true).to_string();
-    let batches = df.collect().await.expect(sql);
-    let text = pretty_format_batches(&batches).expect("format").to_string();
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines.sort();
-    (lines, plan)
 }
 
 #[tokio::test]
