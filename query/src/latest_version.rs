@@ -347,6 +347,7 @@ impl ExecutionPlan for LatestVersionExec {
             group_ids: Vec::new(),
             best: Vec::new(),
             batches: Vec::new(),
+            batch_bytes: 0,
         };
         let reservation = MemoryConsumer::new(format!("LatestVersionExec[{partition}]"))
             .register(context.memory_pool());
@@ -397,6 +398,8 @@ struct Newest {
     group_ids: Vec<usize>,
     best: Vec<Best>,
     batches: Vec<RecordBatch>,
+    /// Bytes of `batches`, kept as they arrive rather than summed again per batch.
+    batch_bytes: usize,
 }
 
 impl Newest {
@@ -430,18 +433,14 @@ impl Newest {
                 None => self.best.push(candidate),
             }
         }
+        self.batch_bytes += batch.get_array_memory_size();
         self.batches.push(batch);
         Ok(())
     }
 
     /// Bytes held: the batches, the group table and the winners.
     fn size(&self) -> usize {
-        let batches: usize = self
-            .batches
-            .iter()
-            .map(RecordBatch::get_array_memory_size)
-            .sum();
-        batches + self.groups.size() + self.best.capacity() * size_of::<Best>()
+        self.batch_bytes + self.groups.size() + self.best.capacity() * size_of::<Best>()
     }
 
     /// The winning rows, in batches of at most `batch_size`.
