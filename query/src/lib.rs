@@ -19,6 +19,7 @@ pub mod live_tables;
 pub mod params;
 pub mod partition_key_aggregate;
 pub mod pg_auth;
+pub mod pg_catalog;
 pub mod pg_types;
 pub mod pg_wire;
 pub mod sql_api;

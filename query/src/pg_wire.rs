@@ -9,6 +9,9 @@
 //!   `BEGIN`/`START TRANSACTION`, `COMMIT`/`END`, `ROLLBACK`/`ABORT` (every statement reads
 //!   committed files, so a transaction changes nothing), and `SET`/`RESET`/`DISCARD`, which
 //!   are accepted and ignored (a session's settings are fixed).
+//! - `SHOW <setting>` for the server settings drivers ask about (`server_version`,
+//!   `standard_conforming_strings`, `transaction isolation level`, ...; [`crate::pg_catalog`]),
+//!   and an empty statement (`;`, a comment: drivers' pings) gets `EmptyQueryResponse`.
 //! - A cancel request (psql's Ctrl-C) stops the connection's running query (SQLSTATE 57014).
 //! - An answer longer than `[query] max_rows` is an error (SQLSTATE 54000), not a silently
 //!   cut result: the wire has no way to say "truncated".
@@ -20,7 +23,8 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::sql::parser::DFParser;
 use fleetflow_model::{Principal, Tenants};
@@ -38,9 +42,11 @@ use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServer
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::error::QueryError;
 use crate::pg_auth::{TokenStartup, connection_principal};
+use crate::pg_catalog::{self, Setting};
 use crate::pg_types::{data_rows, fields, params, pg_type};
 use crate::sql_engine::{SqlAnswer, SqlEngine};
 use crate::sql_params::Param;
@@ -48,6 +54,7 @@ use crate::sql_params::Param;
 /// Everything a connection needs: the engine and the tenants its logins are checked against.
 #[derive(Debug)]
 pub struct PgServer {
+    max_connections: usize,
     startup: Arc<TokenStartup>,
     queries: Arc<PgQueries>,
     cancel: Arc<DefaultCancelHandler>,
@@ -57,6 +64,7 @@ impl PgServer {
     pub fn new(engine: SqlEngine, tenants: Arc<Tenants>) -> PgServer {
         let connections = Arc::new(ConnectionManager::new());
         PgServer {
+            max_connections: engine.config().postgres_connections,
             cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
             startup: Arc::new(TokenStartup::new(tenants, connections)),
             queries: Arc::new(PgQueries {
@@ -92,12 +100,20 @@ pub async fn serve_postgres(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    // A connection holds a permit until it ends; at the cap, new clients wait in the listen
+    // queue instead of each taking a task, a session and memory.
+    let permits = Arc::new(Semaphore::new(server.max_connections.max(1)));
     loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => return,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let server = server.clone();
                     tokio::spawn(async move {
+                        let _permit = permit;
                         if let Err(e) = pgwire::tokio::process_socket(socket, None, server).await {
                             tracing::debug!(peer = %peer, error = %e, "postgres connection ended");
                         }
@@ -117,8 +133,13 @@ pub async fn serve_postgres(
 /// A statement as the wire sees it.
 #[derive(Debug, Clone)]
 pub enum PgStatement {
+    /// Nothing but blanks, `;` and comments (a driver's ping: lib/pq sends `;`, pgx
+    /// `-- ping`): answered with `EmptyQueryResponse`, as Postgres does.
+    Empty,
     /// A transaction or settings command, answered with this tag and no data.
     Session(SessionCommand),
+    /// `SHOW <server setting>`: one row, one column named after the setting.
+    Show(&'static Setting),
     Sql(Arc<str>),
 }
 
@@ -134,6 +155,9 @@ pub enum SessionCommand {
 
 impl PgStatement {
     pub fn new(sql: &str) -> PgStatement {
+        if is_empty(sql) {
+            return PgStatement::Empty;
+        }
         let words: Vec<String> = sql
             .split_whitespace()
             .take(2)
@@ -150,10 +174,52 @@ impl PgStatement {
             ("DISCARD", _) => Some(SessionCommand::Discard),
             _ => None,
         };
-        match session {
-            Some(command) => PgStatement::Session(command),
-            None => PgStatement::Sql(sql.into()),
+        if let Some(command) = session {
+            return PgStatement::Session(command);
         }
+        if first == "SHOW" {
+            // `SHOW TABLES` and `SHOW COLUMNS` are SQL; a server setting is answered here.
+            let rest = sql.trim().trim_end_matches(';');
+            if let Some(setting) = rest.get(4..).and_then(pg_catalog::setting) {
+                return PgStatement::Show(setting);
+            }
+        }
+        PgStatement::Sql(sql.into())
+    }
+}
+
+/// Whether `sql` holds no statement: only whitespace, `;`, `--` and `/* */` comments.
+fn is_empty(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            match comment.split_once("*/") {
+                Some((_, after)) => rest = after,
+                None => return false,
+            }
+        } else {
+            return rest.is_empty();
+        }
+    }
+}
+
+/// A setting's value as a one-row answer.
+fn show(setting: &Setting) -> SqlAnswer {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        setting.name,
+        DataType::Utf8,
+        false,
+    )]));
+    let column: ArrayRef = Arc::new(StringArray::from(vec![setting.value]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![column]).expect("one text column");
+    SqlAnswer {
+        schema,
+        batches: vec![batch],
+        truncated: false,
+        upto_ms: None,
     }
 }
 
@@ -280,7 +346,9 @@ impl SimpleQueryHandler for PgQueries {
         let mut responses = Vec::with_capacity(statements.len());
         for sql in statements {
             let response = match PgStatement::new(&sql) {
+                PgStatement::Empty => Ok(Response::EmptyQuery),
                 PgStatement::Session(command) => Ok(command.response()),
+                PgStatement::Show(setting) => self.respond(show(setting), &Format::UnifiedText),
                 PgStatement::Sql(sql) => {
                     self.run(&principal, &sql, Vec::new(), &Format::UnifiedText)
                         .await
@@ -319,8 +387,15 @@ impl ExtendedQueryHandler for PgQueries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgStatement::Sql(sql) = &target.statement else {
-            return Ok(DescribeStatementResponse::no_data());
+        let sql = match &target.statement {
+            PgStatement::Sql(sql) => sql,
+            PgStatement::Show(setting) => {
+                let fields = fields(&show(setting).schema, &Format::UnifiedText);
+                return Ok(DescribeStatementResponse::new(Vec::new(), fields));
+            }
+            PgStatement::Empty | PgStatement::Session(_) => {
+                return Ok(DescribeStatementResponse::no_data());
+            }
         };
         let (schema, planned) = self.describe(client, sql).await?;
         // The client's types where it named them, else the plan's; untyped ones are text.
@@ -349,8 +424,18 @@ impl ExtendedQueryHandler for PgQueries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgStatement::Sql(sql) = &portal.statement.statement else {
-            return Ok(DescribePortalResponse::no_data());
+        let sql = match &portal.statement.statement {
+            PgStatement::Sql(sql) => sql,
+            PgStatement::Show(setting) => {
+                let schema = show(setting).schema;
+                return Ok(DescribePortalResponse::new(fields(
+                    &schema,
+                    &portal.result_column_format,
+                )));
+            }
+            PgStatement::Empty | PgStatement::Session(_) => {
+                return Ok(DescribePortalResponse::no_data());
+            }
         };
         let (schema, _) = self.describe(client, sql).await?;
         Ok(DescribePortalResponse::new(fields(
@@ -372,7 +457,11 @@ impl ExtendedQueryHandler for PgQueries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let sql = match &portal.statement.statement {
+            PgStatement::Empty => return Ok(Response::EmptyQuery),
             PgStatement::Session(command) => return Ok(command.response()),
+            PgStatement::Show(setting) => {
+                return self.respond(show(setting), &portal.result_column_format);
+            }
             PgStatement::Sql(sql) => sql.clone(),
         };
         let principal = connection_principal(client)?;
@@ -453,6 +542,21 @@ mod tests {
             );
         }
         assert!(matches!(PgStatement::new("SELECT 1"), PgStatement::Sql(_)));
+        for empty in ["", " ;", "-- ping", ";\n/* a */ -- b\n"] {
+            assert!(
+                matches!(PgStatement::new(empty), PgStatement::Empty),
+                "{empty:?}"
+            );
+        }
+        assert!(matches!(PgStatement::new("/* open"), PgStatement::Sql(_)));
+        assert!(matches!(
+            PgStatement::new("SHOW TRANSACTION ISOLATION LEVEL;"),
+            PgStatement::Show(s) if s.name == "transaction_isolation"
+        ));
+        assert!(matches!(
+            PgStatement::new("SHOW TABLES"),
+            PgStatement::Sql(_)
+        ));
         assert!(matches!(
             PgStatement::new("settings_table"),
             PgStatement::Sql(_)

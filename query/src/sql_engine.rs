@@ -8,7 +8,8 @@
 //! - `trips_latest`: each trip's newest version, deleted ones left out (`trips` keeps every
 //!   version; see the trips table in the README);
 //! - `live_vehicles`, `live_summary`, `live_leaderboard`, `live_alerts`: the live views, read
-//!   from one snapshot per query ([`crate::live_tables`]).
+//!   from one snapshot per query ([`crate::live_tables`]);
+//! - `pg_catalog.*`: what Postgres clients introspect ([`crate::pg_catalog`]).
 //!
 //! Every query gets its own session: the caller's view of the catalog, nothing shared but the
 //! runtime (memory pool and Parquet metadata cache). Listing is never cached, so a query sees
@@ -16,14 +17,14 @@
 //! are planned, and the plan is verified again (no DDL, DML or statements) before it runs.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -42,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::QueryError;
 use crate::live_tables::{LiveSnapshotOnce, LiveTable, LiveTableProvider};
 use crate::partition_key_aggregate::PartitionKeyAggregate;
+use crate::pg_catalog::{self, Relation};
 use crate::sql_error::classify;
 use crate::sql_params::{Param, bind, parameter_types};
 use crate::tenant_scope::scoped;
@@ -62,6 +64,8 @@ pub struct SqlConfig {
     /// The Postgres wire listener (`host:port`), or `off`. Logins send tokens in cleartext:
     /// keep it on loopback unless a TLS proxy fronts it.
     pub postgres: String,
+    /// Postgres connections served at once; further clients wait to be accepted.
+    pub postgres_connections: usize,
 }
 
 impl SqlConfig {
@@ -85,6 +89,7 @@ impl Default for SqlConfig {
             memory_mb: 2048,
             threads: 0,
             postgres: "127.0.0.1:5433".to_owned(),
+            postgres_connections: 64,
         }
     }
 }
@@ -118,6 +123,8 @@ struct Inner {
     config: SqlConfig,
     runtime: Arc<RuntimeEnv>,
     live: Option<Arc<LiveStore>>,
+    /// `pg_catalog`, built by the first session (every session has the same tables).
+    pg_catalog: OnceLock<Arc<dyn SchemaProvider>>,
     /// Queries run here, not on the runtime that serves ingest (an `Option` only so that
     /// `Drop` can shut it down without blocking, which async code may not do).
     threads: Option<tokio::runtime::Runtime>,
@@ -165,6 +172,7 @@ impl SqlEngine {
                 config,
                 runtime,
                 live,
+                pg_catalog: OnceLock::new(),
                 threads: Some(threads),
             }),
         })
@@ -202,12 +210,15 @@ impl SqlEngine {
             .with_physical_optimizer_rule(Arc::new(PartitionKeyAggregate::default()))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        let mut relations = Vec::new();
         for table in Table::ALL {
             let scoped = scoped(table.name(), self.history_table(table)?, principal)?;
             if table == Table::Trips {
                 let latest = crate::trips_latest::view(scoped.clone())?;
+                relations.push(("trips_latest".to_owned(), Relation::View, latest.schema()));
                 ctx.register_table("trips_latest", latest)?;
             }
+            relations.push((table.name().to_owned(), Relation::Table, scoped.schema()));
             ctx.register_table(table.name(), scoped)?;
         }
         let live = self
@@ -218,9 +229,19 @@ impl SqlEngine {
         if let Some(snapshot) = &live {
             for table in LiveTable::ALL {
                 let provider = LiveTableProvider::new(table, snapshot.clone());
-                ctx.register_table(table.name(), scoped(table.name(), provider, principal)?)?;
+                let scoped = scoped(table.name(), provider, principal)?;
+                relations.push((table.name().to_owned(), Relation::View, scoped.schema()));
+                ctx.register_table(table.name(), scoped)?;
             }
         }
+        let catalog = match self.inner.pg_catalog.get() {
+            Some(catalog) => catalog.clone(),
+            None => {
+                let built = pg_catalog::schema(&relations)?;
+                self.inner.pg_catalog.get_or_init(|| built).clone()
+            }
+        };
+        pg_catalog::register(&ctx, catalog)?;
         Ok((ctx, live))
     }
 

@@ -201,6 +201,47 @@ fn psql_points_at_the_error_and_runs_statement_lists() {
 }
 
 #[test]
+fn psql_lists_tables_and_views_and_answers_what_clients_ask() {
+    let s = server("catalog");
+    // `\dt` and `\dv` are psql's own catalog queries, run as a company.
+    assert_eq!(
+        ok(&psql(&s, "acme", ACME, "\\dt")),
+        [
+            "public|errors|table|fleetflow",
+            "public|events|table|fleetflow",
+            "public|positions|table|fleetflow",
+            "public|trips|table|fleetflow",
+        ]
+    );
+    let views = ok(&psql(&s, "acme", ACME, "\\dv"));
+    assert!(
+        views.contains(&"public|trips_latest|view|fleetflow".to_owned())
+            && views.contains(&"public|live_vehicles|view|fleetflow".to_owned()),
+        "{views:?}"
+    );
+    let databases = ok(&psql(&s, "acme", ACME, "\\l"));
+    assert!(
+        databases.len() == 1 && databases[0].starts_with("fleetflow|fleetflow|UTF8|"),
+        "{databases:?}"
+    );
+    assert_eq!(
+        ok(&psql(
+            &s,
+            "acme",
+            ACME,
+            "SELECT current_database(), current_schema(), current_setting('server_version_num')"
+        )),
+        ["fleetflow|public|160000"]
+    );
+    assert_eq!(ok(&psql(&s, "acme", ACME, "SHOW DateStyle")), ["ISO, MDY"]);
+    // An empty statement, as drivers send to ping, is answered as Postgres answers it.
+    assert!(ok(&psql(&s, "acme", ACME, ";")).is_empty());
+    // The catalog holds names and types, no company's rows, and is as read-only as the rest.
+    let error = failed(&psql(&s, "admin", ADMIN, "DROP TABLE pg_catalog.pg_class"));
+    assert!(error.contains("read-only"), "{error}");
+}
+
+#[test]
 fn psql_ctrl_c_cancels_the_running_query() {
     let s = server("cancel");
     // A hundred billion rows from a generator: it runs until cancelled (or, if cancel were

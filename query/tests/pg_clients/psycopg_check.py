@@ -75,6 +75,27 @@ def main():
         (one,) = conn.execute("SELECT 1").fetchone()
         assert one == 1
 
+        # What drivers and tools ask on their own: the version, settings, the catalog, and an
+        # empty statement (a ping), in both protocols.
+        assert conn.info.server_version >= 160000, conn.info.server_version
+        (version,) = conn.execute("SELECT pg_catalog.version()").fetchone()
+        assert version.startswith("PostgreSQL 16"), version
+        (scs,) = conn.execute("SHOW standard_conforming_strings").fetchone()
+        assert scs == "on", scs
+        (level,) = conn.execute("SHOW TRANSACTION ISOLATION LEVEL").fetchone()
+        assert level == "read committed", level
+        (path,) = conn.execute("SELECT current_setting(%s)", ["search_path"]).fetchone()
+        assert path == "public", path
+        columns = conn.execute(
+            "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)"
+            " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON a.attrelid = c.oid"
+            " WHERE c.relname = %s AND a.attnum > 0 ORDER BY a.attnum",
+            ["trips"],
+        ).fetchall()
+        assert ("company", "text") in columns and ("date", "date") in columns, columns
+        conn.execute(";")
+        conn.execute("-- ping", prepare=False)
+
     with connect(args, "admin", args.admin_token) as conn:
         conn.autocommit = True
         companies = [r[0] for r in conn.execute("SELECT DISTINCT company FROM positions ORDER BY 1")]
