@@ -7,7 +7,8 @@
 //!   tables every session registers (the same names and columns for every caller; no row of
 //!   any company's data is in them, and `reltuples` is -1, "unknown", so not even sizes leak).
 //!   History tables are relkind `r`; `trips_latest` and the live tables are views (`v`).
-//! - Functions, also under their `pg_catalog.` names: `version()`, `current_database()`,
+//! - Functions (any function may be called as `pg_catalog.name`, see
+//!   [`unqualify_functions`]): `version()`, `current_database()`,
 //!   `current_schema()`, `current_setting(name)`, `pg_table_is_visible(oid)`,
 //!   `pg_get_userbyid(oid)`, `format_type(oid, typmod)`, `pg_encoding_to_char(n)`,
 //!   `obj_description(..)` and `col_description(..)` (always null: no comments).
@@ -18,6 +19,7 @@
 //! `regclass`, ...), so psql's `\d table` is not answered; `information_schema.columns`
 //! describes a table's columns.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -33,6 +35,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Expr, visit_expressions_mut};
 use pgwire::api::Type;
 
 use crate::pg_types::pg_type;
@@ -410,6 +414,29 @@ fn type_len(t: &Type) -> i16 {
         .map_or(-1, |(_, len, _)| *len)
 }
 
+/// Drops the `pg_catalog.` qualifier from function names (`pg_catalog.array_to_string(..)`,
+/// as psql writes them): every function lives in one namespace here, and Postgres finds the
+/// unqualified name in `pg_catalog` first as well.
+pub fn unqualify_functions(statement: &mut DfStatement) {
+    match statement {
+        DfStatement::Statement(statement) => {
+            let _ = visit_expressions_mut(statement.as_mut(), |expr| {
+                if let Expr::Function(function) = expr
+                    && function.name.0.len() == 2
+                    && function.name.0[0]
+                        .as_ident()
+                        .is_some_and(|schema| schema.value.eq_ignore_ascii_case(SCHEMA))
+                {
+                    function.name.0.remove(0);
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        DfStatement::Explain(explain) => unqualify_functions(&mut explain.statement),
+        DfStatement::CreateExternalTable(_) | DfStatement::CopyTo(_) | DfStatement::Reset(_) => {}
+    }
+}
+
 /// Registers the catalog schema and functions in `ctx` (whose default catalog is
 /// [`DATABASE`]).
 pub fn register(ctx: &SessionContext, schema: Arc<dyn SchemaProvider>) -> DfResult<()> {
@@ -495,7 +522,6 @@ impl Function {
 struct CatalogFunction {
     function: Function,
     signature: Signature,
-    aliases: Vec<String>,
 }
 
 impl CatalogFunction {
@@ -503,7 +529,6 @@ impl CatalogFunction {
         CatalogFunction {
             function,
             signature: function.signature(),
-            aliases: vec![format!("{SCHEMA}.{}", function.name())],
         }
     }
 }
@@ -511,10 +536,6 @@ impl CatalogFunction {
 impl ScalarUDFImpl for CatalogFunction {
     fn name(&self) -> &str {
         self.function.name()
-    }
-
-    fn aliases(&self) -> &[String] {
-        &self.aliases
     }
 
     fn signature(&self) -> &Signature {

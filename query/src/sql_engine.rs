@@ -373,8 +373,9 @@ impl SqlEngine {
         let (ctx, live) = self.session(principal)?;
         let state = ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
-        let statement = state.sql_to_statement(sql, &dialect)?;
+        let mut statement = state.sql_to_statement(sql, &dialect)?;
         read_only(&statement)?;
+        pg_catalog::unqualify_functions(&mut statement);
         let plan = state.statement_to_plan(statement).await?;
         verify_read_only(&plan)?;
         Ok((ctx.execute_logical_plan(plan).await?, live))
