@@ -11,7 +11,8 @@
 //!   [`unqualify_functions`]): `version()`, `current_database()`,
 //!   `current_schema()`, `current_setting(name)`, `pg_table_is_visible(oid)`,
 //!   `pg_get_userbyid(oid)`, `format_type(oid, typmod)`, `pg_encoding_to_char(n)`,
-//!   `obj_description(..)` and `col_description(..)` (always null: no comments).
+//!   `obj_description(..)` and `col_description(..)` (always null: no comments),
+//!   `array_to_string(list, separator)`.
 //! - [`SETTINGS`]: the server settings `SHOW` answers (the wire answers it, see
 //!   [`crate::pg_wire`]), as a session of a read-only Postgres 16 would report them.
 //!
@@ -23,9 +24,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, AsArray, BooleanArray, Float32Array, Int16Array, Int32Array, ListArray, RecordBatch,
-    StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Int16Array, Int32Array, ListArray,
+    RecordBatch, StringArray,
 };
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::common::{ScalarValue, exec_err};
@@ -463,10 +465,11 @@ enum Function {
     EncodingToChar,
     ObjDescription,
     ColDescription,
+    ArrayToString,
 }
 
 impl Function {
-    const ALL: [Function; 10] = [
+    const ALL: [Function; 11] = [
         Function::Version,
         Function::CurrentDatabase,
         Function::CurrentSchema,
@@ -477,6 +480,7 @@ impl Function {
         Function::EncodingToChar,
         Function::ObjDescription,
         Function::ColDescription,
+        Function::ArrayToString,
     ];
 
     fn name(self) -> &'static str {
@@ -491,6 +495,7 @@ impl Function {
             Function::EncodingToChar => "pg_encoding_to_char",
             Function::ObjDescription => "obj_description",
             Function::ColDescription => "col_description",
+            Function::ArrayToString => "array_to_string",
         }
     }
 
@@ -504,7 +509,9 @@ impl Function {
             | Function::TableIsVisible
             | Function::GetUserById
             | Function::EncodingToChar => Signature::any(1, v),
-            Function::FormatType | Function::ColDescription => Signature::any(2, v),
+            Function::FormatType | Function::ColDescription | Function::ArrayToString => {
+                Signature::any(2, v)
+            }
             Function::ObjDescription => Signature::variadic_any(v),
         }
     }
@@ -555,6 +562,7 @@ impl ScalarUDFImpl for CatalogFunction {
             Function::GetUserById => text(Some(OWNER)),
             Function::EncodingToChar => text(Some("UTF8")),
             Function::ObjDescription | Function::ColDescription => text(None),
+            Function::ArrayToString => array_to_string(&args)?,
             Function::TableIsVisible => ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))),
             Function::CurrentSetting => map_text(&args.args[0], args.number_rows, |name| {
                 match setting(name) {
@@ -581,6 +589,32 @@ impl ScalarUDFImpl for CatalogFunction {
             }
         })
     }
+}
+
+/// `array_to_string(list, separator)`: the list's non-null elements as text, joined (the
+/// catalog's ACL lists; the build leaves out DataFusion's array functions).
+fn array_to_string(args: &ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+    let rows = args.number_rows;
+    let lists = args.args[0].clone().into_array(rows)?;
+    let separators = args.args[1]
+        .cast_to(&DataType::Utf8, None)?
+        .into_array(rows)?;
+    let separators = separators.as_string::<i32>();
+    let Some(lists) = lists.as_list_opt::<i32>() else {
+        return exec_err!("array_to_string expects a list, got {}", lists.data_type());
+    };
+    let mut out = Vec::with_capacity(rows);
+    for row in 0..rows {
+        if lists.is_null(row) || separators.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        let values = cast(&lists.value(row), &DataType::Utf8)?;
+        let values = values.as_string::<i32>();
+        let joined: Vec<&str> = values.iter().flatten().collect();
+        out.push(Some(joined.join(separators.value(row))));
+    }
+    Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
 }
 
 /// `f` applied to each value of a text argument (null stays null).
