@@ -84,7 +84,11 @@ impl TokenStartup {
     pub fn new(tenants: Arc<Tenants>, connections: Arc<ConnectionManager>) -> TokenStartup {
         let mut parameters = DefaultServerParameterProvider::default();
         // Clients pick features by the server version; fleetflow answers as a read-only 16.
-        parameters.server_version = format!("16.0 (fleetflow {})", env!("CARGO_PKG_VERSION"));
+        parameters.server_version = format!(
+            "{} (fleetflow {})",
+            crate::pg_catalog::SERVER_VERSION,
+            env!("CARGO_PKG_VERSION")
+        );
         parameters.default_transaction_read_only = true;
         TokenStartup {
             driver: AuthDriver::new(parameters).with_connection_manager(connections),

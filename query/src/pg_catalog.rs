@@ -47,6 +47,9 @@ use crate::pg_types::pg_type;
 pub const SCHEMA: &str = "pg_catalog";
 /// The database name clients see (`current_database()`, `pg_database`).
 pub const DATABASE: &str = "fleetflow";
+/// The Postgres version fleetflow answers as (a read-only 16): `SHOW server_version`, the
+/// `server_version` sent at login, `version()`.
+pub const SERVER_VERSION: &str = "16.0";
 /// The owner of everything (`pg_get_userbyid`).
 const OWNER: &str = "fleetflow";
 const OWNER_OID: i32 = 10;
@@ -71,7 +74,7 @@ pub struct Setting {
 pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "server_version",
-        value: "16.0",
+        value: SERVER_VERSION,
     },
     Setting {
         name: "server_version_num",
@@ -193,7 +196,7 @@ fn types() -> [(Type, i16, &'static str); 15] {
 }
 
 /// The `pg_catalog` schema over `tables` (in `public`, in this order).
-pub fn schema(tables: &[(String, Relation, SchemaRef)]) -> DfResult<Arc<dyn SchemaProvider>> {
+pub fn schema(tables: &[(&str, Relation, SchemaRef)]) -> DfResult<Arc<dyn SchemaProvider>> {
     let provider = MemorySchemaProvider::new();
     let add = |name: &str, columns: Vec<(&str, ArrayRef)>| -> DfResult<()> {
         let fields: Vec<Field> = columns
@@ -238,10 +241,7 @@ pub fn schema(tables: &[(String, Relation, SchemaRef)]) -> DfResult<Arc<dyn Sche
         "pg_class",
         vec![
             ("oid", int4((0..n).map(oid).collect())),
-            (
-                "relname",
-                text(tables.iter().map(|t| t.0.as_str()).collect()),
-            ),
+            ("relname", text(tables.iter().map(|t| t.0).collect())),
             ("relnamespace", int4(vec![PUBLIC_OID; n])),
             ("reltype", int4(vec![0; n])),
             ("relowner", int4(vec![OWNER_OID; n])),
@@ -574,15 +574,16 @@ impl ScalarUDFImpl for CatalogFunction {
                 let oids = args.args[0]
                     .cast_to(&DataType::Int32, None)?
                     .into_array(args.number_rows)?;
+                let types = types();
                 let names: StringArray = oids
                     .as_primitive::<Int32Type>()
                     .iter()
                     .map(|oid| {
                         let oid = u32::try_from(oid?).ok()?;
-                        types()
-                            .into_iter()
+                        types
+                            .iter()
                             .find(|(t, ..)| t.oid() == oid)
-                            .map(|(_, _, display)| display)
+                            .map(|(_, _, display)| *display)
                     })
                     .collect();
                 ColumnarValue::Array(Arc::new(names))
@@ -645,7 +646,7 @@ fn map_text(
 /// `version()`: a Postgres-shaped string (drivers parse the number after `PostgreSQL`).
 pub fn version() -> String {
     format!(
-        "PostgreSQL 16.0 (fleetflow {}, Apache DataFusion)",
+        "PostgreSQL {SERVER_VERSION} (fleetflow {}, Apache DataFusion)",
         env!("CARGO_PKG_VERSION")
     )
 }

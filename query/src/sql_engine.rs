@@ -215,10 +215,10 @@ impl SqlEngine {
             let scoped = scoped(table.name(), self.history_table(table)?, principal)?;
             if table == Table::Trips {
                 let latest = crate::trips_latest::view(scoped.clone())?;
-                relations.push(("trips_latest".to_owned(), Relation::View, latest.schema()));
+                relations.push(("trips_latest", Relation::View, latest.schema()));
                 ctx.register_table("trips_latest", latest)?;
             }
-            relations.push((table.name().to_owned(), Relation::Table, scoped.schema()));
+            relations.push((table.name(), Relation::Table, scoped.schema()));
             ctx.register_table(table.name(), scoped)?;
         }
         let live = self
@@ -230,7 +230,7 @@ impl SqlEngine {
             for table in LiveTable::ALL {
                 let provider = LiveTableProvider::new(table, snapshot.clone());
                 let scoped = scoped(table.name(), provider, principal)?;
-                relations.push((table.name().to_owned(), Relation::View, scoped.schema()));
+                relations.push((table.name(), Relation::View, scoped.schema()));
                 ctx.register_table(table.name(), scoped)?;
             }
         }
