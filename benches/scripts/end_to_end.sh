@@ -25,10 +25,12 @@ trap cleanup EXIT
 RUST_LOG=warn "$tansu" broker --listener-url "tcp://127.0.0.1:$kport" \
   --advertised-listener-url "tcp://127.0.0.1:$kport" --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
 pids+=($!)
+tansu_pid=$!
 sleep 1
 RUST_LOG=warn "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
   --http "127.0.0.1:$hport" >"$work/pipeline.log" 2>&1 &
 pids+=($!)
+pipeline_pid=$!
 status() { curl -s "127.0.0.1:$hport/status"; }
 until status >/dev/null 2>&1; do sleep 0.2; done
 # Enough distinct bodies that no fix is sent twice (1,700 native requests/s at most here).
@@ -36,12 +38,16 @@ bodies=$(( (seconds + 1) * 1700 ))
 "$bin/ingest_load" --broker "127.0.0.1:$kport" --scenarios "$scenario" --seconds "$seconds" \
   --bodies "$bodies" >"$work/load.txt" &
 load=$!
+# CPU seconds (user + system) a process has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 # The clock starts when the load does (after the bodies are generated).
 until grep -q 'bodies ready' "$work/load.txt"; do sleep 0.05; done
 start=$(date +%s.%N)
+cpu_start="$(cpu "$load") $(cpu "$tansu_pid") $(cpu "$pipeline_pid")"
 # (ingest_load does not exit by itself against an external broker: wait for its summary line.)
 until grep -q '^acknowledged in total' "$work/load.txt"; do sleep 0.05; done
 loaded=$(date +%s.%N)
+cpu_load="$(cpu "$load")"
 kill "$load" 2>/dev/null || true
 cat "$work/load.txt"
 points=$(sed -n 's/^acknowledged in total: .* requests, \([0-9]*\) points.*/\1/p' "$work/load.txt")
@@ -53,13 +59,21 @@ while [ "$committed" -lt "$records" ]; do
   committed=$(status | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["pipeline"]["committed_offsets"].values()))')
 done
 done_at=$(date +%s.%N)
+cpu_end="$cpu_load $(cpu "$tansu_pid") $(cpu "$pipeline_pid")"
 written=$(status | python3 -c 'import json,sys; print(json.load(sys.stdin)["pipeline"]["rows_written"]["positions"])')
-python3 - "$start" "$loaded" "$done_at" "$points" "$written" <<'PY'
+python3 - "$start" "$loaded" "$done_at" "$points" "$written" $cpu_start $cpu_end <<'PY'
 import sys
-start, loaded, done, points, written = map(float, sys.argv[1:])
+start, loaded, done, points, written = map(float, sys.argv[1:6])
+cpu = [b - a for a, b in zip(map(float, sys.argv[6:9]), map(float, sys.argv[9:12]))]
 print(f"acknowledged points: {points:.0f}; distinct fixes committed to positions: {written:.0f}"
       " (the load generator's 1 s warm-up re-sends its first bodies; the pipeline drops those fixes as duplicates)")
 print(f"load ran {loaded-start:.1f}s; the last point was committed {done-loaded:.1f}s after the load ended")
 print(f"end to end: {points/(done-start):,.0f} points/s (first request -> last point in Parquet)")
+names = ["load generator + ingest", "broker (Tansu)", "pipeline"]
+print("CPU per point (user + system, over the run):")
+for name, seconds in zip(names, cpu):
+    print(f"  {name:<24} {seconds:6.1f} s  {seconds / points * 1e6:5.2f} us/point")
+print(f"  {'all':<24} {sum(cpu):6.1f} s  {sum(cpu) / points * 1e6:5.2f} us/point"
+      f"  (2 cores for {done - start:.1f} s = {2 * (done - start):.1f} s)")
 PY
 du -sb "$work/data/positions" | awk -v p="$points" '{printf "positions on disk: %.1f MB, %.1f bytes/point (small files, before compaction)\n", $1/1e6, $1/p}'

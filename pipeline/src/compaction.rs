@@ -3,7 +3,8 @@
 //!
 //! Per (table, date) partition, the files smaller than half the target size are candidates;
 //! when there are at least `min_files` of them, the smallest are merged (up to the target size)
-//! into one file sorted like every table file, written under staging, and committed as one
+//! into one file sorted like every table file (a k-way merge of the sorted inputs,
+//! [`crate::sorted_merge`]), written under staging, and committed as one
 //! compaction commit that adds the merge and removes its inputs: the commit log records it and
 //! the partition directory switches in one atomic exchange ([`crate::partition_swap`]), so a
 //! glob reader sees either the inputs or the merge, never both, never neither.
@@ -20,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::compute::concat_batches;
 use fleetflow_model::Table;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::errors::ParquetError;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::commit_log::{CommitError, CommitWriter, DataFile, now_ms};
 use crate::parquet_file::{FileKind, write_file};
 use crate::partition_swap;
+use crate::sorted_merge::merge_sorted;
 
 /// `[pipeline.compaction]` in the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,13 +170,15 @@ fn partitions(
     Ok(out)
 }
 
-/// Reads `inputs` and returns their rows as one batch sorted by the table's sort columns.
+/// Reads `inputs` (each sorted, as every table file is) and merges their rows into one batch
+/// sorted by the table's sort columns.
 fn merge(
     data_dir: &Path,
     table: Table,
     inputs: &[TableFile],
 ) -> Result<RecordBatch, CompactionError> {
-    let mut batches = Vec::new();
+    let schema = table.schema();
+    let mut files = Vec::with_capacity(inputs.len());
     for input in inputs {
         let path = data_dir.join(&input.path);
         let parquet = |source| CompactionError::Parquet {
@@ -188,28 +192,21 @@ fn merge(
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.build())
             .map_err(parquet)?;
-        for batch in reader {
-            batches.push(batch.map_err(|e| parquet(e.into()))?);
-        }
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| parquet(e.into()))?;
+        // One sorted run per file.
+        files.push(
+            concat_batches(&schema, &batches).map_err(|source| CompactionError::Arrow {
+                path: path.clone(),
+                source,
+            })?,
+        );
     }
-    let arrow_err = |source| CompactionError::Arrow {
+    merge_sorted(&schema, &files, &table.sort_columns()).map_err(|source| CompactionError::Arrow {
         path: data_dir.join(&inputs[0].path),
         source,
-    };
-    let batch = concat_batches(&table.schema(), &batches).map_err(arrow_err)?;
-    let sort: Vec<SortColumn> = table
-        .sort_columns()
-        .iter()
-        .map(|name| SortColumn {
-            values: batch
-                .column_by_name(name)
-                .expect("table files carry the sort columns")
-                .clone(),
-            options: None,
-        })
-        .collect();
-    let order = lexsort_to_indices(&sort, None).map_err(arrow_err)?;
-    take_record_batch(&batch, &order).map_err(arrow_err)
+    })
 }
 
 /// One pass over every table and partition: merges what [`pick`] selects and commits each
@@ -302,6 +299,7 @@ impl Compactor {
         let handle = std::thread::Builder::new()
             .name("fleetflow-compactor".into())
             .spawn(move || {
+                lower_priority();
                 while !sleep_unless_stopped(&stopping, interval) {
                     match compact_once(&writer, &config) {
                         Ok(report) if report.merges > 0 => on_report(&report),
@@ -328,6 +326,21 @@ impl Compactor {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.thread().unpark();
         let _ = self.handle.join();
+    }
+}
+
+/// Nice value of the compactor thread: the scheduler gives it about a tenth of a core's
+/// share against a busy normal thread.
+const COMPACTOR_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority. Compaction is never on the path from a record to
+/// its commit, so when the cores are busy the dataflow and its Parquet writers come first and
+/// compaction catches up when they idle; small files only wait a little longer to be merged.
+fn lower_priority() {
+    // On Linux a thread id names one thread to setpriority(PRIO_PROCESS).
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), COMPACTOR_NICE) {
+        tracing::debug!(%error, "compactor keeps the normal CPU priority");
     }
 }
 

@@ -272,8 +272,8 @@ fn write_window(
         Ok(())
     };
 
-    for (day, mut part) in group_by_day(rows.positions, |p| p.time_ms) {
-        write(Table::Positions, day, table_batches::positions(&mut part)?)?;
+    for (day, part) in group_by_day(rows.positions, |p| p.time_ms) {
+        write(Table::Positions, day, table_batches::positions(&part)?)?;
     }
     for (day, mut part) in group_by_day(trip_versions(rows.trips, end), |v| v.record.trip.start_ms)
     {

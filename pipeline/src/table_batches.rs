@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::error::ArrowError;
 use fleetflow_model::{E7, Table};
 
-use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord, flags};
+use crate::rows::{ErrorRow, EventRow, TripRecord};
 use crate::trip::Trip;
 
 fn ts(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
@@ -26,73 +26,8 @@ fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError
     RecordBatch::try_new(table.schema(), columns)
 }
 
-/// `positions` rows, sorted by vehicle and fix time.
-pub fn positions(rows: &mut [PositionRow]) -> Result<RecordBatch, ArrowError> {
-    // Stable merge sort: rows arrive in per-vehicle runs already in time order, which it
-    // detects and merges instead of re-sorting.
-    // Rows of one vehicle share its `Arc<str>`: compare pointers before bytes.
-    rows.sort_by(|a, b| {
-        let vehicle = if Arc::ptr_eq(&a.vehicle, &b.vehicle) {
-            std::cmp::Ordering::Equal
-        } else {
-            a.vehicle.cmp(&b.vehicle)
-        };
-        vehicle.then(a.time_ms.cmp(&b.time_ms))
-    });
-    let r = &*rows;
-    batch(
-        Table::Positions,
-        vec![
-            Arc::new(StringArray::from_iter_values(r.iter().map(|p| &*p.company))),
-            Arc::new(StringArray::from_iter_values(r.iter().map(|p| &*p.vehicle))),
-            ts(r.iter().map(|p| Some(p.time_ms))),
-            Arc::new(Float64Array::from_iter_values(
-                r.iter().map(|p| deg(p.lat_e7)),
-            )),
-            Arc::new(Float64Array::from_iter_values(
-                r.iter().map(|p| deg(p.lon_e7)),
-            )),
-            Arc::new(Float32Array::from_iter_values(
-                r.iter().map(|p| f32::from(p.speed_dkmh) / 10.0),
-            )),
-            Arc::new(Float32Array::from_iter_values(
-                r.iter().map(|p| f32::from(p.heading_ddeg) / 10.0),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                r.iter().map(|p| gps_letter(p.gps)),
-            )),
-            Arc::new(Float32Array::from_iter(
-                r.iter().map(|p| p.altitude_dm.map(|v| v as f32 / 10.0)),
-            )),
-            Arc::new(Float32Array::from_iter(
-                r.iter().map(|p| p.accuracy_dm.map(|v| v as f32 / 10.0)),
-            )),
-            Arc::new(Float32Array::from_iter(
-                r.iter()
-                    .map(|p| p.battery_dpct.map(|v| f32::from(v) / 10.0)),
-            )),
-            Arc::new(Int32Array::from_iter_values(
-                r.iter().map(|p| i32::from(p.flags)),
-            )),
-            Arc::new(BooleanArray::from_iter(
-                r.iter().map(|p| Some(p.flags & flags::INVALID != 0)),
-            )),
-            Arc::new(BooleanArray::from_iter(
-                r.iter().map(|p| Some(p.flags & flags::JUMP != 0)),
-            )),
-            Arc::new(BooleanArray::from_iter(
-                r.iter().map(|p| Some(p.flags & flags::LATE != 0)),
-            )),
-            trip_ids(r.iter().map(|p| (&*p.vehicle, p.trip_start_ms))),
-            ts(r.iter().map(|p| Some(p.received_ms))),
-            Arc::new(StringArray::from_iter_values(
-                r.iter().map(|p| p.source.as_str()),
-            )),
-            Arc::new(Int32Array::from_iter_values(r.iter().map(|p| p.partition))),
-            Arc::new(Int64Array::from_iter_values(r.iter().map(|p| p.offset))),
-        ],
-    )
-}
+/// `positions` rows, sorted by vehicle and fix time (built in [`crate::position_batch`]).
+pub use crate::position_batch::positions_batch as positions;
 
 /// `vehicle:start_ms` trip ids, written straight into the array's buffer.
 fn trip_ids<'a>(rows: impl ExactSizeIterator<Item = (&'a str, Option<i64>)>) -> ArrayRef {
@@ -108,16 +43,6 @@ fn trip_ids<'a>(rows: impl ExactSizeIterator<Item = (&'a str, Option<i64>)>) -> 
         }
     }
     Arc::new(builder.finish())
-}
-
-fn gps_letter(code: u8) -> &'static str {
-    match code {
-        b'A' => "A",
-        b'V' => "V",
-        b'0' => "0",
-        b'P' => "P",
-        _ => "?",
-    }
 }
 
 /// One version row of a trip: `deleted` when a correction removed it.

@@ -58,7 +58,7 @@ fn commit_window(writer: &CommitWriter, w: u64) {
     let dir = writer.log().data_dir();
     let path = format!("positions/date=2020-12-01/part-{w}-w0-{w}.parquet");
     let staged = format!("_fleetflow/staging/{path}");
-    let batch = table_batches::positions(&mut window_rows(w)).expect("batch");
+    let batch = table_batches::positions(&window_rows(w)).expect("batch");
     let bytes = write_file(
         &dir.join(&staged),
         Table::Positions,
