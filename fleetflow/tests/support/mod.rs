@@ -289,20 +289,32 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> (u16
 }
 
 /// Reads `topic` from the beginning with an independent consumer until `count` records arrived.
+///
+/// The consumer assigns itself every partition rather than joining a group: a group consumer
+/// dropped while its join is still in progress (as when this panics at the deadline) can block
+/// forever in librdkafka's rebalance handling.
 pub fn read_records(
     brokers: &str,
     topic: &str,
     count: usize,
     timeout: Duration,
 ) -> Vec<(String, TelemetryRecord)> {
+    use rdkafka::{Offset, TopicPartitionList};
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("e2e-{}", free_port()))
-        .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut list = TopicPartitionList::new();
+    for p in 0..metadata.topics()[0].partitions().len() as i32 {
+        list.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("assign");
+    }
+    consumer.assign(&list).expect("assign");
     let deadline = Instant::now() + timeout;
     let mut records = Vec::new();
     while records.len() < count {
