@@ -7,39 +7,16 @@
 # Prints the acknowledged points, when the last of them was committed to `positions`, and the
 # end-to-end rate: acknowledged points / (first request -> last point committed).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-source scripts/env.sh
+source "$(dirname "$0")/tansu_bench.sh"
 seconds="${1:-20}"
 scenario="${2:-native}"
-# The workspace with every target, as the tests build it: building only some packages resolves
-# other dependency features and rebuilds the DataFusion stack.
-cargo build --release -q --locked --workspace --all-targets
-bin="$CARGO_TARGET_DIR/release"
-tansu="${TANSU_BIN:-$HOME/.cargo/bin/tansu}"
-work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kport="$(free_port)"; hport="$(free_port)"
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-pids=()
-trap cleanup EXIT
-RUST_LOG=warn "$tansu" broker --listener-url "tcp://127.0.0.1:$kport" \
-  --advertised-listener-url "tcp://127.0.0.1:$kport" --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
-pids+=($!)
-tansu_pid=$!
-sleep 1
-RUST_LOG=warn "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
-  --http "127.0.0.1:$hport" >"$work/pipeline.log" 2>&1 &
-pids+=($!)
-pipeline_pid=$!
-status() { curl -s "127.0.0.1:$hport/status"; }
+start_pipeline
 until status >/dev/null 2>&1; do sleep 0.2; done
 # Enough distinct bodies that no fix is sent twice (1,700 native requests/s at most here).
 bodies=$(( (seconds + 1) * 1700 ))
 "$bin/ingest_load" --broker "127.0.0.1:$kport" --scenarios "$scenario" --seconds "$seconds" \
   --bodies "$bodies" >"$work/load.txt" &
 load=$!
-# CPU seconds (user + system) a process has used so far.
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 # The clock starts when the load does (after the bodies are generated).
 until grep -q 'bodies ready' "$work/load.txt"; do sleep 0.05; done
 start=$(date +%s.%N)
@@ -50,14 +27,10 @@ loaded=$(date +%s.%N)
 cpu_load="$(cpu "$load")"
 kill "$load" 2>/dev/null || true
 cat "$work/load.txt"
-points=$(sed -n 's/^acknowledged in total: .* requests, \([0-9]*\) points.*/\1/p' "$work/load.txt")
-records=$(sed -n 's/^acknowledged in total: .* points, \([0-9]*\) records.*/\1/p' "$work/load.txt")
-# Done when the tables are committed up to every record ingest acknowledged (offsets sum).
-committed=0
-while [ "$committed" -lt "$records" ]; do
-  sleep 0.2
-  committed=$(status | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["pipeline"]["committed_offsets"].values()))')
-done
+points=$(acked_points "$work/load.txt")
+records=$(acked_records "$work/load.txt")
+# Done when the tables are committed up to every record ingest acknowledged.
+wait_committed "$records"
 done_at=$(date +%s.%N)
 cpu_end="$cpu_load $(cpu "$tansu_pid") $(cpu "$pipeline_pid")"
 written=$(status | python3 -c 'import json,sys; print(json.load(sys.stdin)["pipeline"]["rows_written"]["positions"])')

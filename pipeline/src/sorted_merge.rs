@@ -23,6 +23,9 @@ pub fn merge_sorted(
     inputs: &[RecordBatch],
     sort_columns: &[&str],
 ) -> Result<RecordBatch, ArrowError> {
+    if inputs.is_empty() {
+        return Ok(RecordBatch::new_empty(schema.clone()));
+    }
     let fields = sort_columns
         .iter()
         .map(|name| {
@@ -48,9 +51,6 @@ pub fn merge_sorted(
         .collect::<Result<Vec<Rows>, ArrowError>>()?;
     let order = merge_order(&rows);
     let batches: Vec<&RecordBatch> = inputs.iter().collect();
-    if batches.is_empty() {
-        return Ok(RecordBatch::new_empty(schema.clone()));
-    }
     interleave_record_batch(&batches, &order)
 }
 

@@ -1,0 +1,50 @@
+# Sourced by the benchmarks that run fleetflow against Tansu (end_to_end.sh, pipeline_catchup.sh):
+# builds the workspace, starts Tansu (memory storage) on a free port, and defines the helpers
+# they share. Sets `bin`, `work` (removed on exit), `kport`, `hport`, `tansu_pid` and `pids`
+# (killed on exit).
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source scripts/env.sh
+# The workspace with every target, as the tests build it: building only some packages resolves
+# other dependency features and rebuilds the DataFusion stack.
+cargo build --release -q --locked --workspace --all-targets
+bin="$CARGO_TARGET_DIR/release"
+tansu="${TANSU_BIN:-$HOME/.cargo/bin/tansu}"
+work="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+kport="$(free_port)"; hport="$(free_port)"
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+pids=()
+trap cleanup EXIT
+RUST_LOG=warn "$tansu" broker --listener-url "tcp://127.0.0.1:$kport" \
+  --advertised-listener-url "tcp://127.0.0.1:$kport" --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
+tansu_pid=$!
+pids+=($tansu_pid)
+sleep 1
+
+# Starts `fleetflow pipeline` against Tansu, status on `hport`; sets `pipeline_pid`.
+start_pipeline() {
+  RUST_LOG=warn "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
+    --http "127.0.0.1:$hport" >"$work/pipeline.log" 2>&1 &
+  pipeline_pid=$!
+  pids+=($pipeline_pid)
+}
+
+status() { curl -s "127.0.0.1:$hport/status"; }
+
+# Waits until the pipeline has committed `$1` records (the sum of its committed offsets).
+wait_committed() {
+  local committed=0
+  while [ "$committed" -lt "$1" ]; do
+    sleep 0.2
+    committed=$(status 2>/dev/null \
+      | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["pipeline"]["committed_offsets"].values()))' 2>/dev/null \
+      || echo 0)
+  done
+}
+
+# CPU seconds (user + system) a process has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+# The points and records of ingest_load's summary line in `$1`.
+acked_points() { sed -n 's/^acknowledged in total: .* requests, \([0-9]*\) points.*/\1/p' "$1"; }
+acked_records() { sed -n 's/^acknowledged in total: .* points, \([0-9]*\) records.*/\1/p' "$1"; }
