@@ -98,8 +98,9 @@ impl At {
     }
 
     /// A vehicle id: 1-128 bytes, no control characters.
-    pub fn vehicle_id(&self, id: String, name: &str) -> Result<String, IngestError> {
-        if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+    pub fn vehicle_id<S: AsRef<str>>(&self, id: S, name: &str) -> Result<S, IngestError> {
+        let text = id.as_ref();
+        if text.is_empty() || text.len() > MAX_ID_LEN || text.chars().any(char::is_control) {
             Err(IngestError::invalid(
                 self.field(name),
                 format!("vehicle id must be 1-{MAX_ID_LEN} bytes without control characters"),

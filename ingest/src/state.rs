@@ -1,6 +1,7 @@
 //! The ingest service's shared state and the one path every door ends in: resolve each vehicle's
 //! company, then produce one record per vehicle and answer after every delivery report.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +11,7 @@ use fleetflow_model::{Item, Principal, Source, TelemetryRecord, Tenants, encode}
 
 use crate::config::{AuthMode, IngestConfig, UnknownVehiclePolicy};
 use crate::error::IngestError;
-use crate::field::Clock;
+use crate::field::{At, Clock};
 use crate::metrics::{Accepted, Endpoint, IngestMetrics};
 use crate::registry::VehicleRegistry;
 use crate::sink::{OutRecord, RecordSink, SinkError};
@@ -277,23 +278,37 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Groups items by vehicle, first-seen order, keeping each vehicle's items in request order.
-pub fn group_by_vehicle(
-    items: impl IntoIterator<Item = (String, String, Item)>,
+pub fn group_by_vehicle<'a>(
+    items: impl IntoIterator<Item = (Cow<'a, str>, At, Item)>,
 ) -> Vec<VehicleBatch> {
     let mut batches: Vec<VehicleBatch> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (vehicle, field, item) in items {
-        match index.get(&vehicle) {
-            Some(&i) => batches[i].items.push(item),
+    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::new();
+    // Items of one vehicle usually come together: the run's batch needs no lookup.
+    let mut last: Option<(Cow<'a, str>, usize)> = None;
+    for (vehicle, at, item) in items {
+        if let Some((name, i)) = &last
+            && *name == vehicle
+        {
+            batches[*i].items.push(item);
+            continue;
+        }
+        let i = match index.get(&vehicle) {
+            Some(&i) => {
+                batches[i].items.push(item);
+                i
+            }
             None => {
-                index.insert(vehicle.clone(), batches.len());
+                let i = batches.len();
+                index.insert(vehicle.clone(), i);
                 batches.push(VehicleBatch {
-                    vehicle,
-                    field,
+                    vehicle: vehicle.to_string(),
+                    field: at.field("vehicle"),
                     items: vec![item],
                 });
+                i
             }
-        }
+        };
+        last = Some((vehicle, i));
     }
     batches
 }
