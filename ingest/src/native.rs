@@ -270,24 +270,26 @@ fn parse_ndjson(bytes: &[u8], max_items: usize) -> Result<Vec<NativeItem<'_>>, I
     // Where the previous item ended (serde's `byte_offset`).
     let mut end = 0;
     loop {
-        if bytes[end..]
+        // The next item starts after JSON whitespace; none means the body is read.
+        let Some(start) = bytes[end..]
             .iter()
-            .all(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
-        {
+            .position(|b| !matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+            .map(|skipped| end + skipped)
+        else {
             return Ok(items);
-        }
-        match fast_path::scan_item(bytes, end) {
+        };
+        match fast_path::scan_item(bytes, start) {
             Some((item, next)) => {
                 items.push(item);
                 end = next;
             }
             None => {
-                let mut stream = serde_json::Deserializer::from_slice(&bytes[end..])
+                let mut stream = serde_json::Deserializer::from_slice(&bytes[start..])
                     .into_iter::<NativeItem<'_>>();
                 match stream.next() {
                     Some(Ok(item)) => {
                         items.push(item);
-                        end += stream.byte_offset();
+                        end = start + stream.byte_offset();
                     }
                     _ => return parse_ndjson_serde(bytes, max_items),
                 }

@@ -193,52 +193,6 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn time(&mut self) -> Option<i64> {
-        if self.peek()? == b'"' {
-            return parse_rfc3339(self.plain_str()?).ok();
-        }
-        match self.number()? {
-            Number::Unsigned(n) => i64::try_from(n).ok(),
-            Number::Signed(n) => Some(n),
-            Number::Float(_) => None,
-        }
-    }
-}
-
-/// Scans one item object after optional whitespace: the item and where it ends, or `None`
-/// when serde must judge the bytes.
-pub(super) fn scan_item(bytes: &[u8], from: usize) -> Option<(NativeItem<'_>, usize)> {
-    let mut s = Scanner { bytes, pos: from };
-    let item = s.item()?;
-    Some((item, s.pos))
-}
-
-/// Scans a whole JSON array of items, or gives up.
-pub(super) fn scan_array(bytes: &[u8], max_items: usize) -> Option<Vec<NativeItem<'_>>> {
-    let mut s = Scanner { bytes, pos: 0 };
-    s.skip_whitespace();
-    s.eat(b'[')?;
-    let mut items = Vec::new();
-    s.skip_whitespace();
-    if s.eat(b']').is_none() {
-        loop {
-            items.push(s.item()?);
-            if items.len() > max_items {
-                // serde would read them all before the count is checked: let it.
-                return None;
-            }
-            s.skip_whitespace();
-            if s.eat(b',').is_none() {
-                s.eat(b']')?;
-                break;
-            }
-        }
-    }
-    s.skip_whitespace();
-    (s.pos == bytes.len()).then_some(items)
-}
-
-impl<'a> Scanner<'a> {
     fn item(&mut self) -> Option<NativeItem<'a>> {
         let mut item = NativeItem::default();
         let mut seen = 0u16;
@@ -317,6 +271,50 @@ impl<'a> Scanner<'a> {
             self.skip_whitespace();
         }
     }
+
+    fn time(&mut self) -> Option<i64> {
+        if self.peek()? == b'"' {
+            return parse_rfc3339(self.plain_str()?).ok();
+        }
+        match self.number()? {
+            Number::Unsigned(n) => i64::try_from(n).ok(),
+            Number::Signed(n) => Some(n),
+            Number::Float(_) => None,
+        }
+    }
+}
+
+/// Scans one item object after optional whitespace: the item and where it ends, or `None`
+/// when serde must judge the bytes.
+pub(super) fn scan_item(bytes: &[u8], from: usize) -> Option<(NativeItem<'_>, usize)> {
+    let mut s = Scanner { bytes, pos: from };
+    let item = s.item()?;
+    Some((item, s.pos))
+}
+
+/// Scans a whole JSON array of items, or gives up.
+pub(super) fn scan_array(bytes: &[u8], max_items: usize) -> Option<Vec<NativeItem<'_>>> {
+    let mut s = Scanner { bytes, pos: 0 };
+    s.skip_whitespace();
+    s.eat(b'[')?;
+    let mut items = Vec::new();
+    s.skip_whitespace();
+    if s.eat(b']').is_none() {
+        loop {
+            items.push(s.item()?);
+            if items.len() > max_items {
+                // serde would read them all before the count is checked: let it.
+                return None;
+            }
+            s.skip_whitespace();
+            if s.eat(b',').is_none() {
+                s.eat(b']')?;
+                break;
+            }
+        }
+    }
+    s.skip_whitespace();
+    (s.pos == bytes.len()).then_some(items)
 }
 
 #[cfg(test)]
