@@ -33,11 +33,13 @@ use crate::vehicle_live::LiveFix;
 /// costs two reference counts, not two allocations.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RecentFix {
+    /// First, so that ordering (the temporal filter's held updates, consolidation) compares
+    /// fix times before it compares names.
+    pub fix: LiveFix,
     #[serde(with = "shared_str")]
     pub company: Arc<str>,
     #[serde(with = "shared_str")]
     pub vehicle: Arc<str>,
-    pub fix: LiveFix,
 }
 
 /// Serde for `Arc<str>` as a plain string (for exchange between processes).

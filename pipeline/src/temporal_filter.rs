@@ -5,8 +5,9 @@
 //!
 //! An update `(d, t, r)` with window `[from, until)` becomes `(d, max(t, from), r)` and
 //! `(d, max(t, until), -r)`: at any time `s` the record is present iff it was present in the
-//! input at `s` and `from <= s < until`. Both halves are held back until the frontier passes
-//! their time, so the filter fires on the clock alone, with no input.
+//! input at `s` and `from <= s < until`. A half due at the input's own time passes straight
+//! through (a live-route fix is on its route from its arrival); the others are held back until
+//! the frontier passes their time, so the filter fires on the clock alone, with no input.
 //!
 //! Held updates are consolidated as they arrive, in one map ordered by (time, data): a
 //! last-heard time that is replaced before its silence ran out cancels its own pending
@@ -65,19 +66,25 @@ where
                 let mut cap = EarliestCapability::default();
                 move |(input, frontier), output| {
                     input.for_each(|in_cap, data| {
+                        let mut now = output.session(&in_cap);
                         for (d, t, r) in data.drain(..) {
                             let ((from, until), d) = window(d);
                             let (on, off) = (t.max(from), t.max(until));
                             if on >= off {
                                 continue; // the window closed before the update: never present
                             }
-                            cap.hold(&in_cap, &on);
                             if until != FOREVER {
                                 let mut retract = r.clone();
                                 retract.negate();
+                                cap.hold(&in_cap, &off);
                                 hold(&mut held, off, d.clone(), retract);
                             }
-                            hold(&mut held, on, d, r);
+                            if on == t && t == *in_cap.time() {
+                                now.give((d, t, r)); // the window is open already
+                            } else {
+                                cap.hold(&in_cap, &on);
+                                hold(&mut held, on, d, r);
+                            }
                         }
                     });
                     while let Some(first) = held.first_entry() {
