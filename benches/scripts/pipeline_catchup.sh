@@ -28,5 +28,6 @@ hz="$(getconf CLK_TCK)"
 for task in /proc/"$pipeline_pid"/task/*; do
   awk -v hz="$hz" '{printf "%s %.2f\n", $2, ($14 + $15) / hz}' "$task/stat"
 done | awk '{cpu[$1] += $2} END {for (t in cpu) printf "  %-22s %7.2f\n", t, cpu[t]}' | sort -k2 -n -r | head -6
+du -sb "$work/data/positions" | awk -v p="$points" '{printf "positions on disk: %.1f MB, %.1f bytes/point (flush files)\n", $1/1e6, $1/p}'
 python3 -c 'import sys; s, e, p = map(float, sys.argv[1:]); print(f"pipeline caught up: {p:.0f} points in {e - s:.1f} s = {p / (e - s):,.0f} points/s")' \
   "$start" "$done_at" "$points"

@@ -23,7 +23,7 @@ sleep 1
 
 # Starts `fleetflow pipeline` against Tansu, status on `hport`; sets `pipeline_pid`.
 start_pipeline() {
-  RUST_LOG=warn "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
+  RUST_LOG=${PIPELINE_LOG:-warn} "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
     --http "127.0.0.1:$hport" >"$work/pipeline.log" 2>&1 &
   pipeline_pid=$!
   pids+=($pipeline_pid)
