@@ -3,6 +3,7 @@
 # Tansu (a separate broker process) -> `fleetflow pipeline` -> committed Parquet.
 #
 #   benches/scripts/end_to_end.sh [seconds] [scenario]     (default: 20 native)
+#   CONNECTIONS=160 benches/scripts/end_to_end.sh ...       (the load generator's connections; 64)
 #
 # Prints the acknowledged points, when the last of them was committed to `positions`, and the
 # end-to-end rate: acknowledged points / (first request -> last point committed).
@@ -15,6 +16,7 @@ until status >/dev/null 2>&1; do sleep 0.2; done
 # Enough distinct bodies that no fix is sent twice (1,700 native requests/s at most here).
 bodies=$(( (seconds + 1) * 1700 ))
 "$bin/ingest_load" --broker "127.0.0.1:$kport" --scenarios "$scenario" --seconds "$seconds" \
+  --connections "${CONNECTIONS:-64}" \
   --bodies "$bodies" >"$work/load.txt" &
 load=$!
 # The clock starts when the load does (after the bodies are generated).

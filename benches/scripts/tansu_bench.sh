@@ -31,14 +31,31 @@ start_pipeline() {
 
 status() { curl -s "127.0.0.1:$hport/status"; }
 
-# Waits until the pipeline has committed `$1` records (the sum of its committed offsets).
+# Waits until the pipeline has committed `$1` records (the sum of its committed offsets). If
+# the sum stops moving for `STALL_SECS` (default 120) while records remain, prints what the
+# pipeline is doing (its status, each thread's state and wait channel, its log's tail) and fails:
+# a stalled commit is a bug to catch in the act, not a benchmark to wait out.
 wait_committed() {
-  local committed=0
+  local committed=0 last=-1 since
+  since=$(date +%s)
   while [ "$committed" -lt "$1" ]; do
     sleep 0.2
     committed=$(status 2>/dev/null \
       | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["pipeline"]["committed_offsets"].values()))' 2>/dev/null \
       || echo 0)
+    if [ "$committed" != "$last" ]; then
+      last=$committed
+      since=$(date +%s)
+    elif [ $(( $(date +%s) - since )) -ge "${STALL_SECS:-120}" ]; then
+      echo "STALLED: committed $committed of $1 records, unchanged for ${STALL_SECS:-120} s" >&2
+      status >&2 || true
+      echo >&2
+      for task in /proc/"$pipeline_pid"/task/*; do
+        printf '%s %s %s\n' "$(cat "$task/comm")" "$(awk '{print $3}' "$task/stat")" "$(cat "$task/wchan")"
+      done >&2
+      tail -20 "$work/pipeline.log" >&2
+      return 1
+    fi
   done
 }
 
