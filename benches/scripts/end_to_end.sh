@@ -3,7 +3,7 @@
 # Tansu (a separate broker process) -> `fleetflow pipeline` -> committed Parquet.
 #
 #   benches/scripts/end_to_end.sh [seconds] [scenario]     (default: 20 native)
-#   CONNECTIONS=160 benches/scripts/end_to_end.sh ...       (the load generator's connections; 64)
+#   CONNECTIONS=160 benches/scripts/end_to_end.sh ...       (load generator connections; default 64)
 #
 # Prints the acknowledged points, when the last of them was committed to `positions`, and the
 # end-to-end rate: acknowledged points / (first request -> last point committed).
