@@ -11,7 +11,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{finish_emulator, report_field, start_emulator, start_fleetflow, temp_dir};
+use support::{report_field, start_emulator, start_fleetflow, stop_emulator, temp_dir};
 
 const COMPANY_TOKEN: &str = "dashboard-test-token";
 
@@ -44,8 +44,10 @@ fn the_dashboard_shows_the_fleet_in_chromium() {
         ],
         &[("FLEETFLOW_PIPELINE__FLUSH_SECS", "1")],
     );
-    // Long enough to see vehicles move while the browser starts and signs in.
-    let emulator = start_emulator(ff.http, 30, 45);
+    // Sends until the browser check is done (stopped below), however long the browser takes to
+    // start and sign in: the check waits for vehicles to move. (A fixed 45 s once ran out first
+    // on a loaded machine.)
+    let emulator = start_emulator(ff.http, 30, 900);
     let artifacts = root.join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
     let shot = artifacts.join("dashboard.png");
@@ -63,7 +65,7 @@ fn the_dashboard_shows_the_fleet_in_chromium() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(shot.is_file(), "no screenshot at {}", shot.display());
-    let total = finish_emulator(emulator);
+    let total = stop_emulator(emulator);
     assert_eq!(report_field(&total, "err"), 0, "{total}");
     assert!(
         ff.proc.terminate().success(),

@@ -431,6 +431,14 @@ pub fn finish_emulator(mut emulator: Proc) -> String {
     total
 }
 
+/// Stops a background emulator (SIGTERM: it stops sending and reports); returns its `total:`
+/// line.
+pub fn stop_emulator(emulator: Proc) -> String {
+    let pid = emulator.child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    finish_emulator(emulator)
+}
+
 /// A `name=value` field of an emulator report line.
 pub fn report_field(line: &str, name: &str) -> u64 {
     line.split_whitespace()
