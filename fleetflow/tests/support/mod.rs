@@ -65,10 +65,15 @@ impl Proc {
         }
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM (no effect once the process has exited).
+    pub fn signal_term(&self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.signal_term();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -434,8 +439,7 @@ pub fn finish_emulator(mut emulator: Proc) -> String {
 /// Stops a background emulator (SIGTERM: it stops sending and reports); returns its `total:`
 /// line.
 pub fn stop_emulator(emulator: Proc) -> String {
-    let pid = emulator.child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    emulator.signal_term();
     finish_emulator(emulator)
 }
 
