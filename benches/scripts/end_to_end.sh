@@ -51,4 +51,6 @@ for name, seconds in zip(names, cpu):
 print(f"  {'all':<24} {sum(cpu):6.1f} s  {sum(cpu) / points * 1e6:5.2f} us/point"
       f"  (2 cores for {done - start:.1f} s = {2 * (done - start):.1f} s)")
 PY
+echo "pipeline CPU seconds by thread (user, system; minor page faults):"
+thread_cpu "$pipeline_pid"
 du -sb "$work/data/positions" | awk -v p="$points" '{printf "positions on disk: %.1f MB, %.1f bytes/point (small files, before compaction)\n", $1/1e6, $1/p}'

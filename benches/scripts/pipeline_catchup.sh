@@ -26,11 +26,7 @@ wait_committed "$records"
 done_at=$(date +%s.%N)
 grep -E 'VmRSS|VmHWM' "/proc/$pipeline_pid/status"
 echo "CPU seconds by thread (user, system; minor page faults):"
-hz="$(getconf CLK_TCK)"
-for task in /proc/"$pipeline_pid"/task/*; do
-  awk -v hz="$hz" '{printf "%s %.2f %.2f %d\n", $2, $14 / hz, $15 / hz, $10}' "$task/stat"
-done | awk '{u[$1] += $2; s[$1] += $3; f[$1] += $4} END {for (t in u) printf "  %-22s %7.2f %7.2f %9d\n", t, u[t], s[t], f[t]}' \
-  | sort -k2 -n -r | head -6
+thread_cpu "$pipeline_pid"
 du -sb "$work/data/positions" | awk -v p="$points" '{printf "positions on disk: %.1f MB, %.1f bytes/point (flush files)\n", $1/1e6, $1/p}'
 python3 -c 'import sys; s, e, p = map(float, sys.argv[1:]); print(f"pipeline caught up: {p:.0f} points in {e - s:.1f} s = {p / (e - s):,.0f} points/s")' \
   "$start" "$done_at" "$points"

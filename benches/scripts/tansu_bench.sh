@@ -62,6 +62,17 @@ wait_committed() {
 # CPU seconds (user + system) a process has used so far.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
+# Prints the CPU seconds of each thread of process `$1` (user, system; minor page faults), by
+# thread name, the busiest first. System time in the pipeline's threads is mostly the kernel
+# zeroing memory touched for the first time (RESULTS.md, sessions 19 and 20).
+thread_cpu() {
+  local hz; hz="$(getconf CLK_TCK)"
+  for task in /proc/"$1"/task/*; do
+    awk -v hz="$hz" '{printf "%s %.2f %.2f %d\n", $2, $14 / hz, $15 / hz, $10}' "$task/stat"
+  done | awk '{u[$1] += $2; s[$1] += $3; f[$1] += $4} END {for (t in u) printf "  %-22s %7.2f %7.2f %9d\n", t, u[t], s[t], f[t]}' \
+    | sort -k2 -n -r | head -6
+}
+
 # The points and records of ingest_load's summary line in `$1`.
 acked_points() { sed -n 's/^acknowledged in total: .* requests, \([0-9]*\) points.*/\1/p' "$1"; }
 acked_records() { sed -n 's/^acknowledged in total: .* points, \([0-9]*\) records.*/\1/p' "$1"; }

@@ -16,6 +16,7 @@ use crate::commit_log::{CommitError, CommitLog};
 use crate::compaction::{CompactionConfig, CompactionReport, Compactor};
 use crate::kafka_source::{SourceConfig, SourceError, kafka_source};
 use crate::live_alerts::device_alerts;
+use crate::live_routes::recent_fixes;
 use crate::live_store::{LiveStore, LiveStoreConfig, PublishLive};
 use crate::live_views::{LiveViewConfig, live_views};
 use crate::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
@@ -287,12 +288,16 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         let probe: Result<ProbeHandle<Epoch>, SourceError> =
             worker.dataflow::<Epoch, _, _>(|scope| {
                 let (records, progress) = kafka_source(scope, source)?;
-                let streams = records.sessionize(move || Sessionizer::new(rules, horizon_ms));
+                let mut streams = records.sessionize(move || Sessionizer::new(rules, horizon_ms));
+                // The sink reads the rows the route window passed on (moved, not copied).
+                let (recent, positions) =
+                    recent_fixes(streams.positions, view_config.route_window_ms);
+                streams.positions = positions;
                 live_views(
                     streams.vehicles.clone(),
                     streams.heard.clone(),
                     streams.trips.clone(),
-                    streams.positions.clone(),
+                    recent,
                     &view_config,
                 )
                 .rows()

@@ -22,7 +22,8 @@ use differential_dataflow::collection::vec::Collection;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use crate::rows::{PositionRow, flags};
 use crate::sessionize_operator::Epoch;
@@ -69,22 +70,41 @@ pub fn on_route(row: &PositionRow) -> bool {
     row.flags & (flags::INVALID | flags::BEYOND_HORIZON) == 0
 }
 
-/// The usable fixes within `window_ms` of the dataflow time (empty when `window_ms` is 0).
+/// The usable fixes within `window_ms` of the dataflow time (empty when `window_ms` is 0), and
+/// `positions` passed on unchanged for the Parquet sink.
+///
+/// The rows pass through this operator, by moving their containers, rather than the sink
+/// reading `positions` beside it: timely copies a stream's every container for each consumer
+/// but the last, and a copy of each 112-byte row in fresh memory cost the workers more than
+/// what they take from it here. A fix whose window already closed at its arrival (it is older
+/// than the window) is not sent on: the window filter would drop it anyway.
 pub fn recent_fixes<'scope>(
     positions: StreamVec<'scope, Epoch, PositionRow>,
     window_ms: u64,
-) -> Collection<'scope, Epoch, RecentFix> {
-    positions
-        .unary(Pipeline, "RecentFixes", move |_, _| {
-            move |input, output| {
-                input.for_each(|cap, rows| {
-                    if window_ms == 0 {
-                        return;
-                    }
-                    let time = *cap.time();
-                    output
-                        .session(&cap)
-                        .give_iterator(rows.drain(..).filter(on_route).map(|row| {
+) -> (
+    Collection<'scope, Epoch, RecentFix>,
+    StreamVec<'scope, Epoch, PositionRow>,
+) {
+    let mut builder = OperatorBuilder::new("RecentFixes".to_owned(), positions.scope());
+    let mut input = builder.new_input(positions, Pipeline);
+    let (recent_out, recent) = builder.new_output::<Vec<(RecentFix, Epoch, isize)>>();
+    let (rows_out, rows) = builder.new_output::<Vec<PositionRow>>();
+    let mut recent_out = OutputBuilder::from(recent_out);
+    let mut rows_out = OutputBuilder::from(rows_out);
+    builder.build(move |initial| {
+        drop(initial);
+        move |_frontiers| {
+            let mut recent_h = recent_out.activate();
+            let mut rows_h = rows_out.activate();
+            input.for_each(|cap, data| {
+                let time = *cap.time();
+                if window_ms > 0 {
+                    let open = |row: &&PositionRow| {
+                        on_route(row) && route_window(row.time_ms, window_ms).1 > time
+                    };
+                    recent_h
+                        .session(&cap.retain(0))
+                        .give_iterator(data.iter().filter(open).map(|row| {
                             let fix = RecentFix {
                                 fix: LiveFix {
                                     time_ms: row.time_ms,
@@ -92,18 +112,22 @@ pub fn recent_fixes<'scope>(
                                     lon_e7: row.lon_e7,
                                     speed_dkmh: row.speed_dkmh,
                                 },
-                                company: row.company,
-                                vehicle: row.vehicle,
+                                company: row.company.clone(),
+                                vehicle: row.vehicle.clone(),
                             };
                             (fix, time, 1isize)
                         }));
-                });
-            }
-        })
+                }
+                rows_h.session(&cap.retain(1)).give_container(data);
+            });
+        }
+    });
+    let recent = recent
         .as_collection()
         .valid_during("RouteWindow", move |f: RecentFix| {
             (route_window(f.fix.time_ms, window_ms), f)
-        })
+        });
+    (recent, rows)
 }
 
 /// One vehicle's recent fixes, by time.

@@ -1,7 +1,8 @@
 //! The live fleet views, maintained incrementally by differential dataflow from the
 //! sessionizer's collections: `vehicles` (each vehicle's live state after its newest item, in
 //! event time), `heard` (when each vehicle last sent anything, in dataflow time) and `trips`,
-//! and from its `positions` (the fixes live routes are drawn from, [`crate::live_routes`]).
+//! and from the recent fixes of its `positions` (what live routes are drawn from,
+//! [`crate::live_routes::recent_fixes`]).
 //!
 //! Each view is a differential collection: at every dataflow timestamp it equals a from-scratch
 //! computation over the input seen so far at that time (tested against
@@ -16,13 +17,12 @@ use std::sync::Arc;
 use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
-use timely::dataflow::StreamVec;
 
-use crate::live_routes::{RecentFix, recent_fixes};
+use crate::live_routes::RecentFix;
 use crate::local_top::LocalTop;
 use crate::period_totals::PeriodTotals;
 pub use crate::period_totals::{DAY_MS, Period, PeriodTotal, VehicleKey, WEEK_MS};
-use crate::rows::{PositionRow, TripRecord};
+use crate::rows::TripRecord;
 use crate::sessionize_operator::Epoch;
 use crate::stable_hash::vehicle_route;
 use crate::temporal_filter::{FOREVER, ValidDuring};
@@ -97,19 +97,19 @@ pub struct LiveViews<'scope> {
     pub recent: Collection<'scope, Epoch, RecentFix>,
 }
 
-/// Builds every view from the sessionizer's output.
+/// Builds every view from the sessionizer's output (`recent`: see
+/// [`crate::live_routes::recent_fixes`]).
 pub fn live_views<'scope>(
     vehicles: Collection<'scope, Epoch, VehicleLive>,
     heard: Collection<'scope, Epoch, LastHeard>,
     trips: Collection<'scope, Epoch, TripRecord>,
-    positions: StreamVec<'scope, Epoch, PositionRow>,
+    recent: Collection<'scope, Epoch, RecentFix>,
     config: &LiveViewConfig,
 ) -> LiveViews<'scope> {
     let offline = offline(heard, config.offline_after_ms);
     let summary = fleet_summary(vehicles.clone(), offline.clone());
     let totals = trips.period_totals();
     let leaders = leaderboards(totals.clone(), config.leaderboard_top);
-    let recent = recent_fixes(positions, config.route_window_ms);
     LiveViews {
         offline_after_ms: config.offline_after_ms,
         vehicles,

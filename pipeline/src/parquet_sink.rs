@@ -31,7 +31,7 @@ use crate::parquet_file::{FileKind, write_file};
 use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord};
 use crate::sessionize_operator::{Epoch, Retained, SessionStreams};
 use crate::table_batches::{self, Detected, TripVersion};
-use crate::window_writer::{WindowJob, WindowWriter};
+use crate::window_writer::{QUEUED_WINDOWS, WindowJob, WindowWriter};
 
 /// Where and how often the sink writes.
 #[derive(Debug, Clone)]
@@ -82,11 +82,14 @@ fn passed(frontiers: &[MutableAntichain<Epoch>], end: Epoch) -> bool {
     frontiers.iter().all(|f| !f.less_equal(&(end - 1)))
 }
 
-#[derive(Default)]
 struct WindowRows {
     cap: Option<Capability<Epoch>>,
     data: WindowData,
 }
+
+/// Emptied `positions` buffers kept for the next windows: one per window the writer may hold
+/// (queued or being written) plus the one filling.
+const SPARE_BUFFERS: usize = QUEUED_WINDOWS + 2;
 
 /// A window's rows, as handed to the writer thread.
 #[derive(Default)]
@@ -105,12 +108,22 @@ struct WriteWindow {
 }
 
 impl WindowJob for WriteWindow {
-    fn write(self, log: &CommitLog) -> Result<Vec<DataFile>, String> {
-        write_window(log, self.end, self.worker, self.data).map_err(|e| e.to_string())
+    fn write(&mut self, log: &CommitLog) -> Result<Vec<DataFile>, String> {
+        write_window(log, self.end, self.worker, &mut self.data).map_err(|e| e.to_string())
     }
 }
 
 impl WindowRows {
+    fn new(positions: Vec<PositionRow>) -> Self {
+        WindowRows {
+            cap: None,
+            data: WindowData {
+                positions,
+                ..WindowData::default()
+            },
+        }
+    }
+
     fn hold(&mut self, cap: Capability<Epoch>) {
         if self.cap.as_ref().is_none_or(|c| cap.time() < c.time()) {
             self.cap = Some(cap);
@@ -119,17 +132,21 @@ impl WindowRows {
 }
 
 /// The window rows at `cap`'s timestamp belong to, holding `cap` for it; `None` for
-/// timestamp 0, a restart's replay, whose rows were committed before.
-fn window_of(
-    windows: &mut BTreeMap<Epoch, WindowRows>,
+/// timestamp 0, a restart's replay, whose rows were committed before. A new window takes a
+/// spare `positions` buffer if there is one.
+fn window_of<'w>(
+    windows: &'w mut BTreeMap<Epoch, WindowRows>,
+    spare: &mut Vec<Vec<PositionRow>>,
     cap: Capability<Epoch>,
     flush_ms: u64,
-) -> Option<&mut WindowRows> {
+) -> Option<&'w mut WindowRows> {
     let time = *cap.time();
     if time == 0 {
         return None;
     }
-    let window = windows.entry(window_end(time, flush_ms)).or_default();
+    let window = windows
+        .entry(window_end(time, flush_ms))
+        .or_insert_with(|| WindowRows::new(spare.pop().unwrap_or_default()));
     window.hold(cap);
     Some(window)
 }
@@ -179,23 +196,24 @@ fn write_windows<'scope>(
     builder.build(move |initial| {
         drop(initial);
         let mut windows: BTreeMap<Epoch, WindowRows> = BTreeMap::new();
+        let mut spare: Vec<Vec<PositionRow>> = Vec::new();
         let writer = WindowWriter::spawn(log, worker, activator);
         // Windows handed to the writer, oldest first, with the capability to report them at.
         let mut writing: VecDeque<(Epoch, Capability<Epoch>)> = VecDeque::new();
         move |frontiers| {
             trips_in.for_each(|cap, data| {
-                if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
+                if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
                     w.data.trips.extend(data.drain(..).map(|(t, _, d)| (t, d)));
                 }
             });
             positions_in.for_each(|cap, data| {
-                if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
+                if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
                     w.data.positions.append(data);
                 }
             });
             events_in.for_each(|cap, data| {
                 let detected_ms = *cap.time() as i64;
-                if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
+                if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
                     w.data
                         .events
                         .extend(data.drain(..).map(|row| Detected { row, detected_ms }));
@@ -203,7 +221,7 @@ fn write_windows<'scope>(
             });
             errors_in.for_each(|cap, data| {
                 let detected_ms = *cap.time() as i64;
-                if let Some(w) = window_of(&mut windows, cap.retain(0), flush_ms) {
+                if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
                     w.data
                         .errors
                         .extend(data.drain(..).map(|row| Detected { row, detected_ms }));
@@ -225,7 +243,11 @@ fn write_windows<'scope>(
                 writing.push_back((end, cap));
             }
             let mut out = staged_out.activate();
-            while let Some((end, files)) = writer.finished() {
+            while let Some((end, files, job)) = writer.finished() {
+                let buffer = job.data.positions;
+                if buffer.capacity() > 0 && spare.len() < SPARE_BUFFERS {
+                    spare.push(buffer);
+                }
                 let (submitted, cap) = writing.pop_front().expect("a window was submitted");
                 assert_eq!(end, submitted, "the writer returns windows in order");
                 out.session(&cap)
@@ -239,12 +261,14 @@ fn write_windows<'scope>(
     staged
 }
 
-/// Writes one window's rows: one file per table and date partition.
+/// Writes one window's rows: one file per table and date partition. Leaves `rows` empty, with
+/// the `positions` buffer's capacity kept for another window unless it is over twice what this
+/// one needed (the load fell).
 fn write_window(
     log: &CommitLog,
     end: Epoch,
     worker: usize,
-    rows: WindowData,
+    rows: &mut WindowData,
 ) -> Result<Vec<DataFile>, Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     let mut counter = 0;
@@ -272,31 +296,49 @@ fn write_window(
         Ok(())
     };
 
-    for (day, part) in group_by_day(rows.positions, |p| p.time_ms) {
-        write(Table::Positions, day, table_batches::positions(&part)?)?;
+    let positions = &mut rows.positions;
+    let needed = positions.len();
+    if let Some(day) = single_day(positions, |p| p.time_ms) {
+        write(Table::Positions, day, table_batches::positions(positions)?)?;
+        positions.clear();
+    } else {
+        for (day, part) in group_by_day(std::mem::take(positions), |p| p.time_ms) {
+            write(Table::Positions, day, table_batches::positions(&part)?)?;
+        }
     }
-    for (day, mut part) in group_by_day(trip_versions(rows.trips, end), |v| v.record.trip.start_ms)
-    {
+    if positions.capacity() > 2 * needed.max(1 << 16) {
+        *positions = Vec::new();
+    }
+    let trips = trip_versions(std::mem::take(&mut rows.trips), end);
+    for (day, mut part) in group_by_day(trips, |v| v.record.trip.start_ms) {
         write(Table::Trips, day, table_batches::trips(&mut part)?)?;
     }
-    for (day, mut part) in group_by_day(rows.events, |e| e.row.time_ms) {
+    for (day, mut part) in group_by_day(std::mem::take(&mut rows.events), |e| e.row.time_ms) {
         write(Table::Events, day, table_batches::events(&mut part)?)?;
     }
-    for (day, mut part) in group_by_day(rows.errors, |e| e.detected_ms) {
+    for (day, mut part) in group_by_day(std::mem::take(&mut rows.errors), |e| e.detected_ms) {
         write(Table::Errors, day, table_batches::errors(&mut part)?)?;
     }
     Ok(files)
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// The UTC date partition (`date=YYYY-MM-DD`) of every row of `rows`, if they share one.
+fn single_day<R>(rows: &[R], time_ms: impl Fn(&R) -> i64) -> Option<String> {
+    let first = time_ms(rows.first()?).div_euclid(DAY_MS);
+    rows.iter()
+        .all(|r| time_ms(r).div_euclid(DAY_MS) == first)
+        .then(|| partition_dir(first * DAY_MS))
+}
+
 /// Rows grouped by the UTC date partition of `time_ms(row)`, as `date=YYYY-MM-DD`.
 fn group_by_day<R>(rows: Vec<R>, time_ms: impl Fn(&R) -> i64) -> Vec<(String, Vec<R>)> {
-    const DAY_MS: i64 = 86_400_000;
-    let first = match rows.first() {
-        Some(row) => time_ms(row).div_euclid(DAY_MS),
-        None => return Vec::new(),
-    };
-    if rows.iter().all(|r| time_ms(r).div_euclid(DAY_MS) == first) {
-        return vec![(partition_dir(first * DAY_MS), rows)];
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    if let Some(day) = single_day(&rows, &time_ms) {
+        return vec![(day, rows)];
     }
     let mut groups: BTreeMap<i64, Vec<R>> = BTreeMap::new();
     for row in rows {

@@ -7,6 +7,11 @@
 //! commit still waits for every file of a window, exactly as if the operator had written them
 //! itself. The queue holds at most [`QUEUED_WINDOWS`]: a writer that falls behind blocks the
 //! worker, which is the backpressure a synchronous write gave.
+//!
+//! A job comes back with its files, emptied but with its buffers' capacity: the operator fills
+//! the next window into them. A window holds seconds of rows (hundreds of megabytes at a
+//! million points a second); growing a fresh buffer for each one made the worker fault in and
+//! zero that much new memory per window, which cost about as much CPU as sessionizing.
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::JoinHandle;
@@ -19,16 +24,20 @@ use crate::sessionize_operator::Epoch;
 /// Closed windows waiting for the writer beyond the one it is writing.
 pub const QUEUED_WINDOWS: usize = 2;
 
-/// What one window's files are written from; `write` turns it into files under staging.
+/// What one window's files are written from; `write` turns it into files under staging and
+/// leaves the job empty, its buffers kept for reuse.
 pub trait WindowJob: Send + 'static {
-    fn write(self, log: &CommitLog) -> Result<Vec<DataFile>, String>;
+    fn write(&mut self, log: &CommitLog) -> Result<Vec<DataFile>, String>;
 }
+
+/// What the writer thread sends back: the window's end, its files, and the emptied job.
+type Written<J> = (Epoch, Result<Vec<DataFile>, String>, J);
 
 /// One worker's writer thread.
 #[derive(Debug)]
 pub struct WindowWriter<J: WindowJob> {
     jobs: Option<SyncSender<(Epoch, J)>>,
-    done: Receiver<(Epoch, Result<Vec<DataFile>, String>)>,
+    done: Receiver<Written<J>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -36,13 +45,13 @@ impl<J: WindowJob> WindowWriter<J> {
     /// Starts the thread; it activates the operator through `activator` after each window.
     pub fn spawn(log: CommitLog, worker: usize, activator: SyncActivator) -> Self {
         let (jobs, queue) = sync_channel::<(Epoch, J)>(QUEUED_WINDOWS);
-        let (finished, done): (Sender<_>, _) = channel();
+        let (finished, done): (Sender<Written<J>>, _) = channel();
         let thread = std::thread::Builder::new()
             .name(format!("parquet-writer-{worker}"))
             .spawn(move || {
-                for (end, job) in queue {
+                for (end, mut job) in queue {
                     let result = job.write(&log);
-                    if finished.send((end, result)).is_err() {
+                    if finished.send((end, result, job)).is_err() {
                         return; // the operator is gone
                     }
                     // Err only if the worker has shut down, when nothing waits for the report.
@@ -66,12 +75,13 @@ impl<J: WindowJob> WindowWriter<J> {
         }
     }
 
-    /// The next window written, in submission order, if it is done. An I/O error stops the
-    /// pipeline, as a synchronous write would (restart is the recovery path; nothing is lost).
-    pub fn finished(&self) -> Option<(Epoch, Vec<DataFile>)> {
+    /// The next window written, in submission order, if it is done, with its emptied job. An
+    /// I/O error stops the pipeline, as a synchronous write would (restart is the recovery
+    /// path; nothing is lost).
+    pub fn finished(&self) -> Option<(Epoch, Vec<DataFile>, J)> {
         match self.done.try_recv() {
-            Ok((end, Ok(files))) => Some((end, files)),
-            Ok((end, Err(error))) => {
+            Ok((end, Ok(files), job)) => Some((end, files, job)),
+            Ok((end, Err(error), _)) => {
                 panic!("Parquet sink cannot write window ending {end}: {error}")
             }
             Err(TryRecvError::Empty) => None,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
 use fleetflow_pipeline::live_alerts::device_alerts;
 use fleetflow_pipeline::live_grid::{BoxE7, cluster, distance_m};
-use fleetflow_pipeline::live_routes::route_window;
+use fleetflow_pipeline::live_routes::{recent_fixes, route_window};
 use fleetflow_pipeline::live_store::{LiveSnapshot, LiveStore, LiveStoreConfig, PublishLive};
 use fleetflow_pipeline::live_vehicles::VehicleEntry;
 use fleetflow_pipeline::live_views::{
@@ -333,11 +333,12 @@ fn run_dataflow(
                 leaderboard_top: LEADERBOARD_TOP,
                 route_window_ms: ROUTE_WINDOW_MS,
             };
+            let (recent, _) = recent_fixes(streams.positions, config.route_window_ms);
             live_views(
                 streams.vehicles,
                 streams.heard,
                 streams.trips,
-                streams.positions,
+                recent,
                 &config,
             )
             .rows()

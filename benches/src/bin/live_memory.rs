@@ -26,6 +26,7 @@ use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::input::InputSession;
 use fleetflow_pipeline::job::PipelineConfig;
 use fleetflow_pipeline::live_alerts::Alert;
+use fleetflow_pipeline::live_routes::recent_fixes;
 use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
 use fleetflow_pipeline::live_views::{
     LiveViewConfig, fleet_summary, leaderboards, live_views, offline,
@@ -123,7 +124,11 @@ fn main() {
                 inputs.vehicles.to_collection(scope),
                 inputs.heard.to_collection(scope),
                 inputs.trips.to_collection(scope),
-                inputs.positions.to_stream(scope),
+                recent_fixes(
+                    inputs.positions.to_stream(scope),
+                    LiveViewConfig::default().route_window_ms,
+                )
+                .0,
                 &LiveViewConfig::default(),
             );
             let rows = views.rows();
