@@ -112,7 +112,7 @@ pub fn pipeline_consumer_config(brokers: &str) -> ClientConfig {
         // Ingest's producer is idempotent, not transactional; read_committed costs nothing and
         // keeps aborted records out if a transactional producer ever writes here.
         .set("isolation.level", "read_committed")
-        // Wait at most 50 ms for a fetch to fill: the dataflow's epochs are 200 ms.
+        // Wait at most 50 ms for a fetch to fill: one dataflow epoch (`pipeline.tick_ms` default).
         .set("fetch.wait.max.ms", "50")
         // Up to 8 MB per partition per fetch (~10k 60-point records): throughput when catching up.
         .set("max.partition.fetch.bytes", "8388608")

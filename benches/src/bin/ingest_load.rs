@@ -243,10 +243,10 @@ async fn main() -> anyhow::Result<()> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
-    let mut config = Config {
-        data_dir: std::env::temp_dir().join(format!("fleetflow-bench-{}", std::process::id())),
-        ..Config::default()
-    };
+    // Defaults, then `FLEETFLOW_*` variables, as `fleetflow run` reads them: a producer setting
+    // (`FLEETFLOW_KAFKA__LINGER_MS=20`) is measured without a rebuild.
+    let mut config = Config::load(None).context("reading FLEETFLOW_* settings")?;
+    config.data_dir = std::env::temp_dir().join(format!("fleetflow-bench-{}", std::process::id()));
     let (router, ingest, services) = if args.broker == "none" {
         let mut tenants = Tenants::new(&[], Some("admin"))?;
         tenants.ensure_company("default")?;
