@@ -28,7 +28,8 @@ pub fn producer_config(kafka: &KafkaConfig, brokers: &str) -> ClientConfig {
         .set("acks", "all")
         // Java's key hash, so other producers keying by vehicle pick the same partition.
         .set("partitioner", "murmur2_random")
-        // Wait this long for a fuller batch: trades a few ms of ack latency for throughput.
+        // Wait this long for a fuller batch: trades up to `linger_ms` of ack latency for
+        // throughput (fewer, larger requests for the broker).
         .set("linger.ms", kafka.linger_ms.to_string())
         .set("compression.type", &kafka.compression)
         // Undelivered after this long => the delivery report fails => 503, client retries.
