@@ -75,9 +75,9 @@ pub fn on_route(row: &PositionRow) -> bool {
 ///
 /// The rows pass through this operator, by moving their containers, rather than the sink
 /// reading `positions` beside it: timely copies a stream's every container for each consumer
-/// but the last, and a copy of each 112-byte row in fresh memory cost the workers more than
-/// what they take from it here. A fix whose window already closed at its arrival (it is older
-/// than the window) is not sent on: the window filter would drop it anyway.
+/// but the last, and that copy of every 112-byte row, into fresh memory, showed in the
+/// workers' profile. A fix whose window already closed at its arrival (it is older than the
+/// window) is not sent on: the window filter would drop it anyway.
 pub fn recent_fixes<'scope>(
     positions: StreamVec<'scope, Epoch, PositionRow>,
     window_ms: u64,

@@ -10,8 +10,9 @@
 //!
 //! A job comes back with its files, emptied but with its buffers' capacity: the operator fills
 //! the next window into them. A window holds seconds of rows (hundreds of megabytes at a
-//! million points a second); growing a fresh buffer for each one made the worker fault in and
-//! zero that much new memory per window, which cost about as much CPU as sessionizing.
+//! million points a second); growing a fresh buffer for each one made the worker fault in, and
+//! the kernel zero, that much new memory per window: about a fifth of the workers' time in a
+//! profile (`benches/RESULTS.md`, session 20).
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::JoinHandle;
