@@ -88,7 +88,8 @@ struct WindowRows {
 }
 
 /// Emptied `positions` buffers kept for the next windows: one per window the writer may hold
-/// (queued or being written) plus the one filling.
+/// (queued or being written) plus the one filling. They stay allocated while the load pauses:
+/// at most this many windows' worth of rows, at the size the load last needed.
 const SPARE_BUFFERS: usize = QUEUED_WINDOWS + 2;
 
 /// A window's rows, as handed to the writer thread.
@@ -262,8 +263,8 @@ fn write_windows<'scope>(
 }
 
 /// Writes one window's rows: one file per table and date partition. Leaves `rows` empty, with
-/// the `positions` buffer's capacity kept for another window unless it is over twice what this
-/// one needed (the load fell).
+/// the `positions` buffer's capacity kept for another window, unless it is over twice what this
+/// one needed (the load fell) or the window's positions were none or spanned two dates.
 fn write_window(
     log: &CommitLog,
     end: Epoch,

@@ -8,8 +8,8 @@
 //! itself. The queue holds at most [`QUEUED_WINDOWS`]: a writer that falls behind blocks the
 //! worker, which is the backpressure a synchronous write gave.
 //!
-//! A job comes back with its files, emptied but with its buffers' capacity: the operator fills
-//! the next window into them. A window holds seconds of rows (hundreds of megabytes at a
+//! A job comes back with its files, emptied, its `positions` buffer keeping its capacity: the
+//! operator fills a later window into it. A window holds seconds of rows (hundreds of megabytes at a
 //! million points a second); growing a fresh buffer for each one made the worker fault in, and
 //! the kernel zero, that much new memory per window: about a fifth of the workers' time in a
 //! profile (`benches/RESULTS.md`, session 20).
@@ -26,7 +26,7 @@ use crate::sessionize_operator::Epoch;
 pub const QUEUED_WINDOWS: usize = 2;
 
 /// What one window's files are written from; `write` turns it into files under staging and
-/// leaves the job empty, its buffers kept for reuse.
+/// leaves the job empty (the sink reuses its `positions` buffer).
 pub trait WindowJob: Send + 'static {
     fn write(&mut self, log: &CommitLog) -> Result<Vec<DataFile>, String>;
 }
