@@ -6,8 +6,7 @@
 #   benches/scripts/pipeline_catchup.sh [seconds]      (default: 10)
 #
 # Prints the rate, the resident memory at the end, and the CPU seconds of each pipeline thread,
-# user and system apart: system time here is mostly the kernel zeroing memory the pipeline touches
-# for the first time (see RESULTS.md, session 19).
+# user and system apart (`thread_cpu` in tansu_bench.sh).
 set -euo pipefail
 source "$(dirname "$0")/tansu_bench.sh"
 seconds="${1:-10}"
