@@ -1,13 +1,15 @@
 # Sourced by the benchmarks that run fleetflow against Tansu (end_to_end.sh, pipeline_catchup.sh):
 # builds the workspace, starts Tansu (memory storage) on a free port, and defines the helpers
-# they share. Sets `bin`, `work` (removed on exit), `kport`, `hport`, `tansu_pid` and `pids`
-# (killed on exit).
+# they share. Sets `bin` (`BENCH_BIN_DIR` overrides it), `work` (removed on exit), `kport`,
+# `hport`, `tansu_pid` and `pids` (killed on exit).
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source scripts/env.sh
 # The workspace with every target, as the tests build it: building only some packages resolves
 # other dependency features and rebuilds the DataFusion stack.
 cargo build --release -q --locked --workspace --all-targets
-bin="$CARGO_TARGET_DIR/release"
+# BENCH_BIN_DIR: another build's `fleetflow` and `ingest_load` (copied aside), to compare two
+# builds in alternating runs on the same machine state.
+bin="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
 tansu="${TANSU_BIN:-$HOME/.cargo/bin/tansu}"
 work="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

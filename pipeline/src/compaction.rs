@@ -226,23 +226,22 @@ pub fn compact_once(
             let name = format!("part-c{}-{}.parquet", now_ms(), report.merges);
             let path = format!("{partition}/{name}");
             let staged = format!("_fleetflow/staging/compaction/{path}");
-            let bytes = write_file(
+            let written = write_file(
                 &data_dir.join(&staged),
                 table,
                 FileKind::Compacted,
-                std::slice::from_ref(&batch),
+                [Ok(batch)],
             )
             .map_err(|source| CompactionError::Parquet {
                 path: data_dir.join(&staged),
                 source,
             })?;
-            let rows = batch.num_rows() as u64;
             let added = DataFile {
                 table: table.name().to_owned(),
                 path,
                 staged,
-                rows,
-                bytes,
+                rows: written.rows,
+                bytes: written.bytes,
             };
             let removed = inputs.iter().map(|f| f.path.clone()).collect();
             let commit = writer.commit_compaction(vec![added], removed)?;
@@ -250,14 +249,14 @@ pub fn compact_once(
                 seq = commit.seq,
                 partition = %partition,
                 files = inputs.len(),
-                rows,
+                rows = written.rows,
                 "compacted"
             );
             report.merges += 1;
             report.files_in += inputs.len() as u64;
             report.bytes_in += inputs.iter().map(|f| f.bytes).sum::<u64>();
-            report.bytes_out += bytes;
-            report.rows += rows;
+            report.bytes_out += written.bytes;
+            report.rows += written.rows;
         }
     }
     Ok(report)

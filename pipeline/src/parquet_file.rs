@@ -7,6 +7,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field};
+use arrow::error::ArrowError;
 use fleetflow_model::Table;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -95,13 +96,25 @@ pub fn writer_properties(table: Table, kind: FileKind) -> Result<WriterPropertie
         .build())
 }
 
-/// Writes `batches` (already sorted) to `path` and syncs it. Returns the file's size.
+/// Rows per batch handed to the writer when a caller builds the batches as it goes (the sink's
+/// `positions`): a quarter of a row group, a few megabytes of columns.
+pub const WRITE_BATCH_ROWS: usize = ROW_GROUP_ROWS / 4;
+
+/// What [`write_file`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+/// Writes `batches` (already sorted; each built as the writer reaches it, the first error
+/// stopping the write) to `path` and syncs it.
 pub fn write_file(
     path: &Path,
     table: Table,
     kind: FileKind,
-    batches: &[RecordBatch],
-) -> Result<u64, ParquetError> {
+    batches: impl IntoIterator<Item = Result<RecordBatch, ArrowError>>,
+) -> Result<WrittenFile, ParquetError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -111,10 +124,16 @@ pub fn write_file(
         table.schema(),
         Some(writer_properties(table, kind)?),
     )?;
+    let mut rows = 0;
     for batch in batches {
-        writer.write(batch)?;
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch)?;
     }
     writer.close()?;
     file.sync_all()?;
-    Ok(file.metadata()?.len())
+    Ok(WrittenFile {
+        bytes: file.metadata()?.len(),
+        rows,
+    })
 }

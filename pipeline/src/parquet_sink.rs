@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
+use arrow::error::ArrowError;
 use fleetflow_model::{Table, partition_dir};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
@@ -27,7 +29,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::frontier::MutableAntichain;
 
 use crate::commit_log::{Commit, CommitLog, CommitWriter, DataFile};
-use crate::parquet_file::{FileKind, write_file};
+use crate::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
 use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord};
 use crate::sessionize_operator::{Epoch, Retained, SessionStreams};
 use crate::table_batches::{self, Detected, TripVersion};
@@ -275,36 +277,43 @@ fn write_window(
     let mut counter = 0;
     let mut write = |table: Table,
                      date: String,
-                     batch: arrow::array::RecordBatch|
+                     batches: &mut dyn Iterator<Item = Result<RecordBatch, ArrowError>>|
      -> Result<(), Box<dyn std::error::Error>> {
         counter += 1;
         let name = format!("part-{end}-w{worker}-{counter}.parquet");
         let path = format!("{}/{date}/{name}", table.name());
         let staged = format!("_fleetflow/staging/{path}");
-        let bytes = write_file(
+        let written = write_file(
             &log.data_dir().join(&staged),
             table,
             FileKind::Flush,
-            std::slice::from_ref(&batch),
+            batches,
         )?;
         files.push(DataFile {
             table: table.name().to_owned(),
             path,
             staged,
-            rows: batch.num_rows() as u64,
-            bytes,
+            rows: written.rows,
+            bytes: written.bytes,
         });
         Ok(())
     };
 
+    // `positions` a chunk at a time (`positions_batches`), the other tables in one batch each.
     let positions = &mut rows.positions;
     let needed = positions.len();
     if let Some(day) = single_day(positions, |p| p.time_ms) {
-        write(Table::Positions, day, table_batches::positions(positions)?)?;
+        let mut batches = table_batches::positions_batches(positions, WRITE_BATCH_ROWS);
+        write(Table::Positions, day, &mut batches)?;
+        drop(batches);
         positions.clear();
     } else {
         for (day, part) in group_by_day(std::mem::take(positions), |p| p.time_ms) {
-            write(Table::Positions, day, table_batches::positions(&part)?)?;
+            write(
+                Table::Positions,
+                day,
+                &mut table_batches::positions_batches(&part, WRITE_BATCH_ROWS),
+            )?;
         }
     }
     if positions.capacity() > 2 * needed.max(1 << 16) {
@@ -312,13 +321,25 @@ fn write_window(
     }
     let trips = trip_versions(std::mem::take(&mut rows.trips), end);
     for (day, mut part) in group_by_day(trips, |v| v.record.trip.start_ms) {
-        write(Table::Trips, day, table_batches::trips(&mut part)?)?;
+        write(
+            Table::Trips,
+            day,
+            &mut std::iter::once(table_batches::trips(&mut part)),
+        )?;
     }
     for (day, mut part) in group_by_day(std::mem::take(&mut rows.events), |e| e.row.time_ms) {
-        write(Table::Events, day, table_batches::events(&mut part)?)?;
+        write(
+            Table::Events,
+            day,
+            &mut std::iter::once(table_batches::events(&mut part)),
+        )?;
     }
     for (day, mut part) in group_by_day(std::mem::take(&mut rows.errors), |e| e.detected_ms) {
-        write(Table::Errors, day, table_batches::errors(&mut part)?)?;
+        write(
+            Table::Errors,
+            day,
+            &mut std::iter::once(table_batches::errors(&mut part)),
+        )?;
     }
     Ok(files)
 }

@@ -121,8 +121,31 @@ fn timestamps(values: Vec<i64>) -> ArrayRef {
 
 /// The `positions` batch of `rows`, sorted by vehicle and fix time.
 pub fn positions_batch(rows: &[PositionRow]) -> Result<RecordBatch, ArrowError> {
+    batch_in_order(rows, &vehicle_time_order(rows))
+}
+
+/// The same rows as [`positions_batch`], in the same order, as batches of `chunk_rows` rows (the
+/// last one shorter; none for no rows), each built only when the iterator reaches it.
+///
+/// A window's file is written a chunk at a time: the columns of a chunk are encoded while they
+/// are still in cache, and the next chunk's columns reuse the memory the allocator got back from
+/// the last one, where one batch of the whole window (hundreds of megabytes) is memory the
+/// kernel must zero afresh for every window (`benches/RESULTS.md`, session 21).
+pub fn positions_batches(
+    rows: &[PositionRow],
+    chunk_rows: usize,
+) -> impl Iterator<Item = Result<RecordBatch, ArrowError>> + '_ {
     let order = vehicle_time_order(rows);
-    let n = rows.len();
+    let chunk_rows = chunk_rows.max(1);
+    (0..order.len().div_ceil(chunk_rows)).map(move |c| {
+        let chunk = &order[c * chunk_rows..((c + 1) * chunk_rows).min(order.len())];
+        batch_in_order(rows, chunk)
+    })
+}
+
+/// The `positions` batch of the rows of `rows` at the indices `order`, in that order.
+fn batch_in_order(rows: &[PositionRow], order: &[u32]) -> Result<RecordBatch, ArrowError> {
+    let n = order.len();
     let mut company = StringBuilder::with_capacity(n, n * 8);
     let mut vehicle = StringBuilder::with_capacity(n, n * 12);
     let mut time = Vec::with_capacity(n);
@@ -146,7 +169,7 @@ pub fn positions_batch(rows: &[PositionRow]) -> Result<RecordBatch, ArrowError> 
     // The trip id of the previous row: consecutive rows mostly share it.
     let mut last_trip: Option<(usize, i64)> = None;
     let mut trip_text = String::new();
-    for &i in &order {
+    for &i in order {
         let p = &rows[i as usize];
         company.append_value(&*p.company);
         vehicle.append_value(&*p.vehicle);
@@ -379,7 +402,31 @@ mod tests {
     }
 
     #[test]
+    fn chunks_are_the_batch_cut_in_order() {
+        for seed in 0..20 {
+            let rows = rows(seed, 1 + seed as usize * 37);
+            let whole = positions_batch(&rows).unwrap();
+            for chunk_rows in [1, 7, 64, 100_000] {
+                let chunks: Vec<RecordBatch> = positions_batches(&rows, chunk_rows)
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                assert_eq!(chunks.len(), rows.len().div_ceil(chunk_rows));
+                assert!(chunks.iter().all(|c| c.num_rows() <= chunk_rows));
+                let joined = arrow::compute::concat_batches(&whole.schema(), &chunks).unwrap();
+                for (c, (a, b)) in joined.columns().iter().zip(whole.columns()).enumerate() {
+                    assert_eq!(
+                        a.to_data(),
+                        b.to_data(),
+                        "seed {seed}, {chunk_rows} rows, column {c}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn no_rows() {
         assert_eq!(positions_batch(&[]).unwrap().num_rows(), 0);
+        assert_eq!(positions_batches(&[], 10).count(), 0);
     }
 }

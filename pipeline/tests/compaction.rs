@@ -11,7 +11,7 @@ use fleetflow_model::{Source, Table};
 use fleetflow_pipeline::PositionRow;
 use fleetflow_pipeline::commit_log::{CommitLog, CommitWriter, DataFile};
 use fleetflow_pipeline::compaction::{CompactionConfig, compact_once};
-use fleetflow_pipeline::parquet_file::{FileKind, write_file};
+use fleetflow_pipeline::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
 use fleetflow_pipeline::partition_swap::exchange_supported;
 use fleetflow_pipeline::table_batches;
 use fleetflow_pipeline::table_reader::{position_keys, read_table, table_files};
@@ -58,21 +58,22 @@ fn commit_window(writer: &CommitWriter, w: u64) {
     let dir = writer.log().data_dir();
     let path = format!("positions/date=2020-12-01/part-{w}-w0-{w}.parquet");
     let staged = format!("_fleetflow/staging/{path}");
-    let batch = table_batches::positions(&window_rows(w)).expect("batch");
-    let bytes = write_file(
+    let rows = window_rows(w);
+    let written = write_file(
         &dir.join(&staged),
         Table::Positions,
         FileKind::Flush,
-        &[batch],
+        table_batches::positions_batches(&rows, WRITE_BATCH_ROWS),
     )
     .expect("write");
     let file = DataFile {
         table: "positions".into(),
         path,
         staged,
-        rows: ROWS_PER_WINDOW,
-        bytes,
+        rows: written.rows,
+        bytes: written.bytes,
     };
+    assert_eq!(written.rows, ROWS_PER_WINDOW);
     writer
         .commit_window(
             w + 1,
