@@ -91,14 +91,22 @@ pub fn writer_properties(table: Table, kind: FileKind) -> Result<WriterPropertie
     Ok(builder
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_sorting_columns(Some(sorting))
         .set_created_by(format!("fleetflow {}", env!("CARGO_PKG_VERSION")))
         .build())
 }
 
 /// Rows per batch handed to the writer when a caller builds the batches as it goes (the sink's
-/// `positions`): a quarter of a row group, a few megabytes of columns.
+/// `positions`): a quarter of a row group, a few megabytes of columns. A multiple of
+/// [`PAGE_ROWS`], so pages are cut at the same rows as from one large batch.
 pub const WRITE_BATCH_ROWS: usize = ROW_GROUP_ROWS / 4;
+
+/// Most rows in a data page. Parquet writes a column whose nulls are all the same (none, or
+/// all null) in runs of this many rows starting afresh at each batch, and closes a page only
+/// between runs: with its default (20,000), which does not divide [`WRITE_BATCH_ROWS`], a page
+/// could grow to twice that across two batches.
+const PAGE_ROWS: usize = ROW_GROUP_ROWS / 8;
 
 /// What [`write_file`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +115,9 @@ pub struct WrittenFile {
     pub rows: u64,
 }
 
-/// Writes `batches` (already sorted; each built as the writer reaches it, the first error
-/// stopping the write) to `path` and syncs it.
+/// Writes `batches` (already sorted; each built as the writer reaches it) to `path` and syncs
+/// it. The first error stops the write and leaves the partial file where it is: callers write
+/// under staging, which recovery clears.
 pub fn write_file(
     path: &Path,
     table: Table,

@@ -299,13 +299,14 @@ fn write_window(
         Ok(())
     };
 
-    // `positions` a chunk at a time (`positions_batches`), the other tables in one batch each.
     let positions = &mut rows.positions;
     let needed = positions.len();
     if let Some(day) = single_day(positions, |p| p.time_ms) {
-        let mut batches = table_batches::positions_batches(positions, WRITE_BATCH_ROWS);
-        write(Table::Positions, day, &mut batches)?;
-        drop(batches);
+        write(
+            Table::Positions,
+            day,
+            &mut table_batches::positions_batches(positions, WRITE_BATCH_ROWS),
+        )?;
         positions.clear();
     } else {
         for (day, part) in group_by_day(std::mem::take(positions), |p| p.time_ms) {

@@ -1,5 +1,5 @@
-//! `positions` rows to one Arrow batch in (vehicle, fix time) order, the order the files
-//! promise, without moving the rows.
+//! `positions` rows to Arrow batches in (vehicle, fix time) order, the order the files promise,
+//! without moving the rows.
 //!
 //! A flush window holds millions of rows, which the sessionizer emits in per-vehicle runs, each
 //! in time order unless a late fix came in. So the order is found in two cheap steps instead of
@@ -119,12 +119,7 @@ fn timestamps(values: Vec<i64>) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::new(values.into(), None).with_timezone("UTC"))
 }
 
-/// The `positions` batch of `rows`, sorted by vehicle and fix time.
-pub fn positions_batch(rows: &[PositionRow]) -> Result<RecordBatch, ArrowError> {
-    batch_in_order(rows, &vehicle_time_order(rows))
-}
-
-/// The same rows as [`positions_batch`], in the same order, as batches of `chunk_rows` rows (the
+/// The `positions` batches of `rows`, sorted by vehicle and fix time, `chunk_rows` rows each (the
 /// last one shorter; none for no rows), each built only when the iterator reaches it.
 ///
 /// A window's file is written a chunk at a time: the columns of a chunk are encoded while they
@@ -250,6 +245,11 @@ mod tests {
     use fleetflow_model::Source;
 
     use super::*;
+
+    /// All of `rows` in one batch.
+    fn positions_batch(rows: &[PositionRow]) -> Result<RecordBatch, ArrowError> {
+        batch_in_order(rows, &vehicle_time_order(rows))
+    }
 
     /// The previous implementation: a stable sort of the rows, then one pass per column.
     fn reference(rows: &mut [PositionRow]) -> RecordBatch {

@@ -26,9 +26,9 @@ fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError
     RecordBatch::try_new(table.schema(), columns)
 }
 
-/// `positions` rows, sorted by vehicle and fix time, in one batch or in chunks (built in
+/// `positions` rows, sorted by vehicle and fix time, in chunks (built in
 /// [`crate::position_batch`]).
-pub use crate::position_batch::{positions_batch as positions, positions_batches};
+pub use crate::position_batch::positions_batches;
 
 /// `vehicle:start_ms` trip ids, written straight into the array's buffer.
 fn trip_ids<'a>(rows: impl ExactSizeIterator<Item = (&'a str, Option<i64>)>) -> ArrayRef {

@@ -66,6 +66,7 @@ fn commit_window(writer: &CommitWriter, w: u64) {
         table_batches::positions_batches(&rows, WRITE_BATCH_ROWS),
     )
     .expect("write");
+    assert_eq!(written.rows, ROWS_PER_WINDOW);
     let file = DataFile {
         table: "positions".into(),
         path,
@@ -73,7 +74,6 @@ fn commit_window(writer: &CommitWriter, w: u64) {
         rows: written.rows,
         bytes: written.bytes,
     };
-    assert_eq!(written.rows, ROWS_PER_WINDOW);
     writer
         .commit_window(
             w + 1,
