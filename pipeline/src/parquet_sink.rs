@@ -20,6 +20,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 use fleetflow_model::{Table, partition_dir};
+use parquet::errors::ParquetError;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -273,48 +274,22 @@ fn write_window(
     worker: usize,
     rows: &mut WindowData,
 ) -> Result<Vec<DataFile>, Box<dyn std::error::Error>> {
-    let mut files = Vec::new();
-    let mut counter = 0;
-    let mut write = |table: Table,
-                     date: String,
-                     batches: &mut dyn Iterator<Item = Result<RecordBatch, ArrowError>>|
-     -> Result<(), Box<dyn std::error::Error>> {
-        counter += 1;
-        let name = format!("part-{end}-w{worker}-{counter}.parquet");
-        let path = format!("{}/{date}/{name}", table.name());
-        let staged = format!("_fleetflow/staging/{path}");
-        let written = write_file(
-            &log.data_dir().join(&staged),
-            table,
-            FileKind::Flush,
-            batches,
-        )?;
-        files.push(DataFile {
-            table: table.name().to_owned(),
-            path,
-            staged,
-            rows: written.rows,
-            bytes: written.bytes,
-        });
-        Ok(())
+    let mut out = WindowFiles {
+        log,
+        end,
+        worker,
+        files: Vec::new(),
     };
-
     let positions = &mut rows.positions;
     let needed = positions.len();
     if let Some(day) = single_day(positions, |p| p.time_ms) {
-        write(
-            Table::Positions,
-            day,
-            &mut table_batches::positions_batches(positions, WRITE_BATCH_ROWS),
-        )?;
+        let batches = table_batches::positions_batches(positions, WRITE_BATCH_ROWS);
+        out.write(Table::Positions, day, batches)?;
         positions.clear();
     } else {
         for (day, part) in group_by_day(std::mem::take(positions), |p| p.time_ms) {
-            write(
-                Table::Positions,
-                day,
-                &mut table_batches::positions_batches(&part, WRITE_BATCH_ROWS),
-            )?;
+            let batches = table_batches::positions_batches(&part, WRITE_BATCH_ROWS);
+            out.write(Table::Positions, day, batches)?;
         }
     }
     if positions.capacity() > 2 * needed.max(1 << 16) {
@@ -322,27 +297,54 @@ fn write_window(
     }
     let trips = trip_versions(std::mem::take(&mut rows.trips), end);
     for (day, mut part) in group_by_day(trips, |v| v.record.trip.start_ms) {
-        write(
-            Table::Trips,
-            day,
-            &mut std::iter::once(table_batches::trips(&mut part)),
-        )?;
+        out.write(Table::Trips, day, [table_batches::trips(&mut part)])?;
     }
     for (day, mut part) in group_by_day(std::mem::take(&mut rows.events), |e| e.row.time_ms) {
-        write(
-            Table::Events,
-            day,
-            &mut std::iter::once(table_batches::events(&mut part)),
-        )?;
+        out.write(Table::Events, day, [table_batches::events(&mut part)])?;
     }
     for (day, mut part) in group_by_day(std::mem::take(&mut rows.errors), |e| e.detected_ms) {
-        write(
-            Table::Errors,
-            day,
-            &mut std::iter::once(table_batches::errors(&mut part)),
-        )?;
+        out.write(Table::Errors, day, [table_batches::errors(&mut part)])?;
     }
-    Ok(files)
+    Ok(out.files)
+}
+
+/// The files of one window, staged as they are written, named after the window's end, the
+/// worker and their number within the window.
+struct WindowFiles<'a> {
+    log: &'a CommitLog,
+    end: Epoch,
+    worker: usize,
+    files: Vec<DataFile>,
+}
+
+impl WindowFiles<'_> {
+    fn write(
+        &mut self,
+        table: Table,
+        date: String,
+        batches: impl IntoIterator<Item = Result<RecordBatch, ArrowError>>,
+    ) -> Result<(), ParquetError> {
+        let (end, worker, number) = (self.end, self.worker, self.files.len() + 1);
+        let path = format!(
+            "{}/{date}/part-{end}-w{worker}-{number}.parquet",
+            table.name()
+        );
+        let staged = format!("_fleetflow/staging/{path}");
+        let written = write_file(
+            &self.log.data_dir().join(&staged),
+            table,
+            FileKind::Flush,
+            batches,
+        )?;
+        self.files.push(DataFile {
+            table: table.name().to_owned(),
+            path,
+            staged,
+            rows: written.rows,
+            bytes: written.bytes,
+        });
+        Ok(())
+    }
 }
 
 const DAY_MS: i64 = 86_400_000;

@@ -9,10 +9,10 @@
 //! worker, which is the backpressure a synchronous write gave.
 //!
 //! A job comes back with its files, emptied, its `positions` buffer keeping its capacity: the
-//! operator fills a later window into it. A window holds seconds of rows (hundreds of megabytes at a
-//! million points a second); growing a fresh buffer for each one made the worker fault in, and
-//! the kernel zero, that much new memory per window: about a fifth of the workers' time in a
-//! profile (`benches/RESULTS.md`, session 20).
+//! operator fills a later window into it. A window holds seconds of rows (hundreds of megabytes
+//! at a million points a second); growing a fresh buffer for each one made the worker fault in,
+//! and the kernel zero, that much new memory per window: about a fifth of the workers' time in
+//! a profile (`benches/RESULTS.md`, session 20).
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::thread::JoinHandle;
