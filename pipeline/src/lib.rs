@@ -40,7 +40,7 @@ pub mod vehicle_live;
 pub mod window_writer;
 
 pub use raw_record::RawRecord;
-pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord};
+pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName};
 pub use sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
 pub use sessionize_operator::{Epoch, SessionStreams, Sessionize};
 pub use trip::{CloseRule, Trip, TripRule};

@@ -75,7 +75,7 @@ pub fn on_route(row: &PositionRow) -> bool {
 ///
 /// The rows pass through this operator, by moving their containers, rather than the sink
 /// reading `positions` beside it: timely copies a stream's every container for each consumer
-/// but the last, and that copy of every 112-byte row, into fresh memory, showed in the
+/// but the last, and that copy of every row, into fresh memory, showed in the
 /// workers' profile. A fix whose window already closed at its arrival (it is older than the
 /// window) is not sent on: the window filter would drop it anyway.
 pub fn recent_fixes<'scope>(
@@ -112,8 +112,8 @@ pub fn recent_fixes<'scope>(
                                     lon_e7: row.lon_e7,
                                     speed_dkmh: row.speed_dkmh,
                                 },
-                                company: row.company.clone(),
-                                vehicle: row.vehicle.clone(),
+                                company: row.company().clone(),
+                                vehicle: row.vehicle().clone(),
                             };
                             (fix, time, 1isize)
                         }));

@@ -33,11 +33,11 @@ pub fn vehicle_time_order(rows: &[PositionRow]) -> Vec<u32> {
     let mut slots: Vec<u32> = Vec::with_capacity(rows.len());
     let mut last: Option<(usize, u32)> = None;
     for row in rows {
-        let ptr = Arc::as_ptr(&row.vehicle).cast::<u8>() as usize;
+        let ptr = Arc::as_ptr(row.vehicle()).cast::<u8>() as usize;
         let slot = match last {
             Some((p, slot)) if p == ptr => slot,
             _ => *slot_of.entry(ptr).or_insert_with(|| {
-                names.push(&row.vehicle);
+                names.push(row.vehicle());
                 (names.len() - 1) as u32
             }),
         };
@@ -168,28 +168,28 @@ fn batch_in_order(rows: &[PositionRow], order: &[u32]) -> Result<RecordBatch, Ar
     let mut trip_text = String::new();
     for &i in order {
         let p = &rows[i as usize];
-        company.append_value(&*p.company);
-        vehicle.append_value(&*p.vehicle);
+        company.append_value(&**p.company());
+        vehicle.append_value(&**p.vehicle());
         time.push(p.time_ms);
         lat.push(f64::from(p.lat_e7) / E7);
         lon.push(f64::from(p.lon_e7) / E7);
         speed.push(f32::from(p.speed_dkmh) / 10.0);
         heading.push(f32::from(p.heading_ddeg) / 10.0);
         gps.append_value(gps_letter(p.gps));
-        altitude.push(p.altitude_dm.map(|v| v as f32 / 10.0));
-        accuracy.push(p.accuracy_dm.map(|v| v as f32 / 10.0));
-        battery.push(p.battery_dpct.map(|v| f32::from(v) / 10.0));
+        altitude.push(p.altitude_dm().map(|v| v as f32 / 10.0));
+        accuracy.push(p.accuracy_dm().map(|v| v as f32 / 10.0));
+        battery.push(p.battery_dpct().map(|v| f32::from(v) / 10.0));
         flag_bits.push(i32::from(p.flags));
         invalid.append(p.flags & flags::INVALID != 0);
         jump.append(p.flags & flags::JUMP != 0);
         late.append(p.flags & flags::LATE != 0);
-        match p.trip_start_ms {
+        match p.trip_start_ms() {
             Some(start) => {
-                let key = (Arc::as_ptr(&p.vehicle).cast::<u8>() as usize, start);
+                let key = (Arc::as_ptr(p.vehicle()).cast::<u8>() as usize, start);
                 if last_trip != Some(key) {
                     use std::fmt::Write;
                     trip_text.clear();
-                    let _ = write!(trip_text, "{}:{start}", p.vehicle);
+                    let _ = write!(trip_text, "{}:{start}", p.vehicle());
                     last_trip = Some(key);
                 }
                 trip_id.append_value(&trip_text);
@@ -242,7 +242,9 @@ pub fn gps_letter(code: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use arrow::array::{Array, StringArray};
-    use fleetflow_model::Source;
+    use fleetflow_model::{Fix, GpsStatus, Source};
+
+    use crate::rows::VehicleName;
 
     use super::*;
 
@@ -257,10 +259,10 @@ mod tests {
         // detects and merges instead of re-sorting.
         // Rows of one vehicle share its `Arc<str>`: compare pointers before bytes.
         rows.sort_by(|a, b| {
-            let vehicle = if Arc::ptr_eq(&a.vehicle, &b.vehicle) {
+            let vehicle = if Arc::ptr_eq(a.vehicle(), b.vehicle()) {
                 std::cmp::Ordering::Equal
             } else {
-                a.vehicle.cmp(&b.vehicle)
+                a.vehicle().cmp(b.vehicle())
             };
             vehicle.then(a.time_ms.cmp(&b.time_ms))
         });
@@ -268,8 +270,12 @@ mod tests {
         RecordBatch::try_new(
             Table::Positions.schema(),
             vec![
-                Arc::new(StringArray::from_iter_values(r.iter().map(|p| &*p.company))),
-                Arc::new(StringArray::from_iter_values(r.iter().map(|p| &*p.vehicle))),
+                Arc::new(StringArray::from_iter_values(
+                    r.iter().map(|p| &**p.company()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    r.iter().map(|p| &**p.vehicle()),
+                )),
                 ts(r.iter().map(|p| Some(p.time_ms))),
                 Arc::new(Float64Array::from_iter_values(
                     r.iter().map(|p| deg(p.lat_e7)),
@@ -287,14 +293,14 @@ mod tests {
                     r.iter().map(|p| gps_letter(p.gps)),
                 )),
                 Arc::new(Float32Array::from_iter(
-                    r.iter().map(|p| p.altitude_dm.map(|v| v as f32 / 10.0)),
+                    r.iter().map(|p| p.altitude_dm().map(|v| v as f32 / 10.0)),
                 )),
                 Arc::new(Float32Array::from_iter(
-                    r.iter().map(|p| p.accuracy_dm.map(|v| v as f32 / 10.0)),
+                    r.iter().map(|p| p.accuracy_dm().map(|v| v as f32 / 10.0)),
                 )),
                 Arc::new(Float32Array::from_iter(
                     r.iter()
-                        .map(|p| p.battery_dpct.map(|v| f32::from(v) / 10.0)),
+                        .map(|p| p.battery_dpct().map(|v| f32::from(v) / 10.0)),
                 )),
                 Arc::new(Int32Array::from_iter_values(
                     r.iter().map(|p| i32::from(p.flags)),
@@ -308,7 +314,7 @@ mod tests {
                 Arc::new(BooleanArray::from_iter(
                     r.iter().map(|p| Some(p.flags & flags::LATE != 0)),
                 )),
-                trip_ids(r.iter().map(|p| (&*p.vehicle, p.trip_start_ms))),
+                trip_ids(r.iter().map(|p| (&**p.vehicle(), p.trip_start_ms()))),
                 ts(r.iter().map(|p| Some(p.received_ms))),
                 Arc::new(StringArray::from_iter_values(
                     r.iter().map(|p| p.source.as_str()),
@@ -358,33 +364,39 @@ mod tests {
                 } else {
                     clock[v]
                 };
-                out.push(PositionRow {
-                    company: company.clone(),
-                    vehicle: if v == 3 && next(2) == 0 {
-                        twin.clone()
-                    } else {
-                        names[v].clone()
-                    },
+                let vehicle = if v == 3 && next(2) == 0 {
+                    twin.clone()
+                } else {
+                    names[v].clone()
+                };
+                let fix = Fix {
                     time_ms,
                     lat_e7: next(1_000_000) as i32,
                     lon_e7: -(next(1_000_000) as i32),
                     speed_dkmh: next(1200) as u16,
                     heading_ddeg: next(3600) as u16,
-                    gps: [b'A', b'V', b'0', b'P', b'x'][next(5) as usize],
+                    gps: GpsStatus::Unknown,
                     altitude_dm: (next(3) > 0).then(|| next(5000) as i32),
                     accuracy_dm: (next(3) > 0).then(|| next(500) as u32),
                     battery_dpct: (next(3) > 0).then(|| next(1000) as u16),
-                    flags: next(16) as u16,
-                    trip_start_ms: (next(4) > 0).then(|| time_ms / 50 * 50),
-                    received_ms: 1_000 + out.len() as i64,
-                    source: if next(2) == 0 {
-                        Source::Native
-                    } else {
-                        Source::Monicar
-                    },
-                    partition: next(8) as i32,
-                    offset: out.len() as i64,
-                });
+                };
+                let source = if next(2) == 0 {
+                    Source::Native
+                } else {
+                    Source::Monicar
+                };
+                let mut row = PositionRow::new(
+                    VehicleName::new(company.clone(), vehicle),
+                    &fix,
+                    1_000 + out.len() as i64,
+                    source,
+                    next(8) as i32,
+                    out.len() as i64,
+                );
+                row.gps = [b'A', b'V', b'0', b'P', b'x'][next(5) as usize];
+                row.flags = next(16) as u16;
+                row.set_trip_start_ms((next(4) > 0).then(|| time_ms / 50 * 50));
+                out.push(row);
             }
         }
         out

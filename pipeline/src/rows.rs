@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use fleetflow_model::Source;
+use fleetflow_model::{Fix, Source};
 use serde::{Deserialize, Serialize};
 
 use crate::trip::Trip;
@@ -22,15 +22,34 @@ pub mod flags {
     pub const BEYOND_HORIZON: u16 = 1 << 3;
 }
 
+/// A vehicle as rows name it: its company and id in one shared allocation, so a row carries one
+/// pointer (and one reference count) for both.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VehicleName {
+    pub company: Arc<str>,
+    pub vehicle: Arc<str>,
+}
+
+impl VehicleName {
+    pub fn new(company: Arc<str>, vehicle: Arc<str>) -> Arc<VehicleName> {
+        Arc::new(VehicleName { company, vehicle })
+    }
+}
+
 /// One accepted fix: a row of `positions`.
 ///
 /// `trip_start_ms` names the trip the fix was in when it was processed. A later correction
 /// (a late fix that splits or merges trips) updates `trips`, not this row: exact membership is
 /// the time range of the trip's latest version.
+///
+/// Every fix becomes one of these, and it is moved several times on its way to Parquet
+/// (sessionizer, operator outputs, flush window), so it is kept small: 72 bytes, where an
+/// `Option` per optional field and an `Arc<str>` each for company and vehicle made 112. The
+/// optional fields are private, each valid only when its bit is set in `present` (and zero
+/// otherwise, so equality is the fields' equality).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PositionRow {
-    pub company: Arc<str>,
-    pub vehicle: Arc<str>,
+    pub name: Arc<VehicleName>,
     pub time_ms: i64,
     pub lat_e7: i32,
     pub lon_e7: i32,
@@ -38,15 +57,102 @@ pub struct PositionRow {
     pub heading_ddeg: u16,
     /// Monicar's `gcd` letter.
     pub gps: u8,
-    pub altitude_dm: Option<i32>,
-    pub accuracy_dm: Option<u32>,
-    pub battery_dpct: Option<u16>,
     pub flags: u16,
-    pub trip_start_ms: Option<i64>,
     pub received_ms: i64,
     pub source: Source,
     pub partition: i32,
     pub offset: i64,
+    altitude_dm: i32,
+    accuracy_dm: u32,
+    battery_dpct: u16,
+    trip_start_ms: i64,
+    present: u8,
+}
+
+const _: () = assert!(size_of::<PositionRow>() == 72);
+
+const HAS_ALTITUDE: u8 = 1;
+const HAS_ACCURACY: u8 = 1 << 1;
+const HAS_BATTERY: u8 = 1 << 2;
+const HAS_TRIP: u8 = 1 << 3;
+
+/// `value` with its presence bit: zero and no bit when absent.
+fn packed<T: Default>(value: Option<T>, bit: u8) -> (T, u8) {
+    match value {
+        Some(v) => (v, bit),
+        None => (T::default(), 0),
+    }
+}
+
+impl PositionRow {
+    /// `fix` of the vehicle `name`, read at `partition` and `offset`: in no trip yet, no
+    /// quality flags.
+    pub fn new(
+        name: Arc<VehicleName>,
+        fix: &Fix,
+        received_ms: i64,
+        source: Source,
+        partition: i32,
+        offset: i64,
+    ) -> PositionRow {
+        let (altitude_dm, a) = packed(fix.altitude_dm, HAS_ALTITUDE);
+        let (accuracy_dm, b) = packed(fix.accuracy_dm, HAS_ACCURACY);
+        let (battery_dpct, c) = packed(fix.battery_dpct, HAS_BATTERY);
+        PositionRow {
+            name,
+            time_ms: fix.time_ms,
+            lat_e7: fix.lat_e7,
+            lon_e7: fix.lon_e7,
+            speed_dkmh: fix.speed_dkmh,
+            heading_ddeg: fix.heading_ddeg,
+            gps: fix.gps.code(),
+            flags: 0,
+            received_ms,
+            source,
+            partition,
+            offset,
+            altitude_dm,
+            accuracy_dm,
+            battery_dpct,
+            trip_start_ms: 0,
+            present: a | b | c,
+        }
+    }
+
+    pub fn company(&self) -> &Arc<str> {
+        &self.name.company
+    }
+
+    pub fn vehicle(&self) -> &Arc<str> {
+        &self.name.vehicle
+    }
+
+    fn get<T: Copy>(&self, value: T, bit: u8) -> Option<T> {
+        (self.present & bit != 0).then_some(value)
+    }
+
+    pub fn altitude_dm(&self) -> Option<i32> {
+        self.get(self.altitude_dm, HAS_ALTITUDE)
+    }
+
+    pub fn accuracy_dm(&self) -> Option<u32> {
+        self.get(self.accuracy_dm, HAS_ACCURACY)
+    }
+
+    pub fn battery_dpct(&self) -> Option<u16> {
+        self.get(self.battery_dpct, HAS_BATTERY)
+    }
+
+    /// The start of the trip the fix was in when processed, if any.
+    pub fn trip_start_ms(&self) -> Option<i64> {
+        self.get(self.trip_start_ms, HAS_TRIP)
+    }
+
+    pub fn set_trip_start_ms(&mut self, start_ms: Option<i64>) {
+        let (start_ms, bit) = packed(start_ms, HAS_TRIP);
+        self.trip_start_ms = start_ms;
+        self.present = (self.present & !HAS_TRIP) | bit;
+    }
 }
 
 /// The kinds of `events` rows.

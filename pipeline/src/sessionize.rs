@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 use fleetflow_model::{Item, TelemetryRecord, TripRules};
 
-use crate::rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, flags};
+use crate::rows::{
+    ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName, flags,
+};
 use crate::timeline::{Admission, Entry, EntryKey, EntryKind, Timeline};
 use crate::trip::Trip;
 use crate::trip_machine::{Detected, Limits, Machine, Verdict};
@@ -111,8 +113,7 @@ struct Pending {
 
 #[derive(Debug)]
 struct VehicleSessions {
-    company: Arc<str>,
-    vehicle: Arc<str>,
+    name: Arc<VehicleName>,
     partition: i32,
     limits: Limits,
     timeline: Timeline,
@@ -139,10 +140,9 @@ struct VehicleSessions {
 type Heard = (Arc<str>, u64, Option<(IgnitionState, Motion)>);
 
 impl VehicleSessions {
-    fn new(company: Arc<str>, vehicle: Arc<str>, partition: i32, limits: Limits) -> Self {
+    fn new(name: Arc<VehicleName>, partition: i32, limits: Limits) -> Self {
         VehicleSessions {
-            company,
-            vehicle,
+            name,
             partition,
             limits,
             timeline: Timeline::default(),
@@ -247,8 +247,8 @@ impl VehicleSessions {
                 // Once per (kind, time): a re-run after a late item detects it again.
                 if self.reported.insert((kind, time_ms)) {
                     out.events.push(event_row(
-                        &self.company,
-                        &self.vehicle,
+                        &self.name.company,
+                        &self.name.vehicle,
                         kind,
                         time_ms,
                         pos.map(|p| (p.lat_e7, p.lon_e7)),
@@ -263,7 +263,7 @@ impl VehicleSessions {
                 }
                 let mut row = p.row;
                 match verdict {
-                    Verdict::Accepted { trip_start_ms } => row.trip_start_ms = trip_start_ms,
+                    Verdict::Accepted { trip_start_ms } => row.set_trip_start_ms(trip_start_ms),
                     Verdict::Unusable => row.flags |= flags::INVALID,
                     Verdict::Jump => row.flags |= flags::JUMP,
                 }
@@ -281,11 +281,11 @@ impl VehicleSessions {
     }
 
     fn emit_live_change(&mut self, out: &mut Outputs) {
-        let now = (self.company.clone(), self.machine.live());
+        let now = (self.name.company.clone(), self.machine.live());
         if self.live.as_ref() == Some(&now) {
             return;
         }
-        let vehicle = &self.vehicle;
+        let vehicle = &self.name.vehicle;
         replace_emitted(
             &mut self.live,
             now,
@@ -311,8 +311,8 @@ impl VehicleSessions {
         old.sort_unstable();
         new.sort_unstable();
         let record = |trip: &Trip| TripRecord {
-            vehicle: self.vehicle.clone(),
-            company: self.company.clone(),
+            vehicle: self.name.vehicle.clone(),
+            company: self.name.company.clone(),
             trip: *trip,
         };
         let mut events = Vec::new();
@@ -349,8 +349,8 @@ impl VehicleSessions {
         }
         for (kind, time_ms, pos, start_ms, value) in events {
             out.events.push(event_row(
-                &self.company,
-                &self.vehicle,
+                &self.name.company,
+                &self.name.vehicle,
                 kind,
                 time_ms,
                 pos,
@@ -475,22 +475,21 @@ impl Sessionizer {
             None => {
                 let vehicle: Arc<str> = Arc::from(record.vehicle.as_str());
                 let vs = VehicleSessions::new(
-                    Arc::from(record.company.as_str()),
-                    vehicle.clone(),
+                    VehicleName::new(Arc::from(record.company.as_str()), vehicle.clone()),
                     from.partition,
                     self.rules.limits(&record.company),
                 );
                 self.vehicles.entry(vehicle).or_insert(vs)
             }
         };
-        if *vs.company != *record.company {
-            vs.company = Arc::from(record.company.as_str());
+        if *vs.name.company != *record.company {
+            vs.name = VehicleName::new(Arc::from(record.company.as_str()), vs.name.vehicle.clone());
             vs.limits = self.rules.limits(&record.company);
         }
         vs.partition = from.partition;
         if !vs.heard_pending {
             vs.heard_pending = true;
-            self.heard.push(vs.vehicle.clone());
+            self.heard.push(vs.name.vehicle.clone());
         }
         let was_dirty = vs.dirty_from.is_some();
         for item in &record.items {
@@ -498,25 +497,14 @@ impl Sessionizer {
             let row = match item {
                 Item::Fix(fix) => {
                     self.stats.fixes += 1;
-                    let mut row = PositionRow {
-                        company: vs.company.clone(),
-                        vehicle: vs.vehicle.clone(),
-                        time_ms: fix.time_ms,
-                        lat_e7: fix.lat_e7,
-                        lon_e7: fix.lon_e7,
-                        speed_dkmh: fix.speed_dkmh,
-                        heading_ddeg: fix.heading_ddeg,
-                        gps: fix.gps.code(),
-                        altitude_dm: fix.altitude_dm,
-                        accuracy_dm: fix.accuracy_dm,
-                        battery_dpct: fix.battery_dpct,
-                        flags: 0,
-                        trip_start_ms: None,
-                        received_ms: record.received_ms,
-                        source: record.source,
-                        partition: from.partition,
-                        offset: from.offset,
-                    };
+                    let mut row = PositionRow::new(
+                        vs.name.clone(),
+                        fix,
+                        record.received_ms,
+                        record.source,
+                        from.partition,
+                        from.offset,
+                    );
                     if !entry.usable {
                         row.flags |= flags::INVALID;
                     }
@@ -538,8 +526,8 @@ impl Sessionizer {
                 Admission::Conflict => {
                     self.stats.conflicts += 1;
                     out.errors.push(ErrorRow {
-                        company: Some(vs.company.clone()),
-                        vehicle: Some(vs.vehicle.clone()),
+                        company: Some(vs.name.company.clone()),
+                        vehicle: Some(vs.name.vehicle.clone()),
                         time_ms: Some(entry.time_ms),
                         reason: ErrorReason::ConflictingDuplicate,
                         detail: format!("another {:?} at this time was seen first", entry.kind),
@@ -572,8 +560,8 @@ impl Sessionizer {
                             };
                             let pos = entry.usable.then_some((entry.lat_e7, entry.lon_e7));
                             out.events.push(event_row(
-                                &vs.company,
-                                &vs.vehicle,
+                                &vs.name.company,
+                                &vs.name.vehicle,
                                 kind,
                                 entry.time_ms,
                                 pos,
@@ -586,7 +574,7 @@ impl Sessionizer {
             }
         }
         if !was_dirty && vs.dirty_from.is_some() {
-            self.dirty.push(vs.vehicle.clone());
+            self.dirty.push(vs.name.vehicle.clone());
         }
     }
 
@@ -596,8 +584,8 @@ impl Sessionizer {
         }
         stats.invalid += 1;
         out.errors.push(ErrorRow {
-            company: Some(row.company.clone()),
-            vehicle: Some(row.vehicle.clone()),
+            company: Some(row.company().clone()),
+            vehicle: Some(row.vehicle().clone()),
             time_ms: Some(row.time_ms),
             reason: ErrorReason::InvalidPosition,
             detail: format!(
@@ -633,7 +621,7 @@ impl Sessionizer {
             vs.heard_pending = false;
             // After `settle`: the live state emitted is the one as of this time.
             let live = vs.live.as_ref().map(|(_, l)| (l.ignition, l.motion));
-            let now = (vs.company.clone(), at_ms, live);
+            let now = (vs.name.company.clone(), at_ms, live);
             if vs.heard.as_ref() == Some(&now) {
                 continue;
             }

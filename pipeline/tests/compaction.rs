@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use fleetflow_model::{Source, Table};
-use fleetflow_pipeline::PositionRow;
+use fleetflow_model::{Fix, GpsStatus, Source, Table};
 use fleetflow_pipeline::commit_log::{CommitLog, CommitWriter, DataFile};
 use fleetflow_pipeline::compaction::{CompactionConfig, compact_once};
 use fleetflow_pipeline::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
 use fleetflow_pipeline::partition_swap::exchange_supported;
 use fleetflow_pipeline::table_batches;
 use fleetflow_pipeline::table_reader::{position_keys, read_table, table_files};
+use fleetflow_pipeline::{PositionRow, VehicleName};
 
 const WINDOWS: u64 = 120;
 const ROWS_PER_WINDOW: u64 = 50;
@@ -31,24 +31,17 @@ fn temp_dir(name: &str) -> PathBuf {
 fn window_rows(w: u64) -> Vec<PositionRow> {
     let company: Arc<str> = Arc::from("acme");
     (0..ROWS_PER_WINDOW)
-        .map(|i| PositionRow {
-            company: company.clone(),
-            vehicle: Arc::from(format!("v{}", i % 5)),
-            time_ms: DAY_MS + (w * ROWS_PER_WINDOW + i) as i64 * 1000,
-            lat_e7: 375_000_000 + i as i32,
-            lon_e7: 1_270_000_000,
-            speed_dkmh: 300,
-            heading_ddeg: 0,
-            gps: b'A',
-            altitude_dm: None,
-            accuracy_dm: None,
-            battery_dpct: None,
-            flags: 0,
-            trip_start_ms: None,
-            received_ms: 0,
-            source: Source::Native,
-            partition: 0,
-            offset: (w * ROWS_PER_WINDOW + i) as i64,
+        .map(|i| {
+            let name = VehicleName::new(company.clone(), Arc::from(format!("v{}", i % 5)));
+            let mut fix = Fix::new(
+                DAY_MS + (w * ROWS_PER_WINDOW + i) as i64 * 1000,
+                375_000_000 + i as i32,
+                1_270_000_000,
+            );
+            fix.speed_dkmh = 300;
+            fix.gps = GpsStatus::Valid;
+            let offset = (w * ROWS_PER_WINDOW + i) as i64;
+            PositionRow::new(name, &fix, 0, Source::Native, 0, offset)
         })
         .collect()
 }
