@@ -4,6 +4,7 @@
 #
 #   benches/scripts/end_to_end.sh [seconds] [scenario]     (default: 20 native)
 #   CONNECTIONS=160 benches/scripts/end_to_end.sh ...       (load generator connections; default 64)
+#   BODIES_PER_SEC=1700 benches/scripts/end_to_end.sh 60    (distinct bodies per second of load)
 #
 # Prints the acknowledged points, when the last of them was committed to `positions`, and the
 # end-to-end rate: acknowledged points / (first request -> last point committed).
@@ -17,7 +18,9 @@ until status >/dev/null 2>&1; do sleep 0.2; done
 # measured here with 160 connections). Once they run out, the load re-sends bodies whose fixes
 # the pipeline drops as duplicates, and a window of nothing but duplicates commits no offsets
 # (RESULTS.md, session 22), so the run would never see its last records committed.
-bodies=$(( (seconds + 1) * 4000 ))
+# Each body is about 72 KB in the load generator's memory: for runs over ~40 s, lower
+# BODIES_PER_SEC (at 4,000 a 60 s run needs 17.6 GB and was OOM-killed).
+bodies=$(( (seconds + 1) * ${BODIES_PER_SEC:-4000} ))
 "$bin/ingest_load" --broker "127.0.0.1:$kport" --scenarios "$scenario" --seconds "$seconds" \
   --connections "${CONNECTIONS:-64}" \
   --bodies "$bodies" >"$work/load.txt" &
