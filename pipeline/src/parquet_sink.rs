@@ -409,6 +409,21 @@ fn trip_versions(mut changes: Vec<(TripRecord, isize)>, version: Epoch) -> Vec<T
 /// before its end.
 type PendingWindow = (Option<Capability<Epoch>>, Vec<DataFile>, Vec<(i32, i64)>);
 
+/// The pending window `cap`'s timestamp belongs to, holding the earliest capability for it.
+fn pending_window(
+    pending: &mut BTreeMap<Epoch, PendingWindow>,
+    cap: Capability<Epoch>,
+    flush_ms: u64,
+) -> &mut PendingWindow {
+    let slot = pending
+        .entry(window_end(*cap.time(), flush_ms))
+        .or_default();
+    if slot.0.as_ref().is_none_or(|c| cap.time() < c.time()) {
+        slot.0 = Some(cap);
+    }
+    slot
+}
+
 fn commit_windows<'scope>(
     staged: StreamVec<'scope, Epoch, StagedFile>,
     source_offsets: StreamVec<'scope, Epoch, (i32, i64)>,
@@ -434,19 +449,15 @@ fn commit_windows<'scope>(
         // Per worker: its latest report of what it holds (epoch, partition -> offset).
         let mut held: HashMap<usize, (Epoch, HashMap<i32, i64>)> = HashMap::new();
         move |frontiers| {
+            // Both the files and the offsets hold the window's capability: a window whose
+            // records were all dropped (duplicates, replay) has offsets and no files, and its
+            // commit is reported as well.
             staged_in.for_each(|cap, data| {
-                let slot = pending
-                    .entry(window_end(*cap.time(), flush_ms))
-                    .or_default();
-                if slot.0.as_ref().is_none_or(|c| cap.time() < c.time()) {
-                    slot.0 = Some(cap.retain(0));
-                }
+                let slot = pending_window(&mut pending, cap.retain(0), flush_ms);
                 slot.1.extend(data.drain(..).map(|s| s.file));
             });
             offsets_in.for_each(|cap, data| {
-                let slot = pending
-                    .entry(window_end(*cap.time(), flush_ms))
-                    .or_default();
+                let slot = pending_window(&mut pending, cap.retain(0), flush_ms);
                 slot.2.append(data);
             });
             retained_in.for_each(|cap, data| {
@@ -513,4 +524,97 @@ fn commit_windows<'scope>(
         }
     });
     summaries
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use fleetflow_model::{TripRules, encode_to_vec};
+    use timely::dataflow::InputHandleVec;
+    use timely::dataflow::operators::{Inspect, Probe};
+
+    use super::*;
+    use crate::raw_record::RawRecord;
+    use crate::sessionize::{RuleBook, Sessionizer};
+    use crate::sessionize_operator::Sessionize;
+    use crate::synthetic::{FleetShape, generate};
+
+    /// A stream whose last windows hold nothing but re-sent records (a client retrying
+    /// acknowledged requests) is still committed, and reported, up to its end: those windows
+    /// write no files, but their offsets advance.
+    #[test]
+    fn windows_of_only_duplicates_commit_their_offsets() {
+        let dir = std::env::temp_dir().join(format!("fleetflow-sink-dups-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let records: Vec<RawRecord> = generate(&FleetShape {
+            vehicles: 2,
+            fixes_per_vehicle: 120,
+            ..FleetShape::default()
+        })
+        .iter()
+        .map(|r| RawRecord {
+            partition: 0,
+            offset: 0,
+            key: Some(r.vehicle.clone().into_bytes()),
+            payload: encode_to_vec(r),
+        })
+        .collect();
+        let n = records.len() as i64;
+        let sink = SinkConfig::new(dir.clone(), 1_000, None);
+        let summaries = timely::execute_directly(move |worker| {
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            let mut input = InputHandleVec::<Epoch, RawRecord>::new();
+            let mut offsets = InputHandleVec::<Epoch, (i32, i64)>::new();
+            let probe = worker.dataflow::<Epoch, _, _>(|scope| {
+                let streams = input.to_stream(scope).sessionize(|| {
+                    Sessionizer::new(RuleBook::new(&TripRules::default()), 3_600_000)
+                });
+                let seen = seen.clone();
+                streams
+                    .write_parquet(offsets.to_stream(scope), sink)
+                    .inspect(move |s| seen.borrow_mut().push(s.clone()))
+                    .probe()
+                    .0
+            });
+            // Epoch 1,000: every record once (offsets 0..n). Epochs 3,000 and 5,000, in
+            // windows of their own: all of them again (offsets n..3n).
+            for (round, epoch) in [1_000, 3_000, 5_000].into_iter().enumerate() {
+                input.advance_to(epoch);
+                offsets.advance_to(epoch);
+                for (i, record) in records.iter().enumerate() {
+                    let offset = round as i64 * n + i as i64;
+                    input.send(RawRecord {
+                        offset,
+                        ..record.clone()
+                    });
+                }
+                offsets.send((0, (round as i64 + 1) * n));
+            }
+            input.close();
+            offsets.close();
+            while !probe.done() {
+                worker.step();
+            }
+            seen.take()
+        });
+        let windows: Vec<(Epoch, usize, i64)> = summaries
+            .iter()
+            .map(|s| (s.upto_epoch, s.files, s.offsets[&0]))
+            .collect();
+        assert_eq!(
+            windows.iter().map(|w| w.0).collect::<Vec<_>>(),
+            [2_000, 4_000, 6_000],
+            "{windows:?}"
+        );
+        assert!(
+            windows[0].1 > 0,
+            "the first window writes files: {windows:?}"
+        );
+        assert_eq!(windows[1..], [(4_000, 0, 2 * n), (6_000, 0, 3 * n)]);
+        let recovered = CommitLog::new(&dir).recover().unwrap().expect("a commit");
+        assert_eq!(recovered.offsets, [(0, 3 * n)].into());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
