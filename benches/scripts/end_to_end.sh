@@ -4,7 +4,6 @@
 #
 #   benches/scripts/end_to_end.sh [seconds] [scenario]     (default: 20 native)
 #   CONNECTIONS=160 benches/scripts/end_to_end.sh ...       (load generator connections; default 64)
-#   BODIES_PER_SEC=1700 benches/scripts/end_to_end.sh 60    (distinct bodies per second of load)
 #
 # Prints the acknowledged points, when the last of them was committed to `positions`, and the
 # end-to-end rate: acknowledged points / (first request -> last point committed).
@@ -14,16 +13,13 @@ seconds="${1:-20}"
 scenario="${2:-native}"
 start_pipeline
 until status >/dev/null 2>&1; do sleep 0.2; done
-# Enough distinct bodies that no fix is sent twice (up to 4,000 native requests/s; 3,400 were
-# measured here with 160 connections). Once they run out, the load re-sends bodies whose fixes
-# the pipeline drops as duplicates, and a window of nothing but duplicates commits no offsets
-# (RESULTS.md, session 22), so the run would never see its last records committed.
-# Each body is about 72 KB in the load generator's memory: for runs over ~40 s, lower
-# BODIES_PER_SEC (at 4,000 a 60 s run needs 17.6 GB and was OOM-killed).
-bodies=$(( (seconds + 1) * ${BODIES_PER_SEC:-4000} ))
+# Every request carries distinct fixes (`--distinct`: past its 20,000 bodies, about 1.4 GB, the
+# load generator sends copies with their fix times shifted), so every acknowledged point is
+# written to `positions`. Each round of 20,000 requests moves the fix times 14 minutes on, from an
+# hour ago: ingest refuses fixes over 24 h ahead, about 2 million requests (10 minutes at 3,400
+# requests/s) into a run.
 "$bin/ingest_load" --broker "127.0.0.1:$kport" --scenarios "$scenario" --seconds "$seconds" \
-  --connections "${CONNECTIONS:-64}" \
-  --bodies "$bodies" >"$work/load.txt" &
+  --connections "${CONNECTIONS:-64}" --bodies 20000 --distinct >"$work/load.txt" &
 load=$!
 # The clock starts when the load does (after the bodies are generated).
 until grep -q 'bodies ready' "$work/load.txt"; do sleep 0.05; done
@@ -46,8 +42,7 @@ python3 - "$start" "$loaded" "$done_at" "$points" "$written" $cpu_start $cpu_end
 import sys
 start, loaded, done, points, written = map(float, sys.argv[1:6])
 cpu = [b - a for a, b in zip(map(float, sys.argv[6:9]), map(float, sys.argv[9:12]))]
-print(f"acknowledged points: {points:.0f}; distinct fixes committed to positions: {written:.0f}"
-      " (the load generator's 1 s warm-up re-sends its first bodies; the pipeline drops those fixes as duplicates)")
+print(f"acknowledged points: {points:.0f}; committed to positions: {written:.0f}")
 print(f"load ran {loaded-start:.1f}s; the last point was committed {done-loaded:.1f}s after the load ended")
 print(f"end to end: {points/(done-start):,.0f} points/s (first request -> last point in Parquet)")
 names = ["load generator + ingest", "broker (Tansu)", "pipeline"]

@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/tansu_bench.sh"
 seconds="${1:-10}"
 "$bin/ingest_load" --broker "127.0.0.1:$kport" --scenarios native --seconds "$seconds" \
-  --bodies $(( (seconds + 1) * 2000 )) >"$work/load.txt" &
+  --bodies 20000 --distinct >"$work/load.txt" &
 load=$!
 until grep -q '^acknowledged in total' "$work/load.txt"; do sleep 0.2; done
 kill "$load" 2>/dev/null || true

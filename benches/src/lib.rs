@@ -1,5 +1,7 @@
 //! What the benchmark binaries share.
 
+pub mod load_bodies;
+
 /// This process's resident set size, bytes (0 where `/proc` is not available).
 pub fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

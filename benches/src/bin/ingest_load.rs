@@ -17,6 +17,7 @@ use bytes::Bytes;
 use clap::Parser;
 use fleetflow::Config;
 use fleetflow::serve::{Role, build};
+use fleetflow_benches::load_bodies::{BodySet, BodyShape, Scenario};
 use fleetflow_ingest::{IngestConfig, IngestMetrics, IngestState, NullSink, VehicleRegistry};
 use fleetflow_model::Tenants;
 use hdrhistogram::Histogram;
@@ -25,7 +26,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use serde_json::json;
 use tokio::net::TcpListener;
 
 #[derive(Debug, Parser)]
@@ -45,83 +45,17 @@ struct Args {
     /// Vehicles per native request (60 points each).
     #[arg(long, default_value_t = 10)]
     native_vehicles: usize,
-    /// Distinct request bodies, sent round-robin. Each carries fixes no other body has, so a
-    /// run that sends fewer requests than this delivers only distinct fixes (what the
-    /// end-to-end benchmark needs: the pipeline drops re-sent fixes as duplicates).
+    /// Distinct request bodies, sent round-robin. Each carries fixes no other body has.
     #[arg(long, default_value_t = 2_000)]
     bodies: usize,
+    /// Every request carries fixes no other request has: past the first `--bodies`, requests
+    /// are copies with their fix times shifted (what the end-to-end benchmark needs: the
+    /// pipeline drops re-sent fixes as duplicates). Without it, bodies are re-sent as they are.
+    #[arg(long)]
+    distinct: bool,
     /// Scenarios to run: cycle-info, native (comma-separated).
     #[arg(long, default_value = "cycle-info,native")]
     scenarios: String,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Scenario {
-    CycleInfo,
-    Native,
-}
-
-impl Scenario {
-    fn name(self) -> &'static str {
-        match self {
-            Scenario::CycleInfo => "cycle-info (60 points/request)",
-            Scenario::Native => "native NDJSON",
-        }
-    }
-
-    fn path(self) -> &'static str {
-        match self {
-            Scenario::CycleInfo => fleetflow_ingest::CYCLE_INFO_PATH,
-            Scenario::Native => fleetflow_ingest::NATIVE_PATH,
-        }
-    }
-}
-
-fn compact(ms: i64) -> String {
-    fleetflow_model::format_compact_time(ms)
-}
-
-/// Pre-serialized bodies, with the number of points in each.
-fn bodies(scenario: Scenario, args: &Args, now_ms: i64) -> Vec<(Bytes, u64)> {
-    let start = now_ms - 3_600_000;
-    (0..args.bodies)
-        .map(|n| {
-            let minute = (n / args.vehicles.max(1)) as i64;
-            match scenario {
-                Scenario::CycleInfo => {
-                    let vehicle = n % args.vehicles;
-                    let list: Vec<_> = (0..60i64)
-                        .map(|s| {
-                            json!({"intervalAt": compact(start + minute * 60_000 + s * 1_000),
-                                   "gcd":"A","lat":37_500_000 + (vehicle as i64 % 1000) * 100 + s * 12,
-                                   "lng":127_000_000 + s * 9,"ang":45,"spd":50 + s % 20,"sum":14})
-                        })
-                        .collect();
-                    let body = json!({"mdn": 2_254_690_000i64 + vehicle as i64,"tid":"TID001","mid":1,
-                                      "pv":1,"did":1,"cCnt":60,"cList":list});
-                    (Bytes::from(body.to_string()), 60)
-                }
-                Scenario::Native => {
-                    let mut text = String::new();
-                    for v in 0..args.native_vehicles {
-                        // Each (vehicle, minute) once across all bodies: distinct fixes.
-                        let index = n * args.native_vehicles + v;
-                        let vehicle = index % args.vehicles;
-                        let minute = (index / args.vehicles.max(1)) as i64;
-                        for s in 0..60i64 {
-                            let item = json!({"vehicle": format!("veh-{vehicle}"),
-                                "time": start + minute * 60_000 + s * 1_000,
-                                "lat": 37.5 + vehicle as f64 * 1e-4 + s as f64 * 1.2e-5,
-                                "lon": 127.0 + s as f64 * 9e-6, "speed": 50.0, "heading": 45.0, "gps": "A"});
-                            text.push_str(&item.to_string());
-                            text.push('\n');
-                        }
-                    }
-                    (Bytes::from(text), 60 * args.native_vehicles as u64)
-                }
-            }
-        })
-        .collect()
 }
 
 struct Outcome {
@@ -132,15 +66,16 @@ struct Outcome {
     latency: Histogram<u64>,
 }
 
+/// Sends requests `next..` over `connections` connections for `duration`.
 async fn drive(
     addr: std::net::SocketAddr,
     scenario: Scenario,
-    bodies: Arc<Vec<(Bytes, u64)>>,
+    bodies: Arc<BodySet>,
+    next: Arc<AtomicU64>,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicU64::new(0));
     let uri: hyper::Uri = format!("http://{addr}{}", scenario.path()).parse()?;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -153,11 +88,10 @@ async fn drive(
             let mut latency = Histogram::<u64>::new(3).expect("histogram");
             let (mut requests, mut points, mut errors) = (0u64, 0u64, 0u64);
             while !stop.load(Ordering::Relaxed) {
-                let n = next.fetch_add(1, Ordering::Relaxed) as usize % bodies.len();
-                let (body, body_points) = &bodies[n];
+                let (body, body_points) = bodies.request(next.fetch_add(1, Ordering::Relaxed));
                 let request = hyper::Request::post(uri.clone())
                     .header("content-type", "application/json")
-                    .body(Full::new(body.clone()))
+                    .body(Full::new(body))
                     .expect("request");
                 let sent = Instant::now();
                 match client.request(request).await {
@@ -305,13 +239,23 @@ async fn main() -> anyhow::Result<()> {
             "native" => Scenario::Native,
             other => anyhow::bail!("unknown scenario {other}"),
         };
-        let bodies = Arc::new(bodies(scenario, &args, now_ms));
+        let shape = BodyShape {
+            scenario,
+            bodies: args.bodies,
+            vehicles: args.vehicles,
+            vehicles_per_body: args.native_vehicles,
+            start_ms: now_ms - 3_600_000,
+        };
+        let bodies = Arc::new(BodySet::generate(shape, args.distinct));
         println!("{name}: {} bodies ready", bodies.len());
-        // A short warm-up so connection set-up and first allocations are not measured.
+        // A short warm-up so connection set-up and first allocations are not measured; the
+        // run goes on with the requests after it.
+        let next = Arc::new(AtomicU64::new(0));
         drive(
             addr,
             scenario,
             bodies.clone(),
+            next.clone(),
             args.connections,
             Duration::from_secs(1),
         )
@@ -320,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
             addr,
             scenario,
             bodies,
+            next,
             args.connections,
             Duration::from_secs(args.seconds),
         )
