@@ -24,7 +24,7 @@ pub mod flags {
 
 /// A vehicle as rows name it: its company and id in one shared allocation, so a row carries one
 /// pointer (and one reference count) for both.
-#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct VehicleName {
     pub company: Arc<str>,
     pub vehicle: Arc<str>,
