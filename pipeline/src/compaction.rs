@@ -1,8 +1,9 @@
 //! Background compaction: merges the small files frequent flushes leave in a partition into
 //! large ones, so readers open few files with full row groups.
 //!
-//! Per (table, date) partition, the files smaller than half the target size are candidates;
-//! when there are at least `min_files` of them, the smallest are merged (up to the target size)
+//! Per (table, date) partition, the files smaller than half the target size and holding fewer
+//! than half the target rows are candidates; when there are at least `min_files` of them, the
+//! smallest are merged (up to the target size and rows)
 //! into one file sorted like every table file (a k-way merge of the sorted inputs,
 //! [`crate::sorted_merge`]), written under staging, and committed as one
 //! compaction commit that adds the merge and removes its inputs: the commit log records it and
@@ -13,6 +14,7 @@
 //! [`CommitWriter`]; only the sink adds files and only the compactor removes them, so its inputs
 //! are still there when it commits, and files the sink adds meanwhile stay in the directory.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use arrow::compute::concat_batches;
 use fleetflow_model::Table;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::errors::ParquetError;
+use parquet::file::metadata::ParquetMetaDataReader;
 use serde::{Deserialize, Serialize};
 
 use crate::commit_log::{CommitError, CommitWriter, DataFile, now_ms};
@@ -43,6 +46,11 @@ pub struct CompactionConfig {
     pub min_files: usize,
     /// Size a merged file aims at, MiB; files of half this size or more are left alone.
     pub target_mib: u64,
+    /// Most rows in a merged file; files of half this or more are left alone. A merge holds its
+    /// inputs and its output in memory (about 100 bytes a row each for `positions`), and the
+    /// byte target alone does not bound that: a very regular load compresses to about one
+    /// byte a point, so 64 MiB would be some 70 million rows, gigabytes in memory.
+    pub target_rows: u64,
     /// How long a replaced partition directory is kept for listings in progress, seconds.
     pub retain_secs: u64,
 }
@@ -54,6 +62,7 @@ impl Default for CompactionConfig {
             interval_secs: 30.0,
             min_files: 8,
             target_mib: 64,
+            target_rows: 2_000_000,
             retain_secs: 60,
         }
     }
@@ -103,38 +112,72 @@ pub struct CompactionReport {
     pub rows: u64,
 }
 
-/// A committed file: its path relative to the data dir and its size.
+/// A committed file: its path relative to the data dir, its size and its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct TableFile {
     path: String,
     bytes: u64,
+    rows: u64,
 }
 
 /// Which files of one partition to merge: the smallest candidates, up to the target size;
 /// `None` when there are too few.
 fn pick(mut files: Vec<TableFile>, config: &CompactionConfig) -> Option<Vec<TableFile>> {
     let target = config.target_bytes();
-    files.retain(|f| f.bytes < target / 2);
+    files.retain(|f| is_candidate(f.bytes, f.rows, config));
     if files.len() < config.min_files.max(2) {
         return None;
     }
     files.sort_by(|a, b| a.bytes.cmp(&b.bytes).then_with(|| a.path.cmp(&b.path)));
-    let mut total = 0;
+    let (mut bytes, mut rows) = (0, 0);
     let picked: Vec<TableFile> = files
         .into_iter()
         .take_while(|f| {
-            total += f.bytes;
-            total <= target
+            bytes += f.bytes;
+            rows += f.rows;
+            bytes <= target && rows <= config.target_rows
         })
         .collect();
     (picked.len() >= 2).then_some(picked)
 }
 
+/// Whether a file of `bytes` and `rows` may be merged: under half of both targets.
+fn is_candidate(bytes: u64, rows: u64, config: &CompactionConfig) -> bool {
+    bytes < config.target_bytes() / 2 && rows < config.target_rows / 2
+}
+
+/// Row counts of committed files, each read once from its footer (a file never changes under
+/// its name), so a pass reads no footer it read before.
+#[derive(Debug, Default)]
+pub struct FileRows(HashMap<String, u64>);
+
+impl FileRows {
+    fn rows(&mut self, data_dir: &Path, path: &str) -> Result<u64, CompactionError> {
+        if let Some(rows) = self.0.get(path) {
+            return Ok(*rows);
+        }
+        let full = data_dir.join(path);
+        let file = File::open(&full).map_err(|source| CompactionError::Io {
+            path: full.clone(),
+            source,
+        })?;
+        let metadata = ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .map_err(|source| CompactionError::Parquet { path: full, source })?;
+        let rows = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
+        self.0.insert(path.to_owned(), rows);
+        Ok(rows)
+    }
+}
+
 /// The committed files of each partition of `table`: (partition dir relative to the data dir,
-/// files).
+/// files). Rows are read (through `known`) only for files small enough in bytes to be
+/// candidates; a larger file is given the row target, which no candidate reaches.
 fn partitions(
     data_dir: &Path,
     table: Table,
+    config: &CompactionConfig,
+    known: &mut FileRows,
 ) -> Result<Vec<(String, Vec<TableFile>)>, CompactionError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -158,10 +201,13 @@ fn partitions(
             let file_name = file.file_name().to_string_lossy().into_owned();
             if file_name.ends_with(".parquet") {
                 let bytes = file.metadata().map_err(io(&file.path()))?.len();
-                files.push(TableFile {
-                    path: format!("{rel}/{file_name}"),
-                    bytes,
-                });
+                let path = format!("{rel}/{file_name}");
+                let rows = if is_candidate(bytes, 0, config) {
+                    known.rows(data_dir, &path)?
+                } else {
+                    config.target_rows
+                };
+                files.push(TableFile { path, bytes, rows });
             }
         }
         out.push((rel, files));
@@ -210,15 +256,19 @@ fn merge(
 }
 
 /// One pass over every table and partition: merges what [`pick`] selects and commits each
-/// merge. Used by the background [`Compactor`] and by tests.
+/// merge. Used by the background [`Compactor`] and by tests; `known` carries the row counts
+/// read from footers from one pass to the next.
 pub fn compact_once(
     writer: &CommitWriter,
     config: &CompactionConfig,
+    known: &mut FileRows,
 ) -> Result<CompactionReport, CompactionError> {
     let data_dir = writer.log().data_dir().to_owned();
     let mut report = CompactionReport::default();
+    let mut listed = HashSet::new();
     for table in Table::ALL {
-        for (partition, files) in partitions(&data_dir, table)? {
+        for (partition, files) in partitions(&data_dir, table, config, known)? {
+            listed.extend(files.iter().map(|f| f.path.clone()));
             let Some(inputs) = pick(files, config) else {
                 continue;
             };
@@ -259,6 +309,8 @@ pub fn compact_once(
             report.rows += written.rows;
         }
     }
+    // Forget the files that are gone (merged away); a file listed again is read no more.
+    known.0.retain(|path, _| listed.contains(path));
     Ok(report)
 }
 
@@ -299,8 +351,9 @@ impl Compactor {
             .name("fleetflow-compactor".into())
             .spawn(move || {
                 lower_priority();
+                let mut known = FileRows::default();
                 while !sleep_unless_stopped(&stopping, interval) {
-                    match compact_once(&writer, &config) {
+                    match compact_once(&writer, &config, &mut known) {
                         Ok(report) if report.merges > 0 => on_report(&report),
                         Ok(_) => {}
                         Err(CompactionError::Commit(error)) => {
@@ -366,6 +419,7 @@ mod tests {
         TableFile {
             path: path.into(),
             bytes,
+            rows: bytes / 10,
         }
     }
 
@@ -396,5 +450,39 @@ mod tests {
         .unwrap();
         let names: Vec<_> = picked.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn the_row_target_bounds_a_merge_of_well_compressed_files() {
+        let config = CompactionConfig {
+            min_files: 2,
+            target_mib: 64,
+            target_rows: 1_000,
+            ..CompactionConfig::default()
+        };
+        let compressed = |path: &str, rows: u64| TableFile {
+            path: path.into(),
+            bytes: 100,
+            rows,
+        };
+        // Small in bytes, but half the row target or more: not a candidate.
+        assert_eq!(
+            pick(vec![compressed("a", 500), compressed("b", 600)], &config),
+            None
+        );
+        // Merged up to the row target, smallest first.
+        let picked = pick(
+            vec![
+                compressed("a", 400),
+                compressed("b", 300),
+                compressed("c", 400),
+                compressed("d", 450),
+            ],
+            &config,
+        )
+        .unwrap();
+        let rows: u64 = picked.iter().map(|f| f.rows).sum();
+        assert_eq!(picked.len(), 2);
+        assert!(rows <= config.target_rows, "{rows} rows");
     }
 }

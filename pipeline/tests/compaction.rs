@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fleetflow_model::{Fix, GpsStatus, Source, Table};
 use fleetflow_pipeline::commit_log::{CommitLog, CommitWriter, DataFile};
-use fleetflow_pipeline::compaction::{CompactionConfig, compact_once};
+use fleetflow_pipeline::compaction::{CompactionConfig, FileRows, compact_once};
 use fleetflow_pipeline::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
 use fleetflow_pipeline::partition_swap::exchange_supported;
 use fleetflow_pipeline::table_batches;
@@ -133,11 +133,14 @@ fn glob_readers_never_see_both_or_neither() {
     };
 
     let mut merges = 0;
+    let mut known = FileRows::default();
     for w in 0..WINDOWS {
         commit_window(&writer, w);
         committed.store(w + 1, Ordering::SeqCst);
         if w % 4 == 3 {
-            merges += compact_once(&writer, &config).expect("compaction").merges;
+            merges += compact_once(&writer, &config, &mut known)
+                .expect("compaction")
+                .merges;
         }
     }
     done.store(true, Ordering::Relaxed);
