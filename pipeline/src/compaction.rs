@@ -120,8 +120,8 @@ struct TableFile {
     rows: u64,
 }
 
-/// Which files of one partition to merge: the smallest candidates, up to the target size;
-/// `None` when there are too few.
+/// Which files of one partition to merge: the smallest candidates, up to the target size and
+/// rows; `None` when there are too few.
 fn pick(mut files: Vec<TableFile>, config: &CompactionConfig) -> Option<Vec<TableFile>> {
     let target = config.target_bytes();
     files.retain(|f| is_candidate(f.bytes, f.rows, config));
@@ -147,7 +147,8 @@ fn is_candidate(bytes: u64, rows: u64, config: &CompactionConfig) -> bool {
 }
 
 /// Row counts of committed files, each read once from its footer (a file never changes under
-/// its name), so a pass reads no footer it read before.
+/// its name), so a pass reads no footer it read before. (Each commit records its files' rows
+/// too, but older commits are pruned from the log: the footer is what every file still has.)
 #[derive(Debug, Default)]
 pub struct FileRows(HashMap<String, u64>);
 
@@ -203,7 +204,12 @@ fn partitions(
                 let bytes = file.metadata().map_err(io(&file.path()))?.len();
                 let path = format!("{rel}/{file_name}");
                 let rows = if is_candidate(bytes, 0, config) {
-                    known.rows(data_dir, &path)?
+                    // A footer that cannot be read leaves its file out (merging it would fail
+                    // too), not the rest of the pass.
+                    known.rows(data_dir, &path).unwrap_or_else(|error| {
+                        tracing::warn!(%error, "compaction leaves out a file it cannot read");
+                        config.target_rows
+                    })
                 } else {
                     config.target_rows
                 };
