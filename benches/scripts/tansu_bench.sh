@@ -1,5 +1,6 @@
 # Sourced by the benchmarks that run fleetflow against Tansu (end_to_end.sh, pipeline_catchup.sh):
-# builds the workspace, starts Tansu (memory storage) on a free port, and defines the helpers
+# builds the workspace, starts Tansu (`fleetflow broker`; memory storage unless
+# BENCH_BROKER_STORAGE=sqlite) on a free port, and defines the helpers
 # they share. Sets `bin` (`BENCH_BIN_DIR` overrides it), `work` (removed on exit), `kport`,
 # `hport`, `tansu_pid` and `pids` (killed on exit).
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -10,15 +11,19 @@ cargo build --release -q --locked --workspace --all-targets
 # BENCH_BIN_DIR: another build's `fleetflow` and `ingest_load` (copied aside), to compare two
 # builds in alternating runs on the same machine state.
 bin="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
-tansu="${TANSU_BIN:-$HOME/.cargo/bin/tansu}"
 work="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 kport="$(free_port)"; hport="$(free_port)"
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 pids=()
 trap cleanup EXIT
-RUST_LOG=warn "$tansu" broker --listener-url "tcp://127.0.0.1:$kport" \
-  --advertised-listener-url "tcp://127.0.0.1:$kport" --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
+# `fleetflow broker`: the Tansu library `fleetflow run` embeds, as its own process.
+# BENCH_BROKER_STORAGE: `memory://tansu/` (default) or `sqlite` (durable, in the work dir).
+case "${BENCH_BROKER_STORAGE:-memory}" in
+  sqlite) broker_storage=(--dir "$work/broker") ;;
+  *) broker_storage=(--storage memory://tansu/) ;;
+esac
+RUST_LOG=warn "$bin/fleetflow" broker --listen "127.0.0.1:$kport" "${broker_storage[@]}" >"$work/tansu.log" 2>&1 &
 tansu_pid=$!
 pids+=($tansu_pid)
 sleep 1

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, EmbeddedKind};
+use crate::durable_broker::{BrokerStorage, DurableBroker};
 use crate::emulate::{EmulateArgs, emulate};
 use crate::error::AppError;
 use crate::pipeline_run::{PipelineArgs, serve_pipeline};
-use crate::serve::{Role, build, shutdown_signal};
+use crate::serve::{EmbeddedBroker, Role, build, shutdown_signal};
 use crate::tail::{TailOptions, tail};
 
 #[derive(Debug, Parser)]
@@ -26,8 +27,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Everything in one process: ingest (and, as they land, pipeline, live views, SQL) on one
-    /// HTTP listener. Without --brokers it embeds an in-memory Kafka-protocol broker.
+    /// Everything in one process: ingest, pipeline, live views, SQL and the dashboard on one
+    /// HTTP listener. Without --brokers it embeds a durable Kafka-protocol broker (Tansu, its
+    /// log under <data-dir>/broker/).
     Run(ServeArgs),
     /// The ingest service alone, producing to the Kafka cluster at --brokers.
     Ingest(ServeArgs),
@@ -41,6 +43,23 @@ pub enum Command {
     Emulate(EmulateArgs),
     /// Print the telemetry topic's records, decoded, one JSON line each.
     Tail(TailArgs),
+    /// A standalone Kafka-protocol broker (the Tansu `fleetflow run` embeds), for a separate
+    /// `ingest` + `pipeline` deployment on one machine, tests and benchmarks.
+    Broker(BrokerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// Listen (and advertised) address.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub listen: SocketAddr,
+    /// Keep the log in this directory (`tansu.db`, `cluster_id`), as `fleetflow run` does.
+    #[arg(long, conflicts_with = "storage")]
+    pub dir: Option<PathBuf>,
+    /// A Tansu storage URL instead: `memory://tansu/` (nothing kept) or
+    /// `sqlite:///ABSOLUTE/PATH/tansu.db`.
+    #[arg(long)]
+    pub storage: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -64,6 +83,15 @@ pub struct ServeArgs {
     /// `query.postgres`, 127.0.0.1:5433).
     #[arg(long)]
     pub postgres: Option<String>,
+    /// The broker `run` embeds without --brokers: `durable` (default; its log under
+    /// <data-dir>/broker/) or `memory` (lost when fleetflow stops; tests and demos).
+    #[arg(long, value_enum)]
+    pub broker: Option<EmbeddedKind>,
+    /// Start even when the broker does not hold the log the data dir's commit log was read
+    /// from (replaced or lost broker, records deleted unread): re-base the offsets on what the
+    /// broker holds, loudly. Without it the pipeline refuses to start and says why.
+    #[arg(long)]
+    pub rebaseline: bool,
 }
 
 impl ServeArgs {
@@ -85,6 +113,10 @@ impl ServeArgs {
         if let Some(postgres) = &self.postgres {
             config.query.postgres.clone_from(postgres);
         }
+        if let Some(broker) = self.broker {
+            config.kafka.embedded = broker;
+        }
+        config.rebaseline = self.rebaseline;
         Ok(config)
     }
 }
@@ -120,6 +152,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Pipeline(args) => runtime.block_on(serve_pipeline(args)),
         Command::Query(args) => runtime.block_on(crate::query_run::serve_query(args)),
         Command::Emulate(args) => runtime.block_on(emulate(args)),
+        Command::Broker(args) => runtime.block_on(broker(args)),
         Command::Tail(args) => {
             let options = TailOptions {
                 brokers: args.brokers,
@@ -143,10 +176,21 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
     };
     println!("fleetflow {} — {what}", env!("CARGO_PKG_VERSION"));
     match &services.embedded_broker {
-        Some(_) => println!(
-            "embedded Kafka broker at {brokers} — IN MEMORY: its records are lost when fleetflow stops \
-             (use --brokers for a real cluster); read it with `fleetflow tail --brokers {brokers}` \
+        Some(EmbeddedBroker::Durable(_)) => println!(
+            "embedded Kafka broker at {brokers} — durable: its log is in {dir} (kept across restarts and kill -9; \
+             records older than {retention} deleted); read it with `fleetflow tail --brokers {brokers}` \
              or `kcat -C -b {brokers} -t {topic}`",
+            brokers = services.brokers,
+            dir = config.data_dir.join("broker").display(),
+            retention = match config.kafka.retention_hours {
+                0 => "never".to_owned(),
+                h => format!("{h} h"),
+            },
+            topic = config.kafka.topic
+        ),
+        Some(EmbeddedBroker::Memory(_)) => println!(
+            "embedded Kafka broker at {brokers} — IN MEMORY (--broker memory): its records are lost when fleetflow stops; \
+             read it with `fleetflow tail --brokers {brokers}` or `kcat -C -b {brokers} -t {topic}`",
             brokers = services.brokers,
             topic = config.kafka.topic
         ),
@@ -195,9 +239,33 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
     services.serve(listener, shutdown_signal()).await
 }
 
+async fn broker(args: BrokerArgs) -> Result<(), AppError> {
+    let storage = match (args.dir, args.storage) {
+        (Some(dir), _) => BrokerStorage::Dir(dir),
+        (None, Some(url)) => BrokerStorage::Url(url),
+        (None, None) => BrokerStorage::Dir(PathBuf::from("fleetflow-broker")),
+    };
+    let broker = DurableBroker::start(storage, args.listen).await?;
+    println!(
+        "broker listening on {} (cluster {}, storage {})",
+        broker.bootstrap_servers(),
+        broker.cluster_id(),
+        broker.storage()
+    );
+    tokio::select! {
+        result = broker.wait() => result,
+        () = shutdown_signal() => Ok(()),
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+        .unwrap_or_else(|_| {
+            // Tansu's own info logs are per connection and per request: warnings only.
+            tracing_subscriber::EnvFilter::new(
+                "info,rdkafka=warn,tansu_broker=warn,tansu_storage=warn,tansu_sans_io=warn,tansu_service=warn,tansu_schema=warn,tansu_auth=warn",
+            )
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -39,6 +39,11 @@ pub struct Config {
     pub companies: Vec<CompanyConfig>,
     /// Vehicle id -> company id.
     pub vehicles: BTreeMap<String, String>,
+    /// Start the pipeline even when the broker does not hold the log the commit log was read
+    /// from, re-basing the offsets (`--rebaseline`). A flag only, never a file or environment
+    /// key, so it cannot stay on by accident.
+    #[serde(skip)]
+    pub rebaseline: bool,
 }
 
 impl Default for Config {
@@ -54,6 +59,7 @@ impl Default for Config {
             dashboard: DashboardConfig::default(),
             companies: Vec::new(),
             vehicles: BTreeMap::new(),
+            rebaseline: false,
         }
     }
 }
@@ -61,9 +67,20 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
-    /// Bootstrap servers (`host:port,...`). Unset: `fleetflow run` starts an embedded,
-    /// in-memory broker; the other subcommands refuse to start.
+    /// Bootstrap servers (`host:port,...`). Unset: `fleetflow run` starts its embedded broker
+    /// (`embedded`); the other subcommands refuse to start.
     pub brokers: Option<String>,
+    /// The broker `fleetflow run` embeds when `brokers` is unset: `durable` (Tansu, its log in
+    /// SQLite under `<data-dir>/broker/`, kept across kill -9 and restart) or `memory`
+    /// (librdkafka's mock cluster: records lost when the process stops; tests and demos).
+    pub embedded: EmbeddedKind,
+    /// Where the embedded broker listens; port 0 picks a free one (printed at start-up).
+    pub embedded_listen: SocketAddr,
+    /// Retention when fleetflow creates the topic, hours (0: keep every record): records
+    /// older than this are deleted by the broker, which bounds its disk. The pipeline replays
+    /// each vehicle's last hour on restart, so a vehicle silent for longer than this drops out
+    /// of the live views after a restart (its history stays in Parquet).
+    pub retention_hours: u64,
     /// The telemetry topic (records per `model/schema/telemetry-record-v1.md`).
     pub topic: String,
     /// Partitions when fleetflow creates the topic (the unit of pipeline parallelism).
@@ -91,6 +108,9 @@ impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
             brokers: None,
+            embedded: EmbeddedKind::Durable,
+            embedded_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            retention_hours: 7 * 24,
             topic: "fleetflow.telemetry".to_owned(),
             partitions: 12,
             replication: 1,
@@ -102,6 +122,16 @@ impl Default for KafkaConfig {
             flush_timeout_ms: 15_000,
         }
     }
+}
+
+/// Which broker `fleetflow run` embeds (`kafka.embedded`, `--broker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddedKind {
+    /// Tansu in process, its log in SQLite under the data dir: a 200 survives kill -9.
+    Durable,
+    /// librdkafka's in-memory mock cluster: records lost when fleetflow stops.
+    Memory,
 }
 
 impl Config {

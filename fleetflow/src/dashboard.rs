@@ -4,7 +4,7 @@
 //! `/v1/history/*`) with the token the user types; the files themselves need no token.
 
 use axum::Router;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
@@ -52,15 +52,45 @@ const FILES: [(&str, &str, &str); 5] = [
     ),
 ];
 
+/// What the page may load: its own scripts, styles and API, and images from itself and the
+/// configured tile server. Nothing inline but style attributes (the status dots), no frames, no
+/// plugins: a value that slipped through escaping could not run or send data elsewhere.
+fn content_security_policy(tiles: &str) -> String {
+    // The tile server's origin: `https://host[:port]` of the URL template.
+    let origin = tiles
+        .split_once("://")
+        .map(|(scheme, rest)| format!("{scheme}://{}", rest.split('/').next().unwrap_or("")))
+        .filter(|origin| !origin.contains(['{', ' ', ';', '\'', ',']))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob: {origin}; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
 /// [`FILES`], plus `/dashboard/config.json`.
 pub fn dashboard_routes(config: DashboardConfig) -> Router {
-    let file = |body: &'static str, kind: &'static str| {
+    // Built from the config's tile URL, whose origin is checked to be one token.
+    let policy = HeaderValue::from_str(&content_security_policy(&config.tiles))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    let file = move |body: &'static str, kind: &'static str| {
+        let policy = policy.clone();
         move || async move {
             (
                 [
-                    (header::CONTENT_TYPE, kind),
+                    (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
                     // Served from the binary: a new build must reach open pages on reload.
-                    (header::CACHE_CONTROL, "no-cache"),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                    (header::CONTENT_SECURITY_POLICY, policy),
+                    (
+                        header::X_CONTENT_TYPE_OPTIONS,
+                        HeaderValue::from_static("nosniff"),
+                    ),
+                    (
+                        header::REFERRER_POLICY,
+                        HeaderValue::from_static("no-referrer"),
+                    ),
                 ],
                 body,
             )
@@ -110,6 +140,14 @@ mod tests {
         let (status, kind, body) = get("/").await;
         assert_eq!(status, StatusCode::OK);
         assert!(kind.starts_with("text/html"));
+        // Issue 35: the page says what it may load.
+        let policy = content_security_policy("https://tiles.test/{z}/{x}/{y}.png");
+        assert!(policy.contains("script-src 'self';"), "{policy}");
+        assert!(
+            policy.contains("img-src 'self' data: blob: https://tiles.test;"),
+            "{policy}"
+        );
+        assert!(!content_security_policy("https://a;b/{z}").contains("a;b"));
         assert!(body.contains("/dashboard/app.js"));
         let (status, kind, body) = get("/dashboard/app.js").await;
         assert_eq!(status, StatusCode::OK);

@@ -63,30 +63,31 @@ pub fn reader_config(brokers: &str, group: &str) -> ClientConfig {
     config
 }
 
-/// librdkafka's in-process mock cluster: a real Kafka-protocol broker on a loopback port, so
-/// any Kafka client (kcat, another fleetflow) can attach. It keeps data in memory only: records
-/// are lost when the process exits. For production, point `--brokers` at a real cluster.
-pub struct EmbeddedBroker {
+/// librdkafka's in-process mock cluster (`--broker memory`): a real Kafka-protocol broker on a
+/// loopback port, so any Kafka client (kcat, another fleetflow) can attach. It keeps data in
+/// memory only: records are lost when the process exits. The default embedded broker is the
+/// durable one (`crate::durable_broker`).
+pub struct MemoryBroker {
     cluster: MockCluster<'static, DefaultProducerContext>,
 }
 
-impl std::fmt::Debug for EmbeddedBroker {
+impl std::fmt::Debug for MemoryBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedBroker")
+        f.debug_struct("MemoryBroker")
             .field("bootstrap", &self.bootstrap_servers())
             .finish()
     }
 }
 
-impl EmbeddedBroker {
+impl MemoryBroker {
     /// One broker with `topic` created with `partitions` partitions.
-    pub fn start(topic: &str, partitions: i32) -> Result<EmbeddedBroker, AppError> {
+    pub fn start(topic: &str, partitions: i32) -> Result<MemoryBroker, AppError> {
         let cluster =
             MockCluster::new(1).map_err(|e| AppError::Kafka(format!("embedded broker: {e}")))?;
         cluster
             .create_topic(topic, partitions, 1)
             .map_err(|e| AppError::Kafka(format!("embedded broker topic: {e}")))?;
-        Ok(EmbeddedBroker { cluster })
+        Ok(MemoryBroker { cluster })
     }
 
     pub fn bootstrap_servers(&self) -> String {
@@ -144,11 +145,21 @@ pub async fn ensure_topic(brokers: &str, kafka: &KafkaConfig) -> Result<(), AppE
         .set("bootstrap.servers", brokers)
         .create()
         .map_err(|e| unreachable(&e))?;
+    let retention_ms = kafka.retention_hours.saturating_mul(3_600_000).to_string();
     let topic = NewTopic::new(
         &kafka.topic,
         kafka.partitions,
         TopicReplication::Fixed(kafka.replication),
     );
+    let topic = if kafka.retention_hours > 0 {
+        // Delete records older than the retention: what bounds the broker's disk.
+        topic
+            .set("cleanup.policy", "delete")
+            .set("retention.ms", &retention_ms)
+    } else {
+        // Keep everything (Kafka: no time limit; Tansu deletes only under a delete policy).
+        topic.set("retention.ms", "-1")
+    };
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin
         .create_topics(&[topic], &options)

@@ -4,8 +4,10 @@
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod durable_broker;
 mod emulate;
 pub mod error;
+pub mod http_server;
 pub mod kafka;
 pub mod ops;
 pub mod pipeline_run;

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fleetflow_ingest::IngestState;
 use fleetflow_pipeline::PipelineStats;
+use fleetflow_query::{QueryStatus, SqlEngine};
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde::Serialize;
 
@@ -25,6 +26,8 @@ pub struct OpsState {
     pub kafka: KafkaStatus,
     pub ingest: Option<IngestState>,
     pub pipeline: Option<Arc<PipelineStats>>,
+    /// The SQL engine (`run`, `pipeline`, `query`).
+    pub query: Option<SqlEngine>,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -51,7 +54,7 @@ struct Status {
     kafka: KafkaStatus,
     ingest: Option<IngestStatus>,
     pipeline: Option<PipelineStatus>,
-    query: &'static str,
+    query: Option<QueryStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -206,6 +209,13 @@ async fn status(State(state): State<OpsState>) -> Json<impl Serialize> {
             records_in_flight: ingest.sink().in_flight(),
         }
     });
+    let query = match state.query.clone() {
+        // It lists the history directories: off the async threads.
+        Some(engine) => tokio::task::spawn_blocking(move || engine.status())
+            .await
+            .ok(),
+        None => None,
+    };
     Json(Status {
         service: "fleetflow",
         version: env!("CARGO_PKG_VERSION"),
@@ -214,6 +224,6 @@ async fn status(State(state): State<OpsState>) -> Json<impl Serialize> {
         kafka: state.kafka.clone(),
         ingest,
         pipeline: state.pipeline.as_deref().map(pipeline_status),
-        query: "not built yet (issue 5)",
+        query,
     })
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use fleetflow_pipeline::PipelineJob;
 
 use crate::cli::ServeArgs;
-use crate::config::Config;
+use crate::config::{Config, EmbeddedKind};
 use crate::error::AppError;
 use crate::kafka::pipeline_consumer_config;
 use crate::ops::{KafkaStatus, OpsState};
@@ -48,6 +48,10 @@ pub fn pipeline_job(config: &Config, brokers: &str, timely: timely::Config) -> P
             .collect(),
         timely,
         stop_when_caught_up: false,
+        // The in-memory broker starts empty every time: its offsets cannot match a commit log
+        // from an earlier run, and the user chose it knowing that.
+        rebaseline: config.rebaseline
+            || (config.kafka.brokers.is_none() && config.kafka.embedded == EmbeddedKind::Memory),
     }
 }
 
@@ -84,6 +88,12 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
     job.stop_when_caught_up = args.until_caught_up;
     let started = Instant::now();
     let pipeline = fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?;
+    // The live views and SQL, served where they are computed (process 0 of a cluster).
+    let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    let live = pipeline.live.clone();
+    let tenants = Arc::new(tenants);
+    let sql = crate::query_run::sql_side(&config, Some(live.clone()), tenants.clone()).await?;
     let ops = OpsState {
         registry: prometheus::Registry::new(),
         started,
@@ -95,13 +105,8 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         },
         ingest: None,
         pipeline: Some(pipeline.stats.clone()),
+        query: Some(sql.engine.clone()),
     };
-    // The live views and SQL, served where they are computed (process 0 of a cluster).
-    let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
-        .map_err(|e| AppError::Config(e.to_string()))?;
-    let live = pipeline.live.clone();
-    let tenants = Arc::new(tenants);
-    let sql = crate::query_run::sql_side(&config, Some(live.clone()), tenants.clone()).await?;
     let (listener, addr) = crate::serve::bind(config.http).await?;
     println!("fleetflow {} — pipeline", env!("CARGO_PKG_VERSION"));
     println!(
@@ -119,12 +124,11 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         )))
         .merge(sql.router);
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                live.close();
-            })
-            .await
+        crate::http_server::serve_http(listener, router, async move {
+            shutdown_signal().await;
+            live.close();
+        })
+        .await
     });
     // Ends on a signal (the server stops, then we ask the pipeline to drain) or by itself
     // (--until-caught-up).

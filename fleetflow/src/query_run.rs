@@ -31,6 +31,7 @@ pub async fn sql_side(
         tenants: tenants.clone(),
     };
     let router = sql_routes(api.clone()).merge(history_routes(api));
+    let status_engine = engine.clone();
     let postgres = match config.query.postgres_addr().map_err(AppError::Config)? {
         None => None,
         Some(addr) => {
@@ -40,7 +41,11 @@ pub async fn sql_side(
             Some(bound)
         }
     };
-    Ok(SqlSide { router, postgres })
+    Ok(SqlSide {
+        router,
+        postgres,
+        engine: status_engine,
+    })
 }
 
 /// What [`sql_side`] serves.
@@ -49,6 +54,8 @@ pub struct SqlSide {
     pub router: Router,
     /// Where the Postgres wire protocol listens.
     pub postgres: Option<SocketAddr>,
+    /// The engine, for `/status`.
+    pub engine: SqlEngine,
 }
 
 /// The startup line for a Postgres listener.
@@ -68,9 +75,11 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
     let admin_token = config.admin_token.clone().filter(|t| !t.is_empty());
     let tenants = Tenants::new(&config.companies, admin_token.as_deref())
         .map_err(|e| AppError::Config(e.to_string()))?;
+    let started = Instant::now();
+    let sql = sql_side(&config, None, Arc::new(tenants)).await?;
     let ops = OpsState {
         registry: prometheus::Registry::new(),
-        started: Instant::now(),
+        started,
         role: "query",
         kafka: KafkaStatus {
             brokers: String::new(),
@@ -79,8 +88,8 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
         },
         ingest: None,
         pipeline: None,
+        query: Some(sql.engine.clone()),
     };
-    let sql = sql_side(&config, None, Arc::new(tenants)).await?;
     let router = crate::ops::routes(ops).merge(sql.router.clone());
     let (listener, addr) = crate::serve::bind(config.http).await?;
     println!("fleetflow {} — query", env!("CARGO_PKG_VERSION"));
@@ -90,8 +99,6 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
     if admin_token.is_none() {
         println!("no admin token configured: only company tokens can query");
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(AppError::io("HTTP server"))
+    crate::http_server::serve_http(listener, router, shutdown_signal()).await;
+    Ok(())
 }

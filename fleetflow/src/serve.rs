@@ -12,8 +12,10 @@ use rdkafka::producer::FutureProducer;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::config::EmbeddedKind;
+use crate::durable_broker::{BrokerStorage, DurableBroker};
 use crate::error::AppError;
-use crate::kafka::{EmbeddedBroker, ensure_topic, producer_config};
+use crate::kafka::{MemoryBroker, ensure_topic, producer_config};
 use crate::ops::{KafkaStatus, OpsState};
 use crate::pipeline_run::pipeline_job;
 use fleetflow_pipeline::RunningPipeline;
@@ -60,6 +62,43 @@ impl std::fmt::Debug for Services {
     }
 }
 
+/// The broker `fleetflow run` embeds.
+#[derive(Debug)]
+pub enum EmbeddedBroker {
+    /// Tansu in process, its log under `<data-dir>/broker/` (the default).
+    Durable(DurableBroker),
+    /// librdkafka's mock cluster: in memory only (`--broker memory`).
+    Memory(MemoryBroker),
+}
+
+impl EmbeddedBroker {
+    /// Starts the kind `config.kafka.embedded` names and creates the topic on it.
+    pub async fn start(config: &Config) -> Result<EmbeddedBroker, AppError> {
+        match config.kafka.embedded {
+            EmbeddedKind::Durable => {
+                let broker = DurableBroker::start(
+                    BrokerStorage::Dir(config.data_dir.join("broker")),
+                    config.kafka.embedded_listen,
+                )
+                .await?;
+                ensure_topic(&broker.bootstrap_servers(), &config.kafka).await?;
+                Ok(EmbeddedBroker::Durable(broker))
+            }
+            EmbeddedKind::Memory => Ok(EmbeddedBroker::Memory(MemoryBroker::start(
+                &config.kafka.topic,
+                config.kafka.partitions,
+            )?)),
+        }
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        match self {
+            EmbeddedBroker::Durable(b) => b.bootstrap_servers(),
+            EmbeddedBroker::Memory(b) => b.bootstrap_servers(),
+        }
+    }
+}
+
 /// Starts the broker (embedded, for `run` without brokers) and builds every service.
 pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     let (brokers, embedded_broker) = match (&config.kafka.brokers, role) {
@@ -68,7 +107,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
             (brokers.clone(), None)
         }
         (None, Role::Run) => {
-            let broker = EmbeddedBroker::start(&config.kafka.topic, config.kafka.partitions)?;
+            let broker = EmbeddedBroker::start(config).await?;
             (broker.bootstrap_servers(), Some(broker))
         }
         (None, Role::Ingest) => {
@@ -139,6 +178,11 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         }
         Role::Run | Role::Ingest => None,
     };
+    let live = pipeline.as_ref().map(|p| p.live.clone());
+    let sql = match role {
+        Role::Run => Some(crate::query_run::sql_side(config, live.clone(), tenants.clone()).await?),
+        Role::Ingest => None,
+    };
     let ops = OpsState {
         registry: metrics_registry,
         started: Instant::now(),
@@ -150,8 +194,8 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         },
         ingest: Some(ingest.clone()),
         pipeline: pipeline.as_ref().map(|p| p.stats.clone()),
+        query: sql.as_ref().map(|sql| sql.engine.clone()),
     };
-    let live = pipeline.as_ref().map(|p| p.live.clone());
     let mut router = fleetflow_ingest::app(ingest.clone())
         .merge(fleetflow_query::live_routes(LiveApi::new(
             live.clone(),
@@ -159,8 +203,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         )))
         .merge(crate::ops::routes(ops));
     let mut postgres = None;
-    if role == Role::Run {
-        let sql = crate::query_run::sql_side(config, live, tenants).await?;
+    if let Some(sql) = sql {
         postgres = sql.postgres;
         router = router
             .merge(sql.router)
@@ -196,10 +239,7 @@ impl Services {
                 live.close();
             }
         };
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(AppError::io("http server"))?;
+        crate::http_server::serve_http(listener, self.router, shutdown).await;
         let sink = self.sink.clone();
         let flushed = tokio::task::spawn_blocking(move || sink.flush())
             .await

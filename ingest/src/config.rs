@@ -36,6 +36,9 @@ pub struct IngestConfig {
     pub max_batch_items: usize,
     /// A fix more than this far ahead of the server clock is refused (seconds).
     pub max_future_secs: u64,
+    /// A fix before this day (UTC, `YYYY-MM-DD`) is refused: a device with an unset clock
+    /// sends 1970 or year 1, and each such day would be its own `date=` partition.
+    pub min_fix_date: String,
     /// `Retry-After` sent with 503 answers (seconds).
     pub retry_after_secs: u32,
 }
@@ -49,6 +52,7 @@ impl Default for IngestConfig {
             max_body_bytes: 8 << 20,
             max_batch_items: 10_000,
             max_future_secs: 24 * 3600,
+            min_fix_date: "2000-01-01".to_owned(),
             retry_after_secs: 1,
         }
     }

@@ -59,6 +59,9 @@ pub enum IngestError {
     DeliveryFailed { retry_after_secs: u32 },
     #[error("internal error: {0}")]
     Internal(String),
+    /// The ingest configuration is wrong (found at start-up).
+    #[error("ingest configuration: {0}")]
+    Config(String),
 }
 
 /// How the HTTP layer answers one [`IngestError`].
@@ -101,6 +104,7 @@ impl IngestError {
             E::RecordTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_VALUE, false),
             E::DeliveryFailed { .. } => (StatusCode::SERVICE_UNAVAILABLE, 503, true),
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 500, true),
+            E::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, 500, false),
         };
         Classification {
             status,
@@ -146,6 +150,7 @@ impl IngestError {
             IngestError::RecordTooLarge { .. } => "record_too_large",
             IngestError::DeliveryFailed { .. } => "delivery_failed",
             IngestError::Internal(_) => "internal",
+            IngestError::Config(_) => "config",
         }
     }
 }
@@ -166,7 +171,7 @@ impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let Classification { status, code, .. } = self.classify();
         let error_message = match &self {
-            IngestError::Internal(detail) => {
+            IngestError::Internal(detail) | IngestError::Config(detail) => {
                 tracing::error!(detail = %detail, "internal ingest error");
                 "internal error".to_owned()
             }

@@ -64,7 +64,13 @@ impl At {
         range: std::ops::RangeInclusive<f64>,
         name: &str,
     ) -> Result<f64, IngestError> {
-        if value.is_finite() {
+        if value.is_finite() && value.abs() >= 1e9 && !range.contains(&value) {
+            // Said short: `1e308`, not its 309 digits.
+            Err(IngestError::invalid(
+                self.field(name),
+                format!("{value:e} is outside {}..={}", range.start(), range.end()),
+            ))
+        } else if value.is_finite() {
             self.in_range(value, range, name)
         } else {
             Err(IngestError::invalid(
@@ -81,9 +87,22 @@ impl At {
         })
     }
 
-    /// Refuses a fix time too far ahead of the server clock.
-    pub fn not_future(&self, time_ms: i64, clock: &Clock, name: &str) -> Result<i64, IngestError> {
-        if time_ms > clock.now_ms + clock.max_future_ms {
+    /// Refuses a fix time too far ahead of the server clock, or before `ingest.min_fix_date`.
+    pub fn fix_time(&self, time_ms: i64, clock: &Clock, name: &str) -> Result<i64, IngestError> {
+        if time_ms < clock.min_ms {
+            let day = |ms: i64| {
+                chrono::DateTime::from_timestamp_millis(ms)
+                    .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d").to_string())
+            };
+            Err(IngestError::invalid(
+                self.field(name),
+                format!(
+                    "fix time {} is before {}, the earliest accepted (ingest.min_fix_date): is the device's clock set?",
+                    day(time_ms),
+                    day(clock.min_ms)
+                ),
+            ))
+        } else if time_ms > clock.now_ms + clock.max_future_ms {
             Err(IngestError::invalid(
                 self.field(name),
                 format!(
@@ -115,6 +134,8 @@ impl At {
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     pub now_ms: i64,
+    /// The earliest fix time accepted (`ingest.min_fix_date`).
+    pub min_ms: i64,
     pub max_future_ms: i64,
 }
 

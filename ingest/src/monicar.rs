@@ -115,7 +115,7 @@ impl MonicarFix<'_> {
     fn validate(&self, at: At, clock: &Clock) -> Result<Fix, IngestError> {
         let time = at.required(self.time, self.time_name)?;
         let time_ms = at.compact_time(time, self.time_name)?;
-        at.not_future(time_ms, clock, self.time_name)?;
+        at.fix_time(time_ms, clock, self.time_name)?;
         let gcd = at.required(self.gcd, "gcd")?;
         let gps = match gcd {
             "A" => GpsStatus::Valid,

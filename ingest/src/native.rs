@@ -128,7 +128,7 @@ impl<'a> NativeItem<'a> {
         let vehicle = at.vehicle_id(at.required(self.vehicle, "vehicle")?.0, "vehicle")?;
         let time_ms = at.required(self.time, "time")?.0;
         at.in_range(time_ms, 0..=i64::MAX, "time")?;
-        at.not_future(time_ms, clock, "time")?;
+        at.fix_time(time_ms, clock, "time")?;
         let lat = at.float_in_range(at.required(self.lat, "lat")?, -90.0..=90.0, "lat")?;
         let lon = at.float_in_range(at.required(self.lon, "lon")?, -180.0..=180.0, "lon")?;
         let mut fix = Fix::new(
@@ -357,6 +357,7 @@ mod tests {
     use super::*;
 
     const CLOCK: Clock = Clock {
+        min_ms: 946_684_800_000,
         now_ms: 1_739_900_000_000,
         max_future_ms: 86_400_000,
     };

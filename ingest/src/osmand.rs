@@ -24,17 +24,35 @@ use crate::state::{IngestState, VehicleBatch};
 
 const KNOTS_TO_KMH: f64 = 1.852;
 
+/// The query's and the form body's parameters. A parameter given twice (in either) is refused,
+/// as is one whose percent-decoded bytes are not UTF-8: silently taking one of two values, or
+/// storing replacement characters, would record something the device did not say.
 fn params(query: Option<&str>, body: &[u8]) -> Result<HashMap<String, String>, IngestError> {
     let mut params: HashMap<String, String> = HashMap::new();
+    let mut add = |pairs: Vec<(String, String)>| -> Result<(), IngestError> {
+        for (name, value) in pairs {
+            if name.contains(char::REPLACEMENT_CHARACTER) {
+                return Err(IngestError::UnreadableBody(
+                    "a parameter name is not UTF-8".to_owned(),
+                ));
+            }
+            if value.contains(char::REPLACEMENT_CHARACTER) {
+                return Err(IngestError::invalid(name, "is not UTF-8 text"));
+            }
+            if params.contains_key(&name) {
+                return Err(IngestError::invalid(name, "is given more than once"));
+            }
+            params.insert(name, value);
+        }
+        Ok(())
+    };
     if let Some(query) = query {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-            .map_err(|e| IngestError::UnreadableBody(format!("bad query string: {e}")))?;
-        params.extend(pairs);
+        add(serde_urlencoded::from_str(query)
+            .map_err(|e| IngestError::UnreadableBody(format!("bad query string: {e}")))?)?;
     }
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| IngestError::UnreadableBody(format!("bad form body: {e}")))?;
-        params.extend(pairs);
+        add(serde_urlencoded::from_bytes(body)
+            .map_err(|e| IngestError::UnreadableBody(format!("bad form body: {e}")))?)?;
     }
     Ok(params)
 }
@@ -56,7 +74,7 @@ fn timestamp(text: &str) -> Result<i64, IngestError> {
     let text = text.trim();
     if let Ok(value) = text.parse::<i64>() {
         return Ok(if value < i64::from(i32::MAX) {
-            value * 1_000
+            value.saturating_mul(1_000)
         } else {
             value
         });
@@ -109,7 +127,7 @@ fn parse_osmand(
     at.float_in_range(lon, -180.0..=180.0, "lon")?;
     let time_ms = timestamp(at.required(params.get("timestamp"), "timestamp")?)?;
     at.in_range(time_ms, 0..=i64::MAX, "timestamp")?;
-    at.not_future(time_ms, clock, "timestamp")?;
+    at.fix_time(time_ms, clock, "timestamp")?;
     let mut fix = Fix::new(
         time_ms,
         (lat * E7).round() as i32,
@@ -186,6 +204,7 @@ mod tests {
     use super::*;
 
     const CLOCK: Clock = Clock {
+        min_ms: 946_684_800_000,
         now_ms: 1_739_900_000_000,
         max_future_ms: 86_400_000,
     };

@@ -33,6 +33,8 @@ struct Inner {
     metrics: IngestMetrics,
     default_company: Arc<str>,
     clock: ClockFn,
+    /// `config.min_fix_date` as milliseconds since the epoch.
+    min_fix_ms: i64,
 }
 
 impl std::fmt::Debug for IngestState {
@@ -72,6 +74,16 @@ impl IngestState {
         let default_company = tenants
             .company(&config.default_company)
             .ok_or_else(|| IngestError::UnknownCompany(config.default_company.clone()))?;
+        let min_fix_ms = chrono::NaiveDate::parse_from_str(&config.min_fix_date, "%Y-%m-%d")
+            .map_err(|e| {
+                IngestError::Config(format!(
+                    "ingest.min_fix_date {:?} is not a YYYY-MM-DD day: {e}",
+                    config.min_fix_date
+                ))
+            })?
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis();
         Ok(IngestState {
             inner: Arc::new(Inner {
                 config,
@@ -81,6 +93,7 @@ impl IngestState {
                 metrics,
                 default_company,
                 clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+                min_fix_ms,
             }),
         })
     }
@@ -114,9 +127,10 @@ impl IngestState {
         &self.inner.metrics
     }
 
-    /// The server clock and the future-fix limit a request is judged by.
+    /// The server clock and the fix-time limits a request is judged by.
     pub fn clock(&self) -> Clock {
         Clock {
+            min_ms: self.inner.min_fix_ms,
             now_ms: (self.inner.clock)(),
             max_future_ms: i64::try_from(self.inner.config.max_future_secs)
                 .unwrap_or(i64::MAX / 4)

@@ -384,6 +384,47 @@ mod tests {
         }
     }
 
+    /// Issue 35: seeded random bytes and mutated records never panic the decoder, and what
+    /// decodes encodes back to the same bytes (no two byte strings mean one record).
+    fn fuzz_decode(cases: usize) {
+        let mut rng = SmallRng::seed_from_u64(35);
+        for _ in 0..cases {
+            let mut bytes = if rng.random_ratio(1, 4) {
+                let len = rng.random_range(0..64);
+                (0..len).map(|_| rng.random()).collect::<Vec<u8>>()
+            } else {
+                encode_to_vec(&random_record(&mut rng))
+            };
+            for _ in 0..rng.random_range(0..4) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.random_range(0..bytes.len());
+                match rng.random_range(0..3) {
+                    0 => bytes[at] = rng.random(),
+                    1 => bytes.insert(at, rng.random()),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            if let Ok(record) = decode(&bytes) {
+                assert_eq!(decode(&encode_to_vec(&record)), Ok(record));
+            }
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_decoder() {
+        fuzz_decode(50_000);
+    }
+
+    #[test]
+    #[ignore = "1,000,000 cases: cargo test --release -p fleetflow-model -- --ignored"]
+    fn a_million_random_inputs_never_panic_the_decoder() {
+        fuzz_decode(1_000_000);
+    }
+
     #[test]
     fn every_truncation_is_an_error() {
         let mut rng = SmallRng::seed_from_u64(11);

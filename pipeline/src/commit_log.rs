@@ -54,6 +54,10 @@ pub struct Commit {
     #[serde(default)]
     pub removed: Vec<String>,
     pub committed_at_ms: i64,
+    /// The Kafka cluster these offsets are positions in (its cluster id), when the broker
+    /// reported one: a restart against another cluster is refused (`broker_check.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
 }
 
 /// Commit log errors.
@@ -390,6 +394,7 @@ impl CommitWriter {
             added,
             removed: Vec::new(),
             committed_at_ms: now_ms(),
+            cluster_id: last.cluster_id.clone(),
         })
     }
 
@@ -479,6 +484,7 @@ mod tests {
             }],
             removed: vec![],
             committed_at_ms: 0,
+            cluster_id: None,
         };
         log.commit(&commit).unwrap();
         assert_eq!(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::{Inspect, Probe};
 
+use crate::broker_check::{BrokerMismatch, observe, reconcile};
 use crate::commit_log::{CommitError, CommitLog};
 use crate::compaction::{CompactionConfig, CompactionReport, Compactor};
 use crate::kafka_source::{SourceConfig, SourceError, kafka_source};
@@ -130,6 +131,9 @@ pub struct PipelineJob {
     pub company_rules: Vec<(String, TripRules)>,
     pub timely: timely::Config,
     pub stop_when_caught_up: bool,
+    /// When the broker does not hold the log the commit log's offsets are in (`broker_check`):
+    /// re-base the offsets on what the broker holds (loudly) instead of refusing to start.
+    pub rebaseline: bool,
 }
 
 /// Pipeline errors.
@@ -143,6 +147,11 @@ pub enum PipelineError {
     Config(String),
     #[error("timely: {0}")]
     Timely(String),
+    #[error(
+        "the Kafka broker does not hold the log this data dir's commit log was read from:\n  {}\nRestore the broker's data, or start with --rebaseline to read what the broker holds (a replaced log is read as new, from its first record; records deleted unread stay lost). The Parquet history is kept either way.",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+    )]
+    Broker(Vec<BrokerMismatch>),
 }
 
 /// Live counters for `/metrics` and `/status`.
@@ -241,12 +250,46 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         path: job.data_dir.clone(),
         source,
     })?;
-    let resume = CommitLog::new(&job.data_dir).recover()?;
-    if let Some(commit) = &resume {
-        tracing::info!(seq = commit.seq, offsets = ?commit.offsets, replay_from = ?commit.replay_from, "resuming from commit");
+    let recovered = CommitLog::new(&job.data_dir).recover()?;
+    let view = observe(&job.kafka, &job.topic)?;
+    let reconciled = reconcile(recovered, &view, job.rebaseline).map_err(PipelineError::Broker)?;
+    for mismatch in &reconciled.mismatches {
+        tracing::error!(%mismatch, "RE-BASELINED on the broker's log (--rebaseline)");
     }
-    let shutdown = Arc::new(AtomicBool::new(false));
+    for (partition, replay_from, low) in &reconciled.short_replay {
+        tracing::warn!(
+            partition,
+            replay_from,
+            low,
+            "retention deleted records the restart replays to rebuild state: vehicles last heard before offset {low} are missing from the live views until they report again"
+        );
+    }
+    let resume = reconciled.resume;
     let stats = Arc::new(PipelineStats::default());
+    if let Some(commit) = &resume {
+        tracing::info!(seq = commit.seq, offsets = ?commit.offsets, replay_from = ?commit.replay_from, cluster_id = ?commit.cluster_id, "resuming from commit");
+        // `/status` shows the committed offsets from the start, not only after a new commit.
+        *stats.last_commit.lock().unwrap_or_else(|e| e.into_inner()) = Some(CommitSummary {
+            seq: commit.seq,
+            upto_epoch: commit.upto_epoch,
+            rows: Default::default(),
+            files: 0,
+            offsets: commit.offsets.clone(),
+        });
+        stats
+            .last_commit_epoch
+            .store(commit.upto_epoch, Ordering::Relaxed);
+    }
+    // A fresh data dir records the broker's cluster id with its first commit.
+    let resume = resume.or_else(|| {
+        view.cluster_id
+            .clone()
+            .map(|cluster_id| crate::commit_log::Commit {
+                cluster_id: Some(cluster_id),
+                ..Default::default()
+            })
+    });
+    let shutdown = Arc::new(AtomicBool::new(false));
     let flush_ms = (job.config.flush_secs * 1000.0).round().max(1.0) as u64;
     let horizon_ms = (job.config.horizon_secs as i64).saturating_mul(1000);
     let source = SourceConfig {

@@ -4,6 +4,7 @@
 //!   over a [`timeline`]), emitting trip corrections as a differential collection;
 //! - [`reference`]: the plain sequential definition the dataflow is tested against.
 
+pub mod broker_check;
 pub mod commit_log;
 pub mod compaction;
 pub mod earliest_capability;

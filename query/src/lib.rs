@@ -8,6 +8,7 @@
 //! - [`pg_wire`]: the same SQL over the Postgres wire protocol (psql, psycopg, pandas).
 
 pub mod caller;
+pub mod engine_status;
 pub mod error;
 pub mod history_api;
 pub mod latest_version;
@@ -23,6 +24,7 @@ pub mod pg_catalog;
 pub mod pg_types;
 pub mod pg_wire;
 pub mod sql_api;
+pub mod sql_bounds;
 pub mod sql_engine;
 pub mod sql_error;
 pub mod sql_format;
@@ -30,7 +32,9 @@ pub mod sql_params;
 pub mod synthetic_history;
 pub mod tenant_scope;
 pub mod trips_latest;
+pub mod yielding_joins;
 
+pub use engine_status::QueryStatus;
 pub use error::QueryError;
 pub use history_api::history_routes;
 pub use live_api::{LiveApi, live_routes};

@@ -20,8 +20,9 @@ use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::{ClientInfo, ConnectionManager};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio::sync::Semaphore;
 
 /// The user name of the admin token.
 pub const ADMIN_USER: &str = "admin";
@@ -71,6 +72,10 @@ impl AuthSource<Principal> for Tokens {
 pub struct TokenStartup {
     driver: AuthDriver<DefaultServerParameterProvider, Principal>,
     tokens: CleartextPasswordAuth<Tokens>,
+    /// Connections served at once, counted from login on (a connection that never logs in
+    /// takes no slot: it is closed at the start-up deadline instead, see `serve_postgres`).
+    slots: Arc<Semaphore>,
+    max_connections: usize,
 }
 
 impl Debug for TokenStartup {
@@ -81,7 +86,11 @@ impl Debug for TokenStartup {
 
 impl TokenStartup {
     /// `connections` maps each authenticated connection's cancel key to its cancel handle.
-    pub fn new(tenants: Arc<Tenants>, connections: Arc<ConnectionManager>) -> TokenStartup {
+    pub fn new(
+        tenants: Arc<Tenants>,
+        connections: Arc<ConnectionManager>,
+        max_connections: usize,
+    ) -> TokenStartup {
         let mut parameters = DefaultServerParameterProvider::default();
         // Clients pick features by the server version; fleetflow answers as a read-only 16.
         parameters.server_version = format!(
@@ -93,6 +102,8 @@ impl TokenStartup {
         TokenStartup {
             driver: AuthDriver::new(parameters).with_connection_manager(connections),
             tokens: CleartextPasswordAuth::new(Arc::new(Tokens { tenants })),
+            slots: Arc::new(Semaphore::new(max_connections.max(1))),
+            max_connections: max_connections.max(1),
         }
     }
 }
@@ -140,6 +151,18 @@ impl StartupHandler for TokenStartup {
                         client.metadata().get("user").cloned().unwrap_or_default(),
                     )
                 })?;
+                // The slot is held by the session, so it is freed when the connection ends.
+                let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+                    PgWireError::UserError(Box::new(ErrorInfo::new(
+                        "FATAL".to_owned(),
+                        "53300".to_owned(),
+                        format!(
+                            "too many connections: {} are served at once; retry later",
+                            self.max_connections
+                        ),
+                    )))
+                })?;
+                client.session_extensions().insert(slot);
                 client.session_extensions().get_or_insert_with(|| principal);
                 self.driver
                     .complete_authentication(client, final_message)

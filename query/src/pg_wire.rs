@@ -22,13 +22,15 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use fleetflow_model::{Principal, Tenants};
 use futures::{Sink, stream};
+use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -41,8 +43,9 @@ use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::PgWireFrontendMessage;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::error::QueryError;
 use crate::pg_auth::{TokenStartup, connection_principal};
@@ -54,7 +57,6 @@ use crate::sql_params::Param;
 /// Everything a connection needs: the engine and the tenants its logins are checked against.
 #[derive(Debug)]
 pub struct PgServer {
-    max_connections: usize,
     startup: Arc<TokenStartup>,
     queries: Arc<PgQueries>,
     cancel: Arc<DefaultCancelHandler>,
@@ -64,9 +66,12 @@ impl PgServer {
     pub fn new(engine: SqlEngine, tenants: Arc<Tenants>) -> PgServer {
         let connections = Arc::new(ConnectionManager::new());
         PgServer {
-            max_connections: engine.config().postgres_connections,
             cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
-            startup: Arc::new(TokenStartup::new(tenants, connections)),
+            startup: Arc::new(TokenStartup::new(
+                tenants,
+                connections,
+                engine.config().postgres_connections,
+            )),
             queries: Arc::new(PgQueries {
                 engine,
                 parser: Arc::new(PgParser),
@@ -84,7 +89,7 @@ impl PgWireServerHandlers for PgServer {
         self.queries.clone()
     }
 
-    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
         self.startup.clone()
     }
 
@@ -93,40 +98,119 @@ impl PgWireServerHandlers for PgServer {
     }
 }
 
-/// Accepts Postgres connections on `listener` until `shutdown` completes.
+/// A client must log in this soon after connecting, or its connection is closed: a
+/// connection that never sends a start-up message holds no slot, but it holds a socket.
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Connections accepted and not yet logged in; beyond this, new ones are closed at once.
+const MAX_STARTING: usize = 1024;
+
+/// One connection's handlers: the server's, and a start-up handler that says when the client
+/// has logged in (which ends its start-up deadline).
+struct Connection {
+    server: Arc<PgServer>,
+    startup: Arc<ConnectionStartup>,
+}
+
+struct ConnectionStartup {
+    shared: Arc<TokenStartup>,
+    logged_in: Arc<Notify>,
+}
+
+#[async_trait]
+impl StartupHandler for ConnectionStartup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.shared.on_startup(client, message).await?;
+        if connection_principal(client).is_ok() {
+            self.logged_in.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl PgWireServerHandlers for Connection {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.server.queries.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.server.queries.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.server.cancel.clone()
+    }
+}
+
+/// Accepts Postgres connections on `listener` until `shutdown` completes. A connection must log
+/// in within [`STARTUP_DEADLINE`]; `[query] postgres_connections` bounds those logged in (a
+/// login past it is refused with SQLSTATE 53300), so clients that connect and say nothing
+/// cannot take the slots of those who log in.
 pub async fn serve_postgres(
     listener: TcpListener,
     server: Arc<PgServer>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    // A connection holds a permit until it ends; at the cap, new clients wait in the listen
-    // queue instead of each taking a task, a session and memory.
-    let permits = Arc::new(Semaphore::new(server.max_connections.max(1)));
+    let starting = Arc::new(Semaphore::new(MAX_STARTING));
     loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = &mut shutdown => return,
-        };
-        tokio::select! {
+        let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let server = server.clone();
-                    tokio::spawn(async move {
-                        let _permit = permit;
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, server).await {
-                            tracing::debug!(peer = %peer, error = %e, "postgres connection ended");
-                        }
-                    });
-                }
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, say: keep serving the connections we have.
                     tracing::warn!(error = %e, "accepting a postgres connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
             },
             () = &mut shutdown => return,
-        }
+        };
+        let Ok(start) = starting.clone().try_acquire_owned() else {
+            tracing::warn!(peer = %peer, "postgres: {MAX_STARTING} connections are logging in; closing a new one");
+            continue;
+        };
+        let logged_in = Arc::new(Notify::new());
+        let connection = Connection {
+            server: server.clone(),
+            startup: Arc::new(ConnectionStartup {
+                shared: server.startup.clone(),
+                logged_in: logged_in.clone(),
+            }),
+        };
+        tokio::spawn(async move {
+            let process = pgwire::tokio::process_socket(socket, None, connection);
+            tokio::pin!(process);
+            let ended = tokio::select! {
+                ended = &mut process => Some(ended),
+                () = logged_in.notified() => None,
+                () = tokio::time::sleep(STARTUP_DEADLINE) => {
+                    tracing::debug!(peer = %peer, "postgres connection closed: no login within {STARTUP_DEADLINE:?}");
+                    return;
+                }
+            };
+            drop(start);
+            let ended = match ended {
+                Some(ended) => ended,
+                None => process.await,
+            };
+            if let Err(e) = ended {
+                tracing::debug!(peer = %peer, error = %e, "postgres connection ended");
+            }
+        });
     }
 }
 
@@ -185,6 +269,45 @@ impl PgStatement {
             }
         }
         PgStatement::Sql(sql.into())
+    }
+}
+
+/// The statements of a simple-protocol message, split at the `;` between them by the tokenizer
+/// (flat, unlike parsing: this runs on the serving threads, whose stack is not sized for deep
+/// expressions; each statement is parsed, after its bounds are checked, on the query threads).
+/// A message of one statement is kept as sent.
+fn split_statements(query: &str) -> Vec<String> {
+    let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, query).tokenize_with_location() else {
+        return vec![query.to_owned()];
+    };
+    // Token locations are (line, column), 1-based, columns in characters.
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(query.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        let column = usize::try_from(column).ok()?.checked_sub(1)?;
+        query[start..]
+            .char_indices()
+            .nth(column)
+            .map(|(i, _)| start + i)
+    };
+    let mut statements = Vec::new();
+    let mut from = 0;
+    for token in tokens.iter().filter(|t| t.token == Token::SemiColon) {
+        let Some(at) = offset(token.span.start.line, token.span.start.column) else {
+            return vec![query.to_owned()];
+        };
+        statements.push(query[from..at].to_owned());
+        from = at + 1;
+    }
+    statements.push(query[from..].to_owned());
+    statements.retain(|s| !is_empty(s));
+    if statements.len() > 1 {
+        statements
+    } else {
+        vec![query.to_owned()]
     }
 }
 
@@ -339,10 +462,7 @@ impl SimpleQueryHandler for PgQueries {
         let principal = connection_principal(client)?;
         // Several statements in one message run one after another, stopping at the first
         // error, as Postgres does; one statement keeps its text (and error positions) as sent.
-        let statements = match DFParser::parse_sql(query) {
-            Ok(parsed) if parsed.len() > 1 => parsed.iter().map(|s| s.to_string()).collect(),
-            _ => vec![query.to_owned()],
-        };
+        let statements = split_statements(query);
         let mut responses = Vec::with_capacity(statements.len());
         for sql in statements {
             let response = match PgStatement::new(&sql) {
@@ -569,5 +689,23 @@ mod tests {
         assert_eq!(position(sql, 1, 1), Some(1));
         assert_eq!(position(sql, 2, 7), Some(16));
         assert_eq!(position(sql, 3, 1), None);
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_statements;
+
+    #[test]
+    fn statements_split_at_semicolons_outside_strings_and_comments() {
+        assert_eq!(split_statements("SELECT 1"), ["SELECT 1"]);
+        assert_eq!(split_statements("SELECT 1;"), ["SELECT 1;"]);
+        assert_eq!(
+            split_statements("SELECT 'a;b''c';\n-- x;\nSELECT \"é;\", 2 ; ;"),
+            ["SELECT 'a;b''c'", "\n-- x;\nSELECT \"é;\", 2 "]
+        );
+        // Flat, however deep the expression: no parse tree is built here.
+        let deep = format!("SELECT {}1; SELECT 2", "1+".repeat(500_000));
+        assert_eq!(split_statements(&deep).len(), 2);
     }
 }

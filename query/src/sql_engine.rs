@@ -21,8 +21,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -44,7 +46,7 @@ use crate::error::QueryError;
 use crate::live_tables::{LiveSnapshotOnce, LiveTable, LiveTableProvider};
 use crate::partition_key_aggregate::PartitionKeyAggregate;
 use crate::pg_catalog::{self, Relation};
-use crate::sql_error::classify;
+use crate::sql_error::{classify, redact_paths};
 use crate::sql_params::{Param, bind, parameter_types};
 use crate::tenant_scope::scoped;
 
@@ -64,8 +66,11 @@ pub struct SqlConfig {
     /// The Postgres wire listener (`host:port`), or `off`. Logins send tokens in cleartext:
     /// keep it on loopback unless a TLS proxy fronts it.
     pub postgres: String,
-    /// Postgres connections served at once; further clients wait to be accepted.
+    /// Postgres connections logged in at once; a login past it is refused (SQLSTATE 53300).
     pub postgres_connections: usize,
+    /// Queries one company runs at once (0: half the query threads, at least one); further
+    /// ones wait, within their timeout, so one company cannot take every query thread.
+    pub company_queries: usize,
 }
 
 impl SqlConfig {
@@ -90,6 +95,7 @@ impl Default for SqlConfig {
             threads: 0,
             postgres: "127.0.0.1:5433".to_owned(),
             postgres_connections: 64,
+            company_queries: 0,
         }
     }
 }
@@ -125,6 +131,12 @@ struct Inner {
     live: Option<Arc<LiveStore>>,
     /// `pg_catalog`, built by the first session (every session has the same tables).
     pg_catalog: OnceLock<Arc<dyn SchemaProvider>>,
+    /// Statements planned (for `/status`).
+    queries: std::sync::atomic::AtomicU64,
+    /// Per company: its queries running now (`company_queries`).
+    company_slots: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<Semaphore>>>,
+    /// Queries one company may run at once.
+    company_queries: usize,
     /// Queries run here, not on the runtime that serves ingest (an `Option` only so that
     /// `Drop` can shut it down without blocking, which async code may not do).
     threads: Option<tokio::runtime::Runtime>,
@@ -139,7 +151,7 @@ impl Drop for Inner {
 }
 
 /// Statement kinds a read-only session plans.
-const ALLOWED: &str = "SELECT, WITH, VALUES, EXPLAIN and SHOW";
+const ALLOWED: &str = "SELECT, WITH, VALUES, EXPLAIN, SHOW TABLES and SHOW COLUMNS";
 
 impl SqlEngine {
     pub fn new(
@@ -151,6 +163,9 @@ impl SqlEngine {
             std::fs::create_dir_all(data_dir.join(table.name()))
                 .map_err(|e| QueryError::Internal(format!("creating the table directory: {e}")))?;
         }
+        // One spelling of the directory (no `..`, no symlinks), so that answers can leave it out.
+        let data_dir = &std::fs::canonicalize(data_dir)
+            .map_err(|e| QueryError::Internal(format!("resolving the data directory: {e}")))?;
         let runtime = RuntimeEnvBuilder::new()
             // No listing cache: a query must see what was committed before it started.
             .with_object_list_cache_limit(0)
@@ -163,9 +178,15 @@ impl SqlEngine {
         }
         let threads = threads
             .thread_name("sql")
+            // Room for the deepest expression `sql_bounds` lets through.
+            .thread_stack_size(crate::sql_bounds::QUERY_THREAD_STACK)
             .enable_all()
             .build()
             .map_err(|e| QueryError::Internal(format!("starting the query threads: {e}")))?;
+        let company_queries = match config.company_queries {
+            0 => (threads.metrics().num_workers() / 2).max(1),
+            n => n,
+        };
         Ok(SqlEngine {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_owned(),
@@ -173,6 +194,9 @@ impl SqlEngine {
                 runtime,
                 live,
                 pg_catalog: OnceLock::new(),
+                queries: std::sync::atomic::AtomicU64::new(0),
+                company_slots: Default::default(),
+                company_queries,
                 threads: Some(threads),
             }),
         })
@@ -184,6 +208,27 @@ impl SqlEngine {
 
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    pub(crate) fn runtime(&self) -> &Arc<RuntimeEnv> {
+        &self.inner.runtime
+    }
+
+    /// Whether sessions see the live tables (a pipeline runs in this process).
+    pub fn has_live(&self) -> bool {
+        self.inner.live.is_some()
+    }
+
+    /// Threads that run queries.
+    pub fn thread_count(&self) -> usize {
+        self.inner
+            .threads
+            .as_ref()
+            .map_or(0, |t| t.metrics().num_workers())
+    }
+
+    pub(crate) fn queries_planned(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.inner.queries
     }
 
     /// A session holding `principal`'s view of every table, and the live snapshot its live
@@ -208,6 +253,7 @@ impl SqlEngine {
             .with_runtime_env(self.inner.runtime.clone())
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(PartitionKeyAggregate::default()))
+            .with_physical_optimizer_rule(Arc::new(crate::yielding_joins::YieldingJoins))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let mut relations = Vec::new();
@@ -278,8 +324,9 @@ impl SqlEngine {
     ) -> Result<SqlAnswer, QueryError> {
         let sql: Arc<str> = sql.into();
         let engine = self.clone();
+        let caller = principal.clone();
         let principal = principal.clone();
-        self.answer(limit, move || {
+        self.answer(&caller, limit, move || {
             let (engine, principal, sql) = (engine.clone(), principal.clone(), sql.clone());
             let params = params.clone();
             Box::pin(async move {
@@ -297,14 +344,24 @@ impl SqlEngine {
         principal: &Principal,
         sql: &str,
     ) -> Result<(SchemaRef, Vec<Option<DataType>>), QueryError> {
-        let described = async {
-            let (df, _) = self.plan(principal, sql).await?;
+        // Planned on the query threads, whose stack fits the deepest expression allowed.
+        let timeout = Duration::from_secs(self.inner.config.timeout_secs);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let slot = self.company_slot(principal, deadline).await?;
+        let (engine, principal, sql) = (self.clone(), principal.clone(), sql.to_owned());
+        let threads = self.inner.threads.as_ref().expect("taken only on drop");
+        let task = threads.spawn(async move {
+            let _slot = slot;
+            let (df, _) = engine.plan(&principal, &sql).await?;
             let types = parameter_types(df.logical_plan())?;
             Ok((df.schema().inner().clone(), types))
-        };
-        described
-            .await
-            .map_err(|e| classify(e, &self.inner.data_dir))
+        });
+        let _abort = AbortOnDrop(task.abort_handle());
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(result)) => result.map_err(|e| classify(e, &self.inner.data_dir)),
+            Ok(Err(join)) => Err(QueryError::Internal(format!("describe task: {join}"))),
+            Err(_) => Err(QueryError::Timeout(timeout)),
+        }
     }
 
     /// Runs the DataFrame `build` makes in `principal`'s session (the REST routes' plans), with
@@ -319,8 +376,9 @@ impl SqlEngine {
         F: Fn(SessionContext) -> BoxFuture<'static, DfResult<DataFrame>> + Send + Sync + 'static,
     {
         let engine = self.clone();
+        let caller = principal.clone();
         let principal = principal.clone();
-        self.answer(limit, move || {
+        self.answer(&caller, limit, move || {
             let (ctx, live) = match engine.session(&principal) {
                 Ok(session) => session,
                 Err(e) => return Box::pin(async move { Err(e) }),
@@ -333,7 +391,12 @@ impl SqlEngine {
 
     /// Plans with `plan` (again if a compaction swapped files under the first try) and runs it
     /// on the query threads, within the timeout.
-    async fn answer<P>(&self, limit: Option<usize>, plan: P) -> Result<SqlAnswer, QueryError>
+    async fn answer<P>(
+        &self,
+        principal: &Principal,
+        limit: Option<usize>,
+        plan: P,
+    ) -> Result<SqlAnswer, QueryError>
     where
         P: Fn() -> BoxFuture<'static, DfResult<Planned>> + Send + Sync + 'static,
     {
@@ -341,15 +404,20 @@ impl SqlEngine {
             .unwrap_or(self.inner.config.max_rows)
             .min(self.inner.config.max_rows);
         let timeout = Duration::from_secs(self.inner.config.timeout_secs);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let slot = self.company_slot(principal, deadline).await?;
         let threads = self.inner.threads.as_ref().expect("taken only on drop");
+        let data_dir = self.inner.data_dir.clone();
+        let company = matches!(principal, Principal::Company(_));
         let task = threads.spawn(async move {
+            let _slot = slot;
             // A compaction that swaps a partition between our listing and our reads makes a
             // listed file vanish: list again, as any glob reader must.
             let mut attempt = 0;
             loop {
                 attempt += 1;
                 let result = match plan().await {
-                    Ok((df, live)) => collect(df, live, limit).await,
+                    Ok((df, live)) => collect(df, live, limit, &data_dir, company).await,
                     Err(e) => Err(e),
                 };
                 match result {
@@ -361,23 +429,64 @@ impl SqlEngine {
         // The query stops when its caller stops waiting: after the timeout, or when the caller
         // is dropped (an HTTP client gone, a Postgres cancel request).
         let _abort = AbortOnDrop(task.abort_handle());
-        match tokio::time::timeout(timeout, task).await {
+        match tokio::time::timeout_at(deadline, task).await {
             Ok(Ok(result)) => result.map_err(|e| classify(e, &self.inner.data_dir)),
             Ok(Err(join)) => Err(QueryError::Internal(format!("query task: {join}"))),
             Err(_) => Err(QueryError::Timeout(timeout)),
         }
     }
 
+    /// A slot among `principal`'s company's running queries, waited for until `deadline`
+    /// (the admin's queries are not counted).
+    async fn company_slot(
+        &self,
+        principal: &Principal,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<OwnedSemaphorePermit>, QueryError> {
+        let Principal::Company(company) = principal else {
+            return Ok(None);
+        };
+        let slots = self
+            .inner
+            .company_slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(company.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.inner.company_queries)))
+            .clone();
+        match tokio::time::timeout_at(deadline, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_closed)) => Err(QueryError::Internal("company query slots closed".into())),
+            Err(_) => Err(QueryError::Busy(format!(
+                "this company's {} queries at once are all running; retry when one ends",
+                self.inner.company_queries
+            ))),
+        }
+    }
+
     /// Parses, checks and plans `sql` for `principal`: the DataFrame, not yet run.
     pub async fn plan(&self, principal: &Principal, sql: &str) -> DfResult<Planned> {
+        self.inner
+            .queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (ctx, live) = self.session(principal)?;
         let state = ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
+        crate::sql_bounds::check(sql, dialect.as_ref())?;
         let mut statement = state.sql_to_statement(sql, &dialect)?;
         read_only(&statement)?;
         pg_catalog::unqualify_functions(&mut statement);
         let plan = state.statement_to_plan(statement).await?;
         verify_read_only(&plan)?;
+        if let (LogicalPlan::Analyze(_), Principal::Company(_)) = (&plan, principal) {
+            // Its counters (rows scanned, row groups pruned by statistics) count every
+            // company's rows in the files a scan reads: an oracle for another's data.
+            return Err(DataFusionError::Plan(
+                "EXPLAIN ANALYZE is for the admin token: its counters cover the rows of every \
+                 company in the files a scan reads. EXPLAIN (without ANALYZE) is allowed"
+                    .to_owned(),
+            ));
+        }
         Ok((ctx.execute_logical_plan(plan).await?, live))
     }
 }
@@ -399,14 +508,21 @@ async fn collect(
     df: DataFrame,
     live: Option<Arc<LiveSnapshotOnce>>,
     limit: usize,
+    data_dir: &Path,
+    company: bool,
 ) -> DfResult<SqlAnswer> {
     let schema = df.schema().inner().clone();
     // One row more than asked, to tell whether the answer was cut (an EXPLAIN stays the root).
-    let df = match df.logical_plan() {
-        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => df,
-        _ => df.limit(0, Some(limit + 1))?,
+    let (df, explain) = match df.logical_plan() {
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => (df, true),
+        _ => (df.limit(0, Some(limit + 1))?, false),
     };
     let mut batches = df.collect().await?;
+    if explain {
+        for batch in &mut batches {
+            *batch = redact_plan(batch, data_dir, company)?;
+        }
+    }
     let mut kept = 0;
     let mut truncated = false;
     for batch in &mut batches {
@@ -425,6 +541,41 @@ async fn collect(
     })
 }
 
+/// An `EXPLAIN` answer as a caller may see it. Plans name files by their absolute paths:
+/// shown under `<data>`. For a company, the plans with statistics (`EXPLAIN VERBOSE`'s
+/// `*_with_stats`) are left out: the files' row counts and min/max values describe every
+/// company's rows (the planner still uses them: they order sorted files and prune row groups).
+fn redact_plan(batch: &RecordBatch, data_dir: &Path, company: bool) -> DfResult<RecordBatch> {
+    let batch = match batch
+        .column_by_name("plan_type")
+        .map(|c| c.as_any().downcast_ref::<StringArray>())
+    {
+        Some(Some(plan_type)) if company => {
+            let keep: BooleanArray = plan_type
+                .iter()
+                .map(|t| Some(!t.is_some_and(|t| t.contains("with_stats"))))
+                .collect();
+            filter_record_batch(batch, &keep)?
+        }
+        _ => batch.clone(),
+    };
+    let columns = batch
+        .columns()
+        .iter()
+        .map(
+            |column| match column.as_any().downcast_ref::<StringArray>() {
+                Some(text) => Arc::new(
+                    text.iter()
+                        .map(|v| v.map(|v| redact_paths(v, data_dir)))
+                        .collect::<StringArray>(),
+                ) as ArrayRef,
+                None => column.clone(),
+            },
+        )
+        .collect();
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
 /// Rejects, before planning, anything but a query (`fleetflow SQL is read-only`).
 fn read_only(statement: &DfStatement) -> DfResult<()> {
     let refused = |what: String| {
@@ -436,6 +587,13 @@ fn read_only(statement: &DfStatement) -> DfResult<()> {
         DfStatement::Statement(s) => match s.as_ref() {
             SqlStatement::Query(_) | SqlStatement::ShowTables { .. } => Ok(()),
             SqlStatement::ShowColumns { .. } => Ok(()),
+            // Settings are the server's, fixed for every session: nothing to show or set.
+            SqlStatement::ShowVariable { .. } | SqlStatement::ShowVariables { .. } => {
+                Err(DataFusionError::Plan(format!(
+                    "SHOW of settings is not available: a session's settings are fixed by the \
+                     server (this door answers {ALLOWED})"
+                )))
+            }
             SqlStatement::Explain { statement, .. } => {
                 read_only(&DfStatement::Statement(statement.clone()))
             }

@@ -12,13 +12,7 @@ use crate::error::QueryError;
 /// The client-facing error for `e`. Paths under the data directory are not shown.
 pub fn classify(e: DataFusionError, data_dir: &Path) -> QueryError {
     let (line, column) = position(&e);
-    // Plans show paths without the leading '/'.
-    let dir = data_dir.to_string_lossy();
-    let redact = |message: String| {
-        message
-            .replace(&*dir, "<data>")
-            .replace(dir.trim_start_matches('/'), "<data>")
-    };
+    let redact = |message: String| redact_paths(&message, data_dir);
     let root = e.find_root();
     let mistake = match root {
         // The SQL does not parse, names something that is not there, or asks for something
@@ -64,6 +58,37 @@ pub fn classify(e: DataFusionError, data_dir: &Path) -> QueryError {
         line,
         column,
     }
+}
+
+/// `text` with the data directory, as given or absolute, shown as `<data>` (plans show paths
+/// without the leading '/'): no answer tells where the server keeps its files.
+pub fn redact_paths(text: &str, data_dir: &Path) -> String {
+    // Tables are listed at the canonical path (the engine canonicalizes its data dir), and
+    // plans may show it as a URL path: spaces and non-ASCII characters percent-encoded.
+    let absolute = std::fs::canonicalize(data_dir)
+        .or_else(|_| std::path::absolute(data_dir))
+        .unwrap_or_else(|_| data_dir.to_owned());
+    let dir = absolute.to_string_lossy();
+    let dir = dir.trim_end_matches('/');
+    if dir.trim_start_matches('/').is_empty() {
+        return text.to_owned();
+    }
+    let encoded: String = dir
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut text = text.to_owned();
+    for form in [dir, encoded.as_str()] {
+        text = text
+            .replace(form, "<data>")
+            .replace(form.trim_start_matches('/'), "<data>");
+    }
+    text
 }
 
 fn user_arrow_error(e: &ArrowError) -> bool {

@@ -3,13 +3,16 @@
 //! Logins, isolation (joins, subqueries, CTEs, errors, live tables), read-only refusals, error
 //! positions and SQLSTATEs, parameters, the row limit, cancel.
 
-use std::net::SocketAddr;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetflow_query::{PgServer, serve_postgres};
+use fleetflow_query::pg_wire::STARTUP_DEADLINE;
+use fleetflow_query::sql_bounds::MAX_EXPRESSION_DEPTH;
+use fleetflow_query::{PgServer, SqlConfig, SqlEngine, serve_postgres};
 
 #[path = "support/history_fixture.rs"]
 mod history_fixture;
@@ -29,7 +32,15 @@ struct Server {
 }
 
 fn server(name: &str) -> Server {
+    server_with(name, |_| {})
+}
+
+/// [`server`] with the engine's configuration changed by `configure`.
+fn server_with(name: &str, configure: impl FnOnce(&mut SqlConfig)) -> Server {
     let history = history(&format!("pg-{name}"), Some(live_store()));
+    let mut config = history.engine.config().clone();
+    configure(&mut config);
+    let engine = SqlEngine::new(&history.dir, config, Some(live_store())).expect("engine");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -39,7 +50,7 @@ fn server(name: &str) -> Server {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let addr = listener.local_addr().expect("address");
-    let server = PgServer::new(history.engine.clone(), history.tenants.clone());
+    let server = PgServer::new(engine, history.tenants.clone());
     runtime.spawn(serve_postgres(
         listener,
         Arc::new(server),
@@ -287,4 +298,201 @@ fn psycopg_queries_with_parameters_in_text_and_binary() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Issue 35: a statement that once overflowed the query thread's stack (and aborted the
+/// process) is answered, one deeper than the bound is refused with a clear error, and the
+/// server lives on.
+#[test]
+fn psql_deep_expressions_are_answered_or_refused_and_the_server_lives() {
+    let s = server("depth");
+    let plus = format!("SELECT {}1", "1+".repeat(999));
+    assert_eq!(ok(&psql(&s, "acme", ACME, &plus)), ["1000"]);
+    let terms: Vec<String> = (0..1_000).map(|i| format!("vehicle = 'v{i:04}'")).collect();
+    let or_chain = format!(
+        "SELECT count(*) > 0 FROM positions WHERE {}",
+        terms.join(" OR ")
+    );
+    assert_eq!(ok(&psql(&s, "acme", ACME, &or_chain)), ["t"]);
+    let deep = format!("SELECT {}1", "1+".repeat(MAX_EXPRESSION_DEPTH + 10));
+    let error = failed(&psql(&s, "acme", ACME, &deep));
+    assert!(error.contains("expression nests too deep"), "{error}");
+    assert_eq!(ok(&psql(&s, "acme", ACME, "SELECT 1")), ["1"]);
+}
+
+/// Issue 35: clients that connect and never log in take no slot and are closed at the
+/// start-up deadline; the slots count logged-in connections, and one past them is refused.
+#[test]
+fn silent_connections_neither_block_logins_nor_stay_open() {
+    let s = server_with("silent", |c| c.postgres_connections = 2);
+    let silent: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(s.addr).expect("connect"))
+        .collect();
+    assert_eq!(ok(&psql(&s, "acme", ACME, "SELECT 1")), ["1"]);
+    let mut first = &silent[0];
+    first
+        .set_read_timeout(Some(STARTUP_DEADLINE * 3))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        first
+            .read(&mut byte)
+            .expect("closed by the server, not timed out"),
+        0
+    );
+
+    // Two logged-in sessions hold both slots (each runs until cancelled); a third login is
+    // refused as Postgres does (53300), and served again once one ends.
+    let slow = "SELECT sum(value) FROM generate_series(1, 100000000000)";
+    let mut holders: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            psql_command(&s, "admin", ADMIN, slow)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("psql runs")
+        })
+        .collect();
+    // Once both have logged in, a third login is refused.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let error = loop {
+        let output = psql(&s, "acme", ACME, "SELECT 1");
+        if !output.status.success() {
+            break String::from_utf8_lossy(&output.stderr).into_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "logins never refused");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(error.contains("too many connections"), "{error}");
+    for holder in &mut holders {
+        holder.kill().expect("kill psql");
+        holder.wait().expect("psql exits");
+    }
+    // A killed client's query runs on until its timeout (30 s) before its connection ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let output = psql(&s, "acme", ACME, "SELECT 1");
+        if output.status.success() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slots never freed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A start-up message for `user` followed by its password message, as libpq sends them.
+fn login_bytes(user: &str, password: &str) -> Vec<u8> {
+    let mut body = 196_608_i32.to_be_bytes().to_vec(); // protocol 3.0
+    for (key, value) in [("user", user), ("database", "fleetflow")] {
+        body.extend_from_slice(key.as_bytes());
+        body.push(0);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut bytes = i32::try_from(body.len() + 4)
+        .expect("small")
+        .to_be_bytes()
+        .to_vec();
+    bytes.extend(body);
+    bytes.push(b'p');
+    bytes.extend_from_slice(
+        &i32::try_from(password.len() + 5)
+            .expect("small")
+            .to_be_bytes(),
+    );
+    bytes.extend_from_slice(password.as_bytes());
+    bytes.push(0);
+    bytes
+}
+
+/// Issue 35: seeded random and mutated start-ups (SSL requests, cancel requests, lengths,
+/// parameters, passwords) never panic a connection's task, and the server goes on serving.
+fn fuzz_startup(cases: usize) {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Connections are served on the runtime's workers; tests' own threads are not counted.
+        if std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("tokio-runtime-worker"))
+        {
+            PANICS.fetch_add(1, Ordering::Relaxed);
+        }
+        previous(info);
+    }));
+    let s = server("fuzz-startup");
+    let seeds = [
+        login_bytes("acme", ACME),
+        login_bytes("admin", ADMIN),
+        login_bytes("acme", "wrong"),
+        // SSLRequest, then a start-up.
+        [
+            &8_i32.to_be_bytes()[..],
+            &80_877_103_i32.to_be_bytes()[..],
+            &login_bytes("acme", ACME),
+        ]
+        .concat(),
+        // CancelRequest.
+        [
+            &16_i32.to_be_bytes()[..],
+            &80_877_102_i32.to_be_bytes()[..],
+            &[0u8; 8][..],
+        ]
+        .concat(),
+    ];
+    let mut rng = SmallRng::seed_from_u64(35);
+    for case in 0..cases {
+        let mut bytes = if rng.random_ratio(1, 8) {
+            (0..rng.random_range(0..128))
+                .map(|_| rng.random())
+                .collect()
+        } else {
+            seeds[case % seeds.len()].clone()
+        };
+        for _ in 0..rng.random_range(1..5) {
+            if bytes.is_empty() {
+                break;
+            }
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..4) {
+                0 => bytes[at] = rng.random(),
+                1 => bytes.insert(at, rng.random()),
+                2 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.truncate(at),
+            }
+        }
+        let Ok(mut socket) = TcpStream::connect(s.addr) else {
+            continue;
+        };
+        let _ = socket.write_all(&bytes);
+        let _ = socket.shutdown(std::net::Shutdown::Write);
+        let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut answer = Vec::new();
+        let _ = socket.read_to_end(&mut answer);
+    }
+    assert_eq!(
+        PANICS.load(Ordering::Relaxed),
+        0,
+        "a connection task panicked"
+    );
+    assert_eq!(ok(&psql(&s, "acme", ACME, "SELECT 1")), ["1"]);
+}
+
+#[test]
+fn random_startups_never_panic_and_the_server_serves_on() {
+    fuzz_startup(2_000);
+}
+
+#[test]
+#[ignore = "1,000,000 connections: cargo test --release -p fleetflow-query --test pg_wire -- --ignored"]
+fn a_million_random_startups_never_panic() {
+    fuzz_startup(1_000_000);
 }

@@ -182,20 +182,6 @@ pub struct Tansu {
     pub brokers: String,
 }
 
-pub fn tansu_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("TANSU_BIN") {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let installed = home.join(".cargo/bin/tansu");
-    if installed.exists() {
-        return installed;
-    }
-    PathBuf::from("tansu")
-}
-
 /// Starts Tansu with `storage` (`memory://tansu/` or `sqlite:///ABSOLUTE/DIR/tansu.db`).
 pub fn start_tansu(storage: &str) -> Tansu {
     start_tansu_on(storage, free_port())
@@ -203,20 +189,19 @@ pub fn start_tansu(storage: &str) -> Tansu {
 
 /// Starts Tansu on `port` (to restart one where it was).
 pub fn start_tansu_on(storage: &str, port: u16) -> Tansu {
-    let url = format!("tcp://127.0.0.1:{port}");
-    let mut command = Command::new(tansu_bin());
+    // `fleetflow broker`: the Tansu library fleetflow embeds, as its own process.
+    let mut command = Command::new(fleetflow_bin());
     command
         .arg("broker")
-        .args(["--listener-url", &url])
-        .args(["--advertised-listener-url", &url])
-        .args(["--storage-engine", storage])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--storage", storage])
         .env("RUST_LOG", "warn");
     let proc = Proc::spawn("tansu", command);
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "tansu did not listen on {port} within 30 s (is it installed? scripts/install-tansu)"
+            "the broker did not listen on {port} within 30 s"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -330,6 +330,7 @@ mod tests {
     use crate::field::Clock;
 
     const CLOCK: Clock = Clock {
+        min_ms: 946_684_800_000,
         now_ms: 1_739_900_000_000,
         max_future_ms: 86_400_000,
     };

@@ -167,6 +167,23 @@ async fn monicar_bad_inputs_name_the_field() {
         let body = cycle(|b| b["cList"][0]["intervalAt"] = json!(bad));
         cases.push(bad_json(CYCLE, &body, 1001, "cList[0].intervalAt"));
     }
+    // Fixes before ingest.min_fix_date (2000-01-01): an unset device clock (year 1, 1900,
+    // 1970) would each open a `date=` partition of its own (issue 35).
+    for old in [
+        "00010101000000",
+        "19000101000000",
+        "19700101000000",
+        "19991231235959",
+    ] {
+        let body = cycle(|b| b["cList"][2]["intervalAt"] = json!(old));
+        cases.push(bad_json(CYCLE, &body, 1001, "cList[2].intervalAt"));
+        cases.push(bad_json(
+            KEY_ON,
+            &key_on(|b| b["onTime"] = json!(old)),
+            1001,
+            "onTime",
+        ));
+    }
     // A fix more than 24 h ahead of the server clock.
     cases.push(bad_json(
         KEY_ON,

@@ -80,6 +80,16 @@ async fn native_rejects_whole_requests() {
         cases.push(bad_json(NATIVE, &items, code, field));
     }
     cases.push(bad_json(NATIVE, &json!([]), 1001, "items"));
+    // Fixes before ingest.min_fix_date (2000-01-01), as an unset clock sends them (issue 35).
+    for old in [
+        json!(0),
+        json!("1970-01-01T00:00:00Z"),
+        json!("0001-01-01T00:00:00Z"),
+    ] {
+        let mut items = native_items();
+        items[3]["time"] = old;
+        cases.push(bad_json(NATIVE, &items, 1001, "items[3].time"));
+    }
     cases.push(Bad {
         request: post(NATIVE, "42"),
         status: StatusCode::BAD_REQUEST,

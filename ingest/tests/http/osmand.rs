@@ -40,6 +40,43 @@ async fn osmand_query_and_form() {
         .body(Body::empty())
         .expect("request");
     rejected(&h, future, StatusCode::BAD_REQUEST, 1001, Some("timestamp")).await;
+    // Before ingest.min_fix_date (2000-01-01): an unset clock (issue 35).
+    for old in ["0", "946684799", "-62135596800"] {
+        let request = Request::get(format!("/osmand?id=phone-7&lat=1&lon=1&timestamp={old}"))
+            .body(Body::empty())
+            .expect("request");
+        rejected(
+            &h,
+            request,
+            StatusCode::BAD_REQUEST,
+            1001,
+            Some("timestamp"),
+        )
+        .await;
+    }
+    // Issue 35: bytes that are not UTF-8, a parameter given twice, and an absurd number are
+    // refused by name, and the answer stays short.
+    for (query, field) in [
+        ("id=%FF%FE&lat=1&lon=1&timestamp=1739873731", "id"),
+        ("id=p&lat=1&lat=2&lon=1&timestamp=1739873731", "lat"),
+        ("id=p&lat=1&lon=1&timestamp=1739873731&speed=1e308", "speed"),
+        (
+            "id=p&lat=1&lon=1&timestamp=-9223372036854775808",
+            "timestamp",
+        ),
+    ] {
+        let request = Request::get(format!("/osmand?{query}"))
+            .body(Body::empty())
+            .expect("request");
+        let body = rejected(&h, request, StatusCode::BAD_REQUEST, 1001, Some(field)).await;
+        let message = body["errorMessage"].as_str().expect("message");
+        assert!(message.len() < 120, "{message}");
+    }
+    let twice = Request::post("/osmand?id=p&lat=1&lon=1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("timestamp=1739873731&lon=2"))
+        .expect("request");
+    rejected(&h, twice, StatusCode::BAD_REQUEST, 1001, Some("lon")).await;
     let token = harness(IngestConfig {
         auth: AuthMode::Token,
         ..IngestConfig::default()

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The README's two commands under Monicar's fleet, sped up: `fleetflow run` (default flags but
+# for the broker) and `fleetflow emulate --vehicles N --speedup X` for a number of seconds, then
+# how long the pipeline takes to commit everything ingest delivered ("caught up").
+#
+#   benches/scripts/emulate_run.sh [durable|memory] [vehicles] [speedup] [seconds]
+#                                  (default: durable 15000 20 60)
+#
+# Prints the emulator's last reports (requests, points/s, errors, p50/p99 of the last
+# interval), the worst interval p99, the catch-up time, and the broker log's size on disk.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/env.sh
+broker="${1:-durable}"
+vehicles="${2:-15000}"
+speedup="${3:-20}"
+seconds="${4:-60}"
+cargo build --release -q --locked --workspace --all-targets  # as the tests build it (one shared build)
+bin="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
+work="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+hport="$(free_port)"
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+pids=()
+trap cleanup EXIT
+RUST_LOG=warn "$bin/fleetflow" run --broker "$broker" --http "127.0.0.1:$hport" --postgres off \
+  --data-dir "$work/data" --admin-token bench-admin >"$work/run.log" 2>&1 &
+run_pid=$!
+pids+=($run_pid)
+until curl -s "127.0.0.1:$hport/status" >/dev/null 2>&1; do sleep 0.2; done
+RUST_LOG=error "$bin/fleetflow" emulate --vehicles "$vehicles" --speedup "$speedup" \
+  --duration "$seconds" --target "http://127.0.0.1:$hport" --report-every 5 >"$work/emulate.log" 2>&1
+ended=$(date +%s.%N)
+# Caught up: the committed offsets reach the records ingest delivered.
+caught() {
+  curl -s "127.0.0.1:$hport/status" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+committed = sum(s["pipeline"]["committed_offsets"].values())
+delivered = s["ingest"]["records_delivered"]
+print("yes" if committed >= delivered else "no", committed, delivered)'
+}
+until [ "$(caught | cut -d" " -f1)" = yes ]; do sleep 0.1; done
+caught_up=$(python3 -c "import time; print(f'{time.time() - $ended:.1f}')")
+echo "broker: $broker, vehicles: $vehicles, speedup: $speedup, seconds: $seconds"
+grep -E '^(t=|total)' "$work/emulate.log" | tail -n 3
+echo "worst interval p99: $(grep -oE 'p99=[0-9.]+' "$work/emulate.log" | cut -d= -f2 | sort -n | tail -n 1) ms"
+echo "caught up ${caught_up} s after the load ended ($(caught | cut -d" " -f2) records committed)"
+echo "broker log on disk: $(du -sh "$work/data/broker" 2>/dev/null | cut -f1 || echo none)"
+echo "peak resident memory: $(awk '/VmHWM/ {printf "%.2f GB", $2/1e6}' /proc/$run_pid/status)"
