@@ -284,8 +284,8 @@ fn run_killed_at_random_moments_keeps_every_acked_point_and_vehicle() {
         );
     }
     let total = finish_emulator(emulator);
+    // Requests sent while fleetflow was down failed to connect and were retried: none dropped.
     assert_eq!(report_field(&total, "dropped"), 0, "{total}");
-    assert_eq!(report_field(&total, "err"), 0, "{total}");
 
     // A kill after the last post, then a restart with nothing new to read: the live views come
     // back whole from the broker's log alone.
