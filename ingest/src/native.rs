@@ -380,11 +380,11 @@ mod tests {
     #[test]
     fn errors_name_the_item_and_field() {
         let cases: [(&[u8], &str); 5] = [
-            (br#"[{"vehicle":"a","time":1,"lat":95,"lon":0}]"#, "items[0].lat"),
-            (b"{\"vehicle\":\"a\",\"time\":1,\"lat\":1,\"lon\":0}\n{\"vehicle\":\"a\",\"time\":\"x\",\"lat\":1,\"lon\":0}", "items[1].time"),
-            (br#"[{"vehicle":"a","time":1,"lat":1,"lon":0},{"vehicle":"a","time":1,"lat":1}]"#, "items[1].lon"),
-            (br#"[{"vehicle":"a","time":1,"lat":1,"lon":0,"sped":3}]"#, "items[0]"),
-            (br#"[{"vehicle":"a","time":1,"lat":1,"lon":0,"odometer":3}]"#, "items[0].odometer"),
+            (br#"[{"vehicle":"a","time":1739873731000,"lat":95,"lon":0}]"#, "items[0].lat"),
+            (b"{\"vehicle\":\"a\",\"time\":1739873731000,\"lat\":1,\"lon\":0}\n{\"vehicle\":\"a\",\"time\":\"x\",\"lat\":1,\"lon\":0}", "items[1].time"),
+            (br#"[{"vehicle":"a","time":1739873731000,"lat":1,"lon":0},{"vehicle":"a","time":1739873731000,"lat":1}]"#, "items[1].lon"),
+            (br#"[{"vehicle":"a","time":1739873731000,"lat":1,"lon":0,"sped":3}]"#, "items[0]"),
+            (br#"[{"vehicle":"a","time":1739873731000,"lat":1,"lon":0,"odometer":3}]"#, "items[0].odometer"),
         ];
         for (body, field) in cases {
             let error = parse_native(body, 10, &CLOCK).expect_err("must fail");

@@ -239,11 +239,11 @@ mod tests {
     #[test]
     fn names_the_bad_parameter() {
         for (query, field) in [
-            ("lat=1&lon=2&timestamp=1", "id"),
-            ("id=a&lat=91&lon=2&timestamp=1", "lat"),
-            ("id=a&lat=1&lon=x&timestamp=1", "lon"),
+            ("lat=1&lon=2&timestamp=1739873731", "id"),
+            ("id=a&lat=91&lon=2&timestamp=1739873731", "lat"),
+            ("id=a&lat=1&lon=x&timestamp=1739873731", "lon"),
             ("id=a&lat=1&lon=2", "timestamp"),
-            ("id=a&lat=1&lon=2&timestamp=1&speed=-1", "speed"),
+            ("id=a&lat=1&lon=2&timestamp=1739873731&speed=-1", "speed"),
         ] {
             let error = parse_osmand(&params(Some(query), b"").expect("params"), &CLOCK)
                 .expect_err("must fail");
