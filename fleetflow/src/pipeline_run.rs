@@ -86,6 +86,9 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         timely_config(workers, args.process, &args.cluster),
     );
     job.stop_when_caught_up = args.until_caught_up;
+    // The pipeline checks its commit log against the topic before it starts (`broker_check`):
+    // create the topic if ingest has not yet, as ingest does, so either may start first.
+    crate::kafka::ensure_topic(&brokers, &config.kafka).await?;
     let started = Instant::now();
     let pipeline = fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?;
     // The live views and SQL, served where they are computed (process 0 of a cluster).
