@@ -33,7 +33,7 @@ RUST_LOG=error "$bin/fleetflow" emulate --vehicles "$vehicles" --speedup "$speed
 ended=$(date +%s.%N)
 # Caught up: the committed offsets reach the records ingest delivered.
 caught() {
-  curl -s "127.0.0.1:$hport/status" | python3 -c '
+  curl -s -H "Authorization: Bearer bench-admin" "127.0.0.1:$hport/status" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 committed = sum(s["pipeline"]["committed_offsets"].values())

@@ -31,12 +31,12 @@ sleep 1
 # Starts `fleetflow pipeline` against Tansu, status on `hport`; sets `pipeline_pid`.
 start_pipeline() {
   RUST_LOG=${PIPELINE_LOG:-warn} "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
-    --http "127.0.0.1:$hport" >"$work/pipeline.log" 2>&1 &
+    --http "127.0.0.1:$hport" --admin-token bench-admin >"$work/pipeline.log" 2>&1 &
   pipeline_pid=$!
   pids+=($pipeline_pid)
 }
 
-status() { curl -s "127.0.0.1:$hport/status"; }
+status() { curl -s -H "Authorization: Bearer bench-admin" "127.0.0.1:$hport/status"; }
 
 # Waits until the pipeline has committed `$1` records (the sum of its committed offsets). If
 # the sum stops moving for `STALL_SECS` (default 120) while records remain, prints what the

@@ -76,7 +76,8 @@ pub struct ServeArgs {
     /// Kafka bootstrap servers (host:port,...). `run` without it embeds a broker.
     #[arg(long)]
     pub brokers: Option<String>,
-    /// The admin token (query side, registry). Default: FLEETFLOW_ADMIN_TOKEN, else random.
+    /// The admin token (every company's data, the registry, `/metrics` and the full `/status`).
+    /// Default: FLEETFLOW_ADMIN_TOKEN, else random (printed).
     #[arg(long)]
     pub admin_token: Option<String>,
     /// Postgres wire listen address, or `off` (`run`, `pipeline`, `query`; default
@@ -170,6 +171,10 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
     let config = args.config()?;
     let services = build(&config, role).await?;
     let (listener, addr) = crate::serve::bind(config.http).await?;
+    let osmand = match config.ingest.osmand_listen {
+        Some(at) => Some(crate::serve::bind(at).await?),
+        None => None,
+    };
     let what = match role {
         Role::Run => "all-in-one: ingest, pipeline, live views, SQL, dashboard",
         Role::Ingest => "ingest",
@@ -225,6 +230,13 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
             "dashboard at http://{addr}/  (sign in with the admin token or a company's token)"
         );
     }
+    // Before "listening on": scripts and tests read the banner up to that line.
+    let osmand = osmand.map(|(listener, at)| {
+        println!(
+            "OsmAnd on http://{at}  (any path, GET or POST, query/form or JSON: point Traccar Client or OsmAnd here)"
+        );
+        listener
+    });
     println!(
         "listening on http://{addr}  (Monicar /api/v1/event-hub/{{key-on,key-off,cycle-info}}, native {}, OsmAnd {}, /metrics, /status{})",
         fleetflow_ingest::NATIVE_PATH,
@@ -236,7 +248,7 @@ async fn serve(args: ServeArgs, role: Role) -> Result<(), AppError> {
         },
     );
     tracing::info!(%addr, brokers = %services.brokers, role = ?role, "serving");
-    services.serve(listener, shutdown_signal()).await
+    services.serve(listener, osmand, shutdown_signal()).await
 }
 
 async fn broker(args: BrokerArgs) -> Result<(), AppError> {

@@ -1,5 +1,10 @@
 //! Operational endpoints every fleetflow process serves: `/metrics` (Prometheus text format)
 //! and `/status` (JSON: what runs, where its broker is, what it has done).
+//!
+//! Both show fleet-wide counts and where the broker is, so they are the admin's (issue 35):
+//! `/metrics` wants `Authorization: Bearer <admin token>` (Prometheus: `authorization:
+//! {credentials: ...}`), and `/status` without it says only that the process is up (service,
+//! version, role, uptime), enough for a liveness probe.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,10 +13,11 @@ use std::time::Instant;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fleetflow_ingest::IngestState;
+use fleetflow_model::{Principal, Tenants};
 use fleetflow_pipeline::PipelineStats;
 use fleetflow_query::{QueryStatus, SqlEngine};
 use prometheus::{Encoder, Registry, TextEncoder};
@@ -28,6 +34,19 @@ pub struct OpsState {
     pub pipeline: Option<Arc<PipelineStats>>,
     /// The SQL engine (`run`, `pipeline`, `query`).
     pub query: Option<SqlEngine>,
+    /// Who may read the full status and the metrics: the admin token's holder.
+    pub tenants: Arc<Tenants>,
+}
+
+impl OpsState {
+    fn is_admin(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(fleetflow_model::tenancy::bearer)
+            .and_then(|token| self.tenants.authenticate(token))
+            == Some(&Principal::Admin)
+    }
 }
 
 impl std::fmt::Debug for OpsState {
@@ -51,6 +70,13 @@ struct Status {
     version: &'static str,
     role: &'static str,
     uptime_secs: u64,
+    #[serde(flatten)]
+    detail: Option<StatusDetail>,
+}
+
+/// What only the admin token sees.
+#[derive(Debug, Serialize)]
+struct StatusDetail {
     kafka: KafkaStatus,
     ingest: Option<IngestStatus>,
     pipeline: Option<PipelineStatus>,
@@ -179,7 +205,15 @@ pub fn routes(state: OpsState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(state): State<OpsState>) -> Response {
+async fn metrics(State(state): State<OpsState>, headers: HeaderMap) -> Response {
+    if !state.is_admin(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "/metrics is for the admin token: Authorization: Bearer <admin token>\n",
+        )
+            .into_response();
+    }
     let mut body = Vec::new();
     match TextEncoder::new().encode(&state.registry.gather(), &mut body) {
         Ok(()) => {
@@ -197,7 +231,22 @@ async fn metrics(State(state): State<OpsState>) -> Response {
     }
 }
 
-async fn status(State(state): State<OpsState>) -> Json<impl Serialize> {
+async fn status(State(state): State<OpsState>, headers: HeaderMap) -> Json<impl Serialize> {
+    let detail = if state.is_admin(&headers) {
+        Some(status_detail(&state).await)
+    } else {
+        None
+    };
+    Json(Status {
+        service: "fleetflow",
+        version: env!("CARGO_PKG_VERSION"),
+        role: state.role,
+        uptime_secs: state.started.elapsed().as_secs(),
+        detail,
+    })
+}
+
+async fn status_detail(state: &OpsState) -> StatusDetail {
     let ingest = state.ingest.as_ref().map(|ingest| {
         let totals = ingest.metrics().totals();
         IngestStatus {
@@ -216,14 +265,73 @@ async fn status(State(state): State<OpsState>) -> Json<impl Serialize> {
             .ok(),
         None => None,
     };
-    Json(Status {
-        service: "fleetflow",
-        version: env!("CARGO_PKG_VERSION"),
-        role: state.role,
-        uptime_secs: state.started.elapsed().as_secs(),
+    StatusDetail {
         kafka: state.kafka.clone(),
         ingest,
         pipeline: state.pipeline.as_deref().map(pipeline_status),
         query,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    fn state() -> OpsState {
+        let company = fleetflow_model::CompanyConfig {
+            id: "acme".into(),
+            name: String::new(),
+            tokens: vec!["acme-token".into()],
+            trips: None,
+        };
+        OpsState {
+            registry: Registry::new(),
+            started: Instant::now(),
+            role: "run",
+            kafka: KafkaStatus {
+                brokers: "secret-host:9092".into(),
+                embedded: false,
+                topic: "t".into(),
+            },
+            ingest: None,
+            pipeline: None,
+            query: None,
+            tenants: Arc::new(Tenants::new(&[company], Some("admin")).expect("tenants")),
+        }
+    }
+
+    async fn get(path: &str, token: Option<&str>) -> (StatusCode, String) {
+        let mut request = Request::get(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = routes(state())
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Issue 35: fleet-wide counts and the broker's address are the admin's.
+    #[tokio::test]
+    async fn status_and_metrics_detail_need_the_admin_token() {
+        for token in [None, Some("acme-token"), Some("wrong")] {
+            let (status, body) = get("/status", token).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(body.contains("\"service\":\"fleetflow\""), "{body}");
+            assert!(!body.contains("secret-host"), "{token:?}: {body}");
+            let (status, body) = get("/metrics", token).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {body}");
+        }
+        let (status, body) = get("/status", Some("admin")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("secret-host"), "{body}");
+        let (status, _) = get("/metrics", Some("admin")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
 }

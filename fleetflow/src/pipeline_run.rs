@@ -109,6 +109,7 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         ingest: None,
         pipeline: Some(pipeline.stats.clone()),
         query: Some(sql.engine.clone()),
+        tenants: tenants.clone(),
     };
     let (listener, addr) = crate::serve::bind(config.http).await?;
     println!("fleetflow {} — pipeline", env!("CARGO_PKG_VERSION"));

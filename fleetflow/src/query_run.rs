@@ -76,7 +76,8 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
     let tenants = Tenants::new(&config.companies, admin_token.as_deref())
         .map_err(|e| AppError::Config(e.to_string()))?;
     let started = Instant::now();
-    let sql = sql_side(&config, None, Arc::new(tenants)).await?;
+    let tenants = Arc::new(tenants);
+    let sql = sql_side(&config, None, tenants.clone()).await?;
     let ops = OpsState {
         registry: prometheus::Registry::new(),
         started,
@@ -89,6 +90,7 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
         ingest: None,
         pipeline: None,
         query: Some(sql.engine.clone()),
+        tenants,
     };
     let router = crate::ops::routes(ops).merge(sql.router.clone());
     let (listener, addr) = crate::serve::bind(config.http).await?;

@@ -195,6 +195,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         ingest: Some(ingest.clone()),
         pipeline: pipeline.as_ref().map(|p| p.stats.clone()),
         query: sql.as_ref().map(|sql| sql.engine.clone()),
+        tenants: tenants.clone(),
     };
     let mut router = fleetflow_ingest::app(ingest.clone())
         .merge(fleetflow_query::live_routes(LiveApi::new(
@@ -225,11 +226,27 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
 impl Services {
     /// Serves until `shutdown` resolves, lets in-flight requests finish (they wait for their
     /// delivery reports), then flushes the producer.
+    ///
+    /// `osmand` is the dedicated OsmAnd listener (`ingest.osmand_listen`), served beside the
+    /// main one and drained with it.
     pub async fn serve(
         mut self,
         listener: TcpListener,
+        osmand: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let osmand = osmand.map(|listener| {
+            let router = fleetflow_ingest::osmand_app(self.ingest.clone());
+            tokio::spawn(crate::http_server::serve_http(
+                listener,
+                router,
+                stopped(stop_rx.clone()),
+            ))
+        });
         // Live streams never end by themselves: close them when shutdown begins, so the server
         // can drain.
         let live = self.pipeline.as_ref().map(|p| p.live.clone());
@@ -238,8 +255,12 @@ impl Services {
             if let Some(live) = live {
                 live.close();
             }
+            let _ = stop_tx.send(true);
         };
         crate::http_server::serve_http(listener, self.router, shutdown).await;
+        if let Some(osmand) = osmand {
+            let _ = osmand.await;
+        }
         let sink = self.sink.clone();
         let flushed = tokio::task::spawn_blocking(move || sink.flush())
             .await

@@ -229,7 +229,13 @@ fn live_vehicles(ff: &Fleetflow) -> Vec<String> {
 
 /// `/status`'s committed offsets, summed: records the tables hold.
 fn committed_records(ff: &Fleetflow) -> i64 {
-    let (_, body) = support::http(ff.http, "GET", "/status", &[], b"");
+    let (_, body) = support::http(
+        ff.http,
+        "GET",
+        "/status",
+        &[("Authorization", "Bearer crash-test")],
+        b"",
+    );
     let status: serde_json::Value = serde_json::from_str(&body).expect("json");
     status["pipeline"]["committed_offsets"]
         .as_object()

@@ -134,7 +134,22 @@ fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
     );
     assert!(records.iter().any(|(_, r)| r.source == Source::Osmand));
 
-    let (status, status_body) = http(ff.http, "GET", "/status", &[], b"");
+    // Issue 35: without the admin token, `/status` says only that the process is up, and
+    // `/metrics` is refused.
+    let (status, public) = http(ff.http, "GET", "/status", &[], b"");
+    assert_eq!(status, 200);
+    let public: Value = serde_json::from_str(&public).expect("status json");
+    assert_eq!(public["service"], json!("fleetflow"));
+    assert!(
+        public.get("kafka").is_none() && public.get("ingest").is_none(),
+        "{public}"
+    );
+    let (status, _) = http(ff.http, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 401);
+    let admin = ff.admin_token.clone().expect("admin token");
+    let bearer = format!("Bearer {admin}");
+    let as_admin = [("Authorization", bearer.as_str())];
+    let (status, status_body) = http(ff.http, "GET", "/status", &as_admin, b"");
     assert_eq!(status, 200);
     let status_json: Value = serde_json::from_str(&status_body).expect("status json");
     assert_eq!(
@@ -142,7 +157,7 @@ fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
         json!(expected_points)
     );
     assert_eq!(status_json["kafka"]["embedded"], json!(true));
-    let (status, metrics) = http(ff.http, "GET", "/metrics", &[], b"");
+    let (status, metrics) = http(ff.http, "GET", "/metrics", &as_admin, b"");
     assert_eq!(status, 200);
     assert!(
         metrics.contains("fleetflow_ingest_points_total{endpoint=\"cycle_info\"} 180"),
@@ -151,8 +166,6 @@ fn run_with_embedded_broker_acks_what_an_external_consumer_reads() {
     assert!(metrics.contains("fleetflow_ingest_requests_rejected_total{endpoint=\"cycle_info\",reason=\"invalid_field\"} 1"));
 
     // The live views, on the same listener, reflect what was acked.
-    let admin = ff.admin_token.clone().expect("admin token");
-    let bearer = format!("Bearer {admin}");
     let auth = [("Authorization", bearer.as_str())];
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let vehicle = loop {
@@ -364,7 +377,14 @@ fn emulated_fleet_is_accepted_without_errors() {
     let acked = field("ok");
     assert!(acked >= 300, "every vehicle keys on at least: {total}");
 
-    let (_, status) = http(ff.http, "GET", "/status", &[], b"");
+    let bearer = format!("Bearer {}", ff.admin_token.clone().expect("admin token"));
+    let (_, status) = http(
+        ff.http,
+        "GET",
+        "/status",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    );
     let status: Value = serde_json::from_str(&status).expect("status json");
     let delivered = status["ingest"]["records_delivered"]
         .as_u64()
@@ -388,4 +408,80 @@ fn emulated_fleet_is_accepted_without_errors() {
     assert_eq!(vehicles.len(), 300);
     drop(ff);
     let _ = std::fs::remove_dir_all(data_dir);
+}
+
+/// Issue 37: phones and trackers on the dedicated OsmAnd port, at any path: the legacy query
+/// form without a timestamp and the Traccar Client app's JSON, both shown by the live view.
+#[test]
+fn osmand_devices_report_on_the_dedicated_port() {
+    let data_dir = temp_dir("e2e-osmand");
+    let ff = start_fleetflow(
+        "run",
+        &[
+            "--data-dir",
+            data_dir.to_str().expect("utf8"),
+            "--admin-token",
+            "osmand-admin",
+        ],
+        &[("FLEETFLOW_INGEST__OSMAND_LISTEN", "127.0.0.1:0")],
+    );
+    let port = ff.osmand.expect("fleetflow printed its OsmAnd listener");
+    let (status, body) = http(port, "GET", "/?id=tracker-1&lat=37.5&lon=127.0", &[], b"");
+    assert_eq!((status, body.as_str()), (200, ""));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let client = json!({"device_id": "48241179", "location": {
+        "timestamp": rfc3339(now),
+        "coords": {"latitude": 37.4219983, "longitude": 127.084, "accuracy": 5, "speed": 10,
+                   "heading": -1, "altitude": 5},
+        "is_moving": true, "odometer": 0, "event": "motionchange",
+        "battery": {"level": 0.8, "is_charging": false}, "activity": {"type": "in_vehicle"},
+        "extras": {}}});
+    let (status, body) = http(
+        port,
+        "POST",
+        "/any/path",
+        &[("Content-Type", "application/json")],
+        client.to_string().as_bytes(),
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    let (status, _) = http(port, "GET", "/?id=tracker-1&lat=95&lon=127.0", &[], b"");
+    assert_eq!(status, 400);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = http(
+            ff.http,
+            "GET",
+            "/v1/live/vehicles",
+            &[("Authorization", "Bearer osmand-admin")],
+            b"",
+        );
+        let listed: Value = serde_json::from_str(&body).expect("json");
+        let ids: Vec<&str> = listed["vehicles"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|v| v["vehicle"].as_str()).collect())
+            .unwrap_or_default();
+        if ids.contains(&"tracker-1") && ids.contains(&"48241179") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not in the live view: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `secs` since the epoch as RFC 3339 UTC (`2025-06-15T13:45:12Z`).
+fn rfc3339(secs: u64) -> String {
+    let (y, m, d) = fleetflow_model::compact_time::civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }

@@ -1,10 +1,12 @@
 //! The vehicle registry over HTTP: `GET /v1/admin/vehicles` (a company token sees its own
 //! vehicles, the admin token all), `PUT /v1/admin/vehicles/{vehicle}` with `{"company":"acme"}`
-//! and `DELETE /v1/admin/vehicles/{vehicle}` (admin token only).
+//! (registers the id in that company; the same id may be in several, each its own vehicle) and
+//! `DELETE /v1/admin/vehicles/{vehicle}[?company=acme]` (from that company, or from every one).
+//! Changes are for the admin token only.
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use fleetflow_model::Principal;
@@ -29,6 +31,13 @@ struct VehicleList<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Assignment {
+    company: Option<String>,
+}
+
+/// `DELETE`'s query: the company to remove the vehicle from (every company when absent).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Removal {
     company: Option<String>,
 }
 
@@ -69,7 +78,8 @@ pub(crate) async fn assign(
     let outcome = async {
         admin(&state, &headers)?;
         let vehicle = At::TOP.vehicle_id(vehicle, "vehicle")?;
-        let bytes = read_body(&headers, body, 64 * 1024).await?;
+        let deadline = std::time::Duration::from_secs(state.config().body_timeout_secs);
+        let bytes = read_body(&headers, body, 64 * 1024, deadline).await?;
         let assignment: Assignment = serde_json::from_slice(&bytes)
             .map_err(|error| json_error::<Assignment>(&bytes, error, ""))?;
         let company_id = At::TOP.required(assignment.company, "company")?;
@@ -79,7 +89,7 @@ pub(crate) async fn assign(
             .ok_or(IngestError::UnknownCompany(company_id))?;
         state
             .registry()
-            .assign(&vehicle, company.clone())
+            .add(&vehicle, &company)
             .map_err(|e| IngestError::Internal(format!("vehicle registry: {e}")))?;
         Ok::<_, IngestError>(SuccessBody::new(format!(
             "vehicle {vehicle} is in {company}"
@@ -95,13 +105,23 @@ pub(crate) async fn assign(
 pub(crate) async fn remove(
     State(state): State<IngestState>,
     Path(vehicle): Path<String>,
+    Query(removal): Query<Removal>,
     headers: HeaderMap,
 ) -> Response {
     let outcome = async {
         admin(&state, &headers)?;
+        let company = match removal.company {
+            Some(id) => Some(
+                state
+                    .tenants()
+                    .company(&id)
+                    .ok_or(IngestError::UnknownCompany(id))?,
+            ),
+            None => None,
+        };
         let removed = state
             .registry()
-            .remove(&vehicle)
+            .remove(&vehicle, company.as_ref())
             .map_err(|e| IngestError::Internal(format!("vehicle registry: {e}")))?;
         if removed {
             Ok(SuccessBody::new(format!("vehicle {vehicle} removed")))

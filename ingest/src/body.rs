@@ -1,6 +1,7 @@
 //! Reading a request body under the size limit, gunzipping when asked.
 
 use std::io::Read;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
@@ -8,11 +9,12 @@ use bytes::Bytes;
 
 use crate::error::IngestError;
 
-/// The whole body, decompressed, at most `limit` bytes either way.
+/// The whole body, decompressed, at most `limit` bytes either way, read within `deadline`.
 pub async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    deadline: Duration,
 ) -> Result<Bytes, IngestError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -21,14 +23,19 @@ pub async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(IngestError::BodyTooLarge { limit });
     }
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let inner = error.into_inner();
-        if inner.is::<http_body_util::LengthLimitError>() {
-            IngestError::BodyTooLarge { limit }
-        } else {
-            IngestError::UnreadableBody(format!("could not read the body: {inner}"))
-        }
-    })?;
+    let raw = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| IngestError::BodyTimeout {
+            secs: deadline.as_secs(),
+        })?
+        .map_err(|error| {
+            let inner = error.into_inner();
+            if inner.is::<http_body_util::LengthLimitError>() {
+                IngestError::BodyTooLarge { limit }
+            } else {
+                IngestError::UnreadableBody(format!("could not read the body: {inner}"))
+            }
+        })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());

@@ -41,6 +41,12 @@ pub struct IngestConfig {
     pub min_fix_date: String,
     /// `Retry-After` sent with 503 answers (seconds).
     pub retry_after_secs: u32,
+    /// A request body not complete this long after its head was read is refused (408), so a
+    /// client trickling its body cannot hold a connection and a buffer open (seconds).
+    pub body_timeout_secs: u64,
+    /// A dedicated OsmAnd listener (Traccar's port is 5055) taking the protocol on any path, for
+    /// devices configured with a host and port only. Off when unset.
+    pub osmand_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for IngestConfig {
@@ -54,6 +60,8 @@ impl Default for IngestConfig {
             max_future_secs: 24 * 3600,
             min_fix_date: "2000-01-01".to_owned(),
             retry_after_secs: 1,
+            body_timeout_secs: 30,
+            osmand_listen: None,
         }
     }
 }

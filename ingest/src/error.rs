@@ -41,12 +41,17 @@ pub enum IngestError {
     },
     #[error("body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("the body did not arrive within {secs} s")]
+    BodyTimeout { secs: u64 },
     #[error("missing or unknown ingest token")]
     Unauthorized,
     #[error("admin token required")]
     AdminOnly,
-    #[error("{field}: vehicle {vehicle} is not registered to this token's company")]
-    ForeignVehicle { field: String, vehicle: String },
+    #[error(
+        "{field}: vehicle {vehicle} is registered in several companies; send it with the token \
+         of the company it belongs to"
+    )]
+    AmbiguousVehicle { field: String, vehicle: String },
     #[error("{field}: unknown vehicle {vehicle}")]
     UnknownVehicle { field: String, vehicle: String },
     #[error("unknown company {0}")]
@@ -95,9 +100,10 @@ impl IngestError {
             E::InvalidField { .. } => (StatusCode::BAD_REQUEST, code::INVALID_VALUE, false),
             E::BatchTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_VALUE, false),
             E::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, code::UNREADABLE_BODY, false),
+            E::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, code::UNREADABLE_BODY, true),
             E::Unauthorized => (StatusCode::UNAUTHORIZED, 401, false),
             E::AdminOnly => (StatusCode::FORBIDDEN, 403, false),
-            E::ForeignVehicle { .. } => (StatusCode::FORBIDDEN, code::UNKNOWN_VEHICLE, false),
+            E::AmbiguousVehicle { .. } => (StatusCode::CONFLICT, code::UNKNOWN_VEHICLE, false),
             E::UnknownVehicle { .. } => (StatusCode::NOT_FOUND, code::UNKNOWN_VEHICLE, false),
             E::UnknownCompany(_) => (StatusCode::BAD_REQUEST, code::INVALID_VALUE, false),
             E::Backpressure { .. } => (StatusCode::SERVICE_UNAVAILABLE, 503, true),
@@ -119,7 +125,7 @@ impl IngestError {
             IngestError::MissingField { field }
             | IngestError::InvalidField { field, .. }
             | IngestError::BatchTooLarge { field, .. }
-            | IngestError::ForeignVehicle { field, .. }
+            | IngestError::AmbiguousVehicle { field, .. }
             | IngestError::UnknownVehicle { field, .. } => Some(field),
             _ => None,
         }
@@ -141,9 +147,10 @@ impl IngestError {
             IngestError::InvalidField { .. } => "invalid_field",
             IngestError::BatchTooLarge { .. } => "batch_too_large",
             IngestError::BodyTooLarge { .. } => "body_too_large",
+            IngestError::BodyTimeout { .. } => "body_timeout",
             IngestError::Unauthorized => "unauthorized",
             IngestError::AdminOnly => "admin_only",
-            IngestError::ForeignVehicle { .. } => "foreign_vehicle",
+            IngestError::AmbiguousVehicle { .. } => "ambiguous_vehicle",
             IngestError::UnknownVehicle { .. } => "unknown_vehicle",
             IngestError::UnknownCompany(_) => "unknown_company",
             IngestError::Backpressure { .. } => "backpressure",

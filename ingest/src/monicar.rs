@@ -152,6 +152,7 @@ impl MonicarFix<'_> {
             altitude_dm: None,
             accuracy_dm: None,
             battery_dpct: None,
+            server_time: false,
         })
     }
 }

@@ -2,24 +2,36 @@
 //! `GET` or `POST /osmand?id=..&lat=..&lon=..&timestamp=..&speed=..` (query parameters, or a
 //! form-encoded body). Clients that cannot set headers pass their company token as `token`.
 //!
-//! `id` (or `deviceid`), `lat` and `lon` (or `location=lat,lon`) and `timestamp` are required.
-//! `timestamp` is epoch seconds (milliseconds when larger than 2^31, as Traccar reads it), RFC
-//! 3339, or `yyyy-MM-dd HH:mm:ss` in UTC. `speed` is in knots, `bearing` (or `heading`) degrees,
-//! `altitude` and `accuracy` metres, `batt` percent, `valid=false` marks an invalid fix. Other
-//! parameters are ignored, as Traccar stores them as free attributes.
+//! `id` (or `deviceid`), `lat` and `lon` (or `location=lat,lon`) are required. `timestamp` is
+//! epoch seconds (milliseconds when larger than 2^31, as Traccar reads it), RFC 3339, or
+//! `yyyy-MM-dd HH:mm:ss` in UTC; without it the fix time is the time of receipt, as Traccar
+//! does, and the fix says so ([`Fix::server_time`]). `speed` is in knots, `bearing` (or
+//! `heading`) degrees, `altitude` and `accuracy` metres, `batt` percent, `valid=false` marks an
+//! invalid fix. Other parameters are ignored, as Traccar stores them as free attributes.
+//!
+//! A body sent as `Content-Type: application/json` is the protocol's JSON form (the current
+//! Traccar Client app), read by [`crate::osmand_json`]; a `token` then comes from the query.
+//!
+//! Answers are Traccar's: 200 with an empty body once the fix is durable, 4xx with a JSON
+//! body naming the field otherwise. The door is `/osmand` on the main listener, and every path
+//! of the optional dedicated listener (`ingest.osmand_listen`, [`osmand_app`]), as devices are
+//! configured with a host and port only.
 
 use std::collections::HashMap;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use fleetflow_model::{E7, Fix, GpsStatus, Item, Source};
 
 use crate::error::IngestError;
 use crate::field::{At, Clock};
 use crate::metrics::Endpoint;
-use crate::request::{Parsed, handle};
+use crate::osmand_json::parse_json;
+use crate::request::{Parsed, handle_with};
 use crate::state::{IngestState, VehicleBatch};
 
 const KNOTS_TO_KMH: f64 = 1.852;
@@ -125,14 +137,20 @@ fn parse_osmand(
     };
     at.float_in_range(lat, -90.0..=90.0, "lat")?;
     at.float_in_range(lon, -180.0..=180.0, "lon")?;
-    let time_ms = timestamp(at.required(params.get("timestamp"), "timestamp")?)?;
-    at.in_range(time_ms, 0..=i64::MAX, "timestamp")?;
-    at.fix_time(time_ms, clock, "timestamp")?;
+    let (time_ms, server_time) = match params.get("timestamp") {
+        Some(text) => {
+            let time_ms = timestamp(text)?;
+            at.in_range(time_ms, 0..=i64::MAX, "timestamp")?;
+            (at.fix_time(time_ms, clock, "timestamp")?, false)
+        }
+        None => (clock.now_ms, true),
+    };
     let mut fix = Fix::new(
         time_ms,
         (lat * E7).round() as i32,
         (lon * E7).round() as i32,
     );
+    fix.server_time = server_time;
     if let Some(knots) = number(params, "speed")? {
         let kmh = at.float_in_range(knots, 0.0..=3_000.0, "speed")? * KNOTS_TO_KMH;
         fix.speed_dkmh = (kmh * 10.0).round() as u16;
@@ -182,21 +200,50 @@ pub(crate) async fn osmand(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .get(..16)
+                .is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
+        });
+    let metrics = state.metrics().clone();
+    handle_with(
         &state,
         Endpoint::Osmand,
         Source::Osmand,
         &headers,
         body,
         |bytes, clock, _| {
+            if json {
+                let mut params = params(query.as_deref(), b"")?;
+                let request = parse_json(bytes, clock)?;
+                metrics.unstored(&request.unstored);
+                return Ok(Parsed {
+                    batches: vec![request.batch],
+                    token: params.remove("token"),
+                });
+            }
             let mut params = params(query.as_deref(), bytes)?;
             Ok(Parsed {
                 batches: vec![parse_osmand(&params, clock)?],
                 token: params.remove("token"),
             })
         },
+        // Traccar's answer: 200, empty.
+        |_| StatusCode::OK.into_response(),
     )
     .await
+}
+
+/// The dedicated OsmAnd listener's routes (`ingest.osmand_listen`): the protocol on every path
+/// and method, as Traccar's port 5055 takes it.
+pub fn osmand_app(state: IngestState) -> Router {
+    Router::new()
+        .fallback(any(osmand))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
 }
 
 #[cfg(test)]
@@ -242,7 +289,6 @@ mod tests {
             ("lat=1&lon=2&timestamp=1739873731", "id"),
             ("id=a&lat=91&lon=2&timestamp=1739873731", "lat"),
             ("id=a&lat=1&lon=x&timestamp=1739873731", "lon"),
-            ("id=a&lat=1&lon=2", "timestamp"),
             ("id=a&lat=1&lon=2&timestamp=1739873731&speed=-1", "speed"),
         ] {
             let error = parse_osmand(&params(Some(query), b"").expect("params"), &CLOCK)

@@ -3,6 +3,8 @@
 //! a token the request itself carried, as OsmAnd clients do), then accept it whole. The outcome
 //! is recorded in the metrics and answered in Monicar's body shape.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -33,7 +35,8 @@ impl From<Vec<VehicleBatch>> for Parsed {
     }
 }
 
-/// Handles one request whose body `parse` turns into validated batches.
+/// Handles one request whose body `parse` turns into validated batches; answers Monicar's
+/// success body.
 pub(crate) async fn handle<P>(
     state: &IngestState,
     endpoint: Endpoint,
@@ -45,9 +48,33 @@ pub(crate) async fn handle<P>(
 where
     P: FnOnce(&[u8], &Clock, &IngestConfig) -> Result<Parsed, IngestError>,
 {
+    handle_with(state, endpoint, source, headers, body, parse, success_body).await
+}
+
+/// [`handle`] with the door's own success answer (`ok`); errors are answered alike.
+pub(crate) async fn handle_with<P, S>(
+    state: &IngestState,
+    endpoint: Endpoint,
+    source: Source,
+    headers: &HeaderMap,
+    body: Body,
+    parse: P,
+    ok: S,
+) -> Response
+where
+    P: FnOnce(&[u8], &Clock, &IngestConfig) -> Result<Parsed, IngestError>,
+    S: FnOnce(Accepted) -> Response,
+{
     let outcome = state
         .observe(endpoint, async {
-            let bytes = read_body(headers, body, state.config().max_body_bytes).await?;
+            let config = state.config();
+            let bytes = read_body(
+                headers,
+                body,
+                config.max_body_bytes,
+                Duration::from_secs(config.body_timeout_secs),
+            )
+            .await?;
             let clock = state.clock();
             let parsed = parse(&bytes, &clock, state.config())?;
             let caller = state.caller(headers, parsed.token.as_deref())?;
@@ -56,17 +83,17 @@ where
                 .await
         })
         .await;
-    respond(outcome)
-}
-
-/// Monicar's success body, or the error.
-fn respond(outcome: Result<Accepted, IngestError>) -> Response {
     match outcome {
-        Ok(accepted) => Json(SuccessBody::new(format!(
-            "accepted {} items for {} vehicles",
-            accepted.items, accepted.records
-        )))
-        .into_response(),
+        Ok(accepted) => ok(accepted),
         Err(error) => error.into_response(),
     }
+}
+
+/// Monicar's success body.
+fn success_body(accepted: Accepted) -> Response {
+    Json(SuccessBody::new(format!(
+        "accepted {} items for {} vehicles",
+        accepted.items, accepted.records
+    )))
+    .into_response()
 }

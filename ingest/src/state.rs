@@ -195,15 +195,21 @@ impl IngestState {
         for (batch, company) in batches.into_iter().zip(companies) {
             let company = match company {
                 Resolved::Registered(company) => company,
-                Resolved::Register(target) => {
-                    let actual = self
+                Resolved::Add(company) => {
+                    self.inner
+                        .registry
+                        .add(&batch.vehicle, &company)
+                        .map_err(|e| IngestError::Internal(format!("vehicle registry: {e}")))?;
+                    company
+                }
+                Resolved::Claim(target) => {
+                    let companies = self
                         .inner
                         .registry
                         .register_if_absent(&batch.vehicle, &target)
                         .map_err(|e| IngestError::Internal(format!("vehicle registry: {e}")))?;
                     // Another request may have registered it first, elsewhere.
-                    self.check_access(caller, &batch, &actual)?;
-                    actual
+                    sole_company(companies, &batch)?
                 }
             };
             outcome.items += batch.items.len();
@@ -244,46 +250,60 @@ impl IngestState {
         Ok(outcome)
     }
 
+    /// Which company `batch`'s vehicle is in. A company token names it: the same vehicle id
+    /// may be in several companies, each its own vehicle. Without one (auth off, or the admin
+    /// token) the registry decides.
     fn resolve(&self, caller: &Caller, batch: &VehicleBatch) -> Result<Resolved, IngestError> {
-        if let Some(company) = self.inner.registry.company_of(&batch.vehicle) {
-            self.check_access(caller, batch, &company)?;
-            return Ok(Resolved::Registered(company));
+        let registry = &self.inner.registry;
+        if let Caller::Principal(Principal::Company(own)) = caller {
+            return if registry.contains(own, &batch.vehicle) {
+                Ok(Resolved::Registered(own.clone()))
+            } else {
+                match self.inner.config.unknown_vehicle {
+                    UnknownVehiclePolicy::Reject => Err(unknown(batch)),
+                    UnknownVehiclePolicy::Register => Ok(Resolved::Add(own.clone())),
+                }
+            };
+        }
+        let companies = registry.companies_of(&batch.vehicle);
+        if !companies.is_empty() {
+            return sole_company(companies, batch).map(Resolved::Registered);
         }
         match self.inner.config.unknown_vehicle {
-            UnknownVehiclePolicy::Reject => Err(IngestError::UnknownVehicle {
-                field: batch.field.clone(),
-                vehicle: batch.vehicle.clone(),
-            }),
-            UnknownVehiclePolicy::Register => Ok(Resolved::Register(match caller {
-                Caller::Principal(Principal::Company(own)) => own.clone(),
-                Caller::Principal(Principal::Admin) | Caller::Anonymous => {
-                    self.inner.default_company.clone()
-                }
-            })),
-        }
-    }
-
-    fn check_access(
-        &self,
-        caller: &Caller,
-        batch: &VehicleBatch,
-        company: &str,
-    ) -> Result<(), IngestError> {
-        match caller {
-            Caller::Principal(principal) if !principal.may_access(company) => {
-                Err(IngestError::ForeignVehicle {
-                    field: batch.field.clone(),
-                    vehicle: batch.vehicle.clone(),
-                })
+            UnknownVehiclePolicy::Reject => Err(unknown(batch)),
+            UnknownVehiclePolicy::Register => {
+                Ok(Resolved::Claim(self.inner.default_company.clone()))
             }
-            _ => Ok(()),
         }
     }
 }
 
 enum Resolved {
+    /// Registered in this company.
     Registered(Arc<str>),
-    Register(Arc<str>),
+    /// A company token's new vehicle: registered in its company, whoever else has the id.
+    Add(Arc<str>),
+    /// A new vehicle without a company token: into this (the default) company, unless another
+    /// request registers it somewhere first.
+    Claim(Arc<str>),
+}
+
+/// The one company in `companies` (a vehicle without a company token); several are ambiguous.
+fn sole_company(companies: Vec<Arc<str>>, batch: &VehicleBatch) -> Result<Arc<str>, IngestError> {
+    match <[Arc<str>; 1]>::try_from(companies) {
+        Ok([company]) => Ok(company),
+        Err(_) => Err(IngestError::AmbiguousVehicle {
+            field: batch.field.clone(),
+            vehicle: batch.vehicle.clone(),
+        }),
+    }
+}
+
+fn unknown(batch: &VehicleBatch) -> IngestError {
+    IngestError::UnknownVehicle {
+        field: batch.field.clone(),
+        vehicle: batch.vehicle.clone(),
+    }
 }
 
 /// `Authorization: Bearer <token>`.

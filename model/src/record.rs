@@ -19,7 +19,10 @@ const HAS_ALTITUDE: u8 = 0b0000_0100;
 const HAS_ACCURACY: u8 = 0b0000_1000;
 const HAS_BATTERY: u8 = 0b0001_0000;
 const HAS_EXTRA: u8 = 0b0010_0000;
-const KNOWN_FLAGS: u8 = KIND_MASK | HAS_ALTITUDE | HAS_ACCURACY | HAS_BATTERY | HAS_EXTRA;
+/// The time is the server's time of receipt ([`Fix::server_time`]).
+const SERVER_TIME: u8 = 0b0100_0000;
+const KNOWN_FLAGS: u8 =
+    KIND_MASK | HAS_ALTITUDE | HAS_ACCURACY | HAS_BATTERY | HAS_EXTRA | SERVER_TIME;
 
 const KIND_FIX: u8 = 0;
 const KIND_IGNITION_ON: u8 = 1;
@@ -91,6 +94,9 @@ pub fn encode(record: &TelemetryRecord, out: &mut Vec<u8>) {
         }
         if extra.is_some() {
             flags |= HAS_EXTRA;
+        }
+        if fix.server_time {
+            flags |= SERVER_TIME;
         }
         out.push(flags);
         put_ivarint(out, fix.time_ms.wrapping_sub(prev.0));
@@ -205,6 +211,7 @@ pub fn decode(bytes: &[u8]) -> Result<TelemetryRecord, DecodeError> {
             altitude_dm,
             accuracy_dm,
             battery_dpct,
+            server_time: flags & SERVER_TIME != 0,
         };
         let item = match flags & KIND_MASK {
             KIND_FIX if extra.is_some() => return Err(DecodeError::ExtraOnFix { index }),
@@ -345,6 +352,7 @@ mod tests {
             altitude_dm: rng.random_bool(0.3).then(|| rng.random()),
             accuracy_dm: rng.random_bool(0.3).then(|| rng.random()),
             battery_dpct: rng.random_bool(0.3).then(|| rng.random()),
+            server_time: rng.random_bool(0.1),
         }
     }
 

@@ -94,6 +94,9 @@ pub struct Fix {
     pub accuracy_dm: Option<u32>,
     /// Battery level, 0.1 percent, when the device sends it.
     pub battery_dpct: Option<u16>,
+    /// `time_ms` is the server's time of receipt: the device sent no time (OsmAnd without
+    /// `timestamp`, as Traccar accepts it).
+    pub server_time: bool,
 }
 
 impl Fix {
@@ -109,6 +112,7 @@ impl Fix {
             altitude_dm: None,
             accuracy_dm: None,
             battery_dpct: None,
+            server_time: false,
         }
     }
 

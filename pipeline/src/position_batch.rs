@@ -379,6 +379,7 @@ mod tests {
                     altitude_dm: (next(3) > 0).then(|| next(5000) as i32),
                     accuracy_dm: (next(3) > 0).then(|| next(500) as u32),
                     battery_dpct: (next(3) > 0).then(|| next(1000) as u16),
+                    server_time: next(10) == 0,
                 };
                 let source = if next(2) == 0 {
                     Source::Native

@@ -14,11 +14,14 @@ use crate::trip::Trip;
 use crate::trip_machine::{Detected, Machine};
 use crate::vehicle_live::VehicleLive;
 
+/// A vehicle: its company and its id (the same id in two companies is two vehicles).
+pub type VehicleKey = (String, String);
+
 /// Every vehicle's trips (closed in order, then the open one) for `records` in arrival order.
 pub fn reference_trips<'a>(
     records: impl IntoIterator<Item = &'a TelemetryRecord>,
     rules: &RuleBook,
-) -> BTreeMap<String, Vec<Trip>> {
+) -> BTreeMap<VehicleKey, Vec<Trip>> {
     reference_run(records, rules)
         .into_iter()
         .map(|(vehicle, (trips, _))| (vehicle, trips))
@@ -29,7 +32,7 @@ pub fn reference_trips<'a>(
 pub fn reference_vehicles<'a>(
     records: impl IntoIterator<Item = &'a TelemetryRecord>,
     rules: &RuleBook,
-) -> BTreeMap<String, VehicleLive> {
+) -> BTreeMap<VehicleKey, VehicleLive> {
     reference_run(records, rules)
         .into_iter()
         .map(|(vehicle, (_, live))| (vehicle, live))
@@ -40,19 +43,17 @@ pub fn reference_vehicles<'a>(
 fn reference_run<'a>(
     records: impl IntoIterator<Item = &'a TelemetryRecord>,
     rules: &RuleBook,
-) -> BTreeMap<String, (Vec<Trip>, VehicleLive)> {
-    let mut per_vehicle: BTreeMap<String, (String, Vec<Entry>)> = BTreeMap::new();
+) -> BTreeMap<VehicleKey, (Vec<Trip>, VehicleLive)> {
+    let mut per_vehicle: BTreeMap<VehicleKey, Vec<Entry>> = BTreeMap::new();
     for record in records {
-        let slot = per_vehicle
-            .entry(record.vehicle.clone())
-            .or_insert_with(|| (record.company.clone(), Vec::new()));
-        slot.0.clone_from(&record.company);
-        slot.1
+        per_vehicle
+            .entry((record.company.clone(), record.vehicle.clone()))
+            .or_default()
             .extend(record.items.iter().map(|item| Entry::from_item(item, 0)));
     }
     per_vehicle
         .into_iter()
-        .map(|(vehicle, (company, mut entries))| {
+        .map(|((company, vehicle), mut entries)| {
             // Stable: among equal keys the first to arrive stays first, and dedup keeps it.
             entries.sort_by_key(Entry::key);
             entries.dedup_by_key(|e| e.key());
@@ -71,10 +72,10 @@ fn reference_run<'a>(
             trips.extend(machine.open_trip());
             let live = VehicleLive {
                 vehicle: vehicle.as_str().into(),
-                company: company.into(),
+                company: company.as_str().into(),
                 state: machine.live(),
             };
-            (vehicle, (trips, live))
+            ((company, vehicle), (trips, live))
         })
         .collect()
 }

@@ -20,6 +20,9 @@ pub mod flags {
     /// Older than the correction horizon when it arrived: stored and counted, but no longer
     /// able to change trips.
     pub const BEYOND_HORIZON: u16 = 1 << 3;
+    /// The time is the server's time of receipt: the device sent none (OsmAnd without
+    /// `timestamp`). Analysts tell device time from server time by this bit.
+    pub const SERVER_TIME: u16 = 1 << 4;
 }
 
 /// A vehicle as rows name it: its company and id in one shared allocation, so a row carries one
@@ -106,7 +109,11 @@ impl PositionRow {
             speed_dkmh: fix.speed_dkmh,
             heading_ddeg: fix.heading_ddeg,
             gps: fix.gps.code(),
-            flags: 0,
+            flags: if fix.server_time {
+                flags::SERVER_TIME
+            } else {
+                0
+            },
             received_ms,
             source,
             partition,

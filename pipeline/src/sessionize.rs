@@ -433,14 +433,18 @@ fn replace_emitted<S, T>(
 }
 
 /// All vehicles one worker owns.
+///
+/// A vehicle is a company and a vehicle id: the same id in two companies is two vehicles, so
+/// no company can write into another's trips (or claim its ids) by sending its vehicle ids.
 #[derive(Debug)]
 pub struct Sessionizer {
     rules: RuleBook,
     horizon_ms: i64,
-    vehicles: HashMap<Arc<str>, VehicleSessions>,
-    dirty: Vec<Arc<str>>,
+    /// Company, then vehicle id: looked up by the record's two strings without allocating.
+    vehicles: HashMap<Arc<str>, HashMap<Arc<str>, VehicleSessions>>,
+    dirty: Vec<Arc<VehicleName>>,
     /// Vehicles heard from since the last [`Sessionizer::record_heard`].
-    heard: Vec<Arc<str>>,
+    heard: Vec<Arc<VehicleName>>,
     stats: SessionStats,
     scratch: Vec<Detected>,
 }
@@ -463,14 +467,30 @@ impl Sessionizer {
     }
 
     pub fn vehicle_count(&self) -> usize {
-        self.vehicles.len()
+        self.vehicles.values().map(HashMap::len).sum()
+    }
+
+    fn get_mut<'a>(
+        vehicles: &'a mut HashMap<Arc<str>, HashMap<Arc<str>, VehicleSessions>>,
+        name: &VehicleName,
+    ) -> Option<&'a mut VehicleSessions> {
+        vehicles
+            .get_mut(&*name.company)
+            .and_then(|by_id| by_id.get_mut(&*name.vehicle))
     }
 
     /// Admits one record's items. Rows that need no trip context (errors, ignition events,
     /// positions too old to correct) are produced now; the rest at [`Sessionizer::settle`].
     pub fn admit(&mut self, record: &TelemetryRecord, from: Provenance, out: &mut Outputs) {
         self.stats.records += 1;
-        let vs = match self.vehicles.get_mut(record.vehicle.as_str()) {
+        let by_id = match self.vehicles.get_mut(record.company.as_str()) {
+            Some(by_id) => by_id,
+            None => self
+                .vehicles
+                .entry(Arc::from(record.company.as_str()))
+                .or_default(),
+        };
+        let vs = match by_id.get_mut(record.vehicle.as_str()) {
             Some(vs) => vs,
             None => {
                 let vehicle: Arc<str> = Arc::from(record.vehicle.as_str());
@@ -479,17 +499,13 @@ impl Sessionizer {
                     from.partition,
                     self.rules.limits(&record.company),
                 );
-                self.vehicles.entry(vehicle).or_insert(vs)
+                by_id.entry(vehicle).or_insert(vs)
             }
         };
-        if *vs.name.company != *record.company {
-            vs.name = VehicleName::new(Arc::from(record.company.as_str()), vs.name.vehicle.clone());
-            vs.limits = self.rules.limits(&record.company);
-        }
         vs.partition = from.partition;
         if !vs.heard_pending {
             vs.heard_pending = true;
-            self.heard.push(vs.name.vehicle.clone());
+            self.heard.push(vs.name.clone());
         }
         let was_dirty = vs.dirty_from.is_some();
         for item in &record.items {
@@ -574,7 +590,7 @@ impl Sessionizer {
             }
         }
         if !was_dirty && vs.dirty_from.is_some() {
-            self.dirty.push(vs.name.vehicle.clone());
+            self.dirty.push(vs.name.clone());
         }
     }
 
@@ -603,8 +619,8 @@ impl Sessionizer {
     /// Recomputes the trips of every vehicle admitted to since the last call and emits what
     /// changed. Call once the timestamp's input is complete.
     pub fn settle(&mut self, out: &mut Outputs) {
-        for vehicle in std::mem::take(&mut self.dirty) {
-            if let Some(vs) = self.vehicles.get_mut(&vehicle) {
+        for name in std::mem::take(&mut self.dirty) {
+            if let Some(vs) = Self::get_mut(&mut self.vehicles, &name) {
                 vs.settle(out, &mut self.stats, &mut self.scratch);
                 vs.evict(self.horizon_ms);
             }
@@ -614,8 +630,8 @@ impl Sessionizer {
     /// Records that every vehicle admitted to since the last call was heard from at `at_ms`
     /// (dataflow time) and emits the changes of the `heard` collection.
     pub fn record_heard(&mut self, at_ms: u64, out: &mut Outputs) {
-        for vehicle in self.heard.drain(..) {
-            let Some(vs) = self.vehicles.get_mut(&vehicle) else {
+        for name in self.heard.drain(..) {
+            let Some(vs) = Self::get_mut(&mut self.vehicles, &name) else {
                 continue;
             };
             vs.heard_pending = false;
@@ -631,7 +647,7 @@ impl Sessionizer {
                 &mut out.heard,
                 |(company, at_ms, live)| LastHeard {
                     company: company.clone(),
-                    vehicle: vehicle.clone(),
+                    vehicle: name.vehicle.clone(),
                     at_ms: *at_ms,
                     live: *live,
                 },
@@ -640,8 +656,12 @@ impl Sessionizer {
     }
 
     /// The current trips of one vehicle (closed, then the open one), for tests and live views.
-    pub fn trips_of(&self, vehicle: &str) -> Vec<Trip> {
-        let Some(vs) = self.vehicles.get(vehicle) else {
+    pub fn trips_of(&self, company: &str, vehicle: &str) -> Vec<Trip> {
+        let Some(vs) = self
+            .vehicles
+            .get(company)
+            .and_then(|by_id| by_id.get(vehicle))
+        else {
             return Vec::new();
         };
         let mut trips: Vec<Trip> = vs.all_trips().cloned().collect();
@@ -653,7 +673,7 @@ impl Sessionizer {
     /// restart must replay from to rebuild this state.
     pub fn retained_offsets(&self) -> HashMap<i32, i64> {
         let mut min = HashMap::new();
-        for vs in self.vehicles.values() {
+        for vs in self.vehicles.values().flat_map(HashMap::values) {
             if vs.min_offset != i64::MAX {
                 let slot = min.entry(vs.partition).or_insert(i64::MAX);
                 *slot = (*slot).min(vs.min_offset);

@@ -17,7 +17,7 @@ use fleetflow_pipeline::live_vehicles::VehicleEntry;
 use fleetflow_pipeline::live_views::{
     Leader, LiveViewConfig, Period, PeriodTotal, SummaryKey, live_views,
 };
-use fleetflow_pipeline::reference::{reference_trips, reference_vehicles};
+use fleetflow_pipeline::reference::{VehicleKey, reference_trips, reference_vehicles};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::timeline::position_usable;
 use fleetflow_pipeline::{
@@ -85,9 +85,13 @@ fn reference_sorted<'a>(records: impl IntoIterator<Item = &'a TelemetryRecord>) 
     arc_keys(r)
 }
 
-/// The reference keys vehicles by `String`; the views by the sessionizer's `Arc<str>`.
-fn arc_keys<V>(map: BTreeMap<String, V>) -> BTreeMap<Arc<str>, V> {
-    map.into_iter().map(|(k, v)| (k.into(), v)).collect()
+/// The reference keys vehicles by (company, id); these fleets' ids are unique across companies,
+/// so the views here key them by id alone, as the sessionizer's `Arc<str>`.
+fn arc_keys<V>(map: BTreeMap<VehicleKey, V>) -> BTreeMap<Arc<str>, V> {
+    let len = map.len();
+    let out: BTreeMap<Arc<str>, V> = map.into_iter().map(|((_, k), v)| (k.into(), v)).collect();
+    assert_eq!(out.len(), len, "a vehicle id in two companies");
+    out
 }
 
 /// Per vehicle: trips, total metres (mm), points, moving and idle ms.
@@ -179,6 +183,66 @@ fn incremental_matches_reference_at_every_settle() {
             stats.late > 100 && stats.duplicates > 100 && stats.retractions > 0,
             "{stats:?}"
         );
+    }
+}
+
+/// Issue 35: the same vehicle id in three companies is three vehicles. Company A sending
+/// company B's ids (by mistake, or to squat them) neither changes B's trips nor takes the id.
+#[test]
+fn a_vehicle_id_in_several_companies_is_one_vehicle_per_company() {
+    for seed in [4, 5] {
+        // `company_of(i)` is `co{i % 3}`: vehicles 3k, 3k+1 and 3k+2 share the id `shared-k`.
+        let mut records = fleet(seed);
+        for r in &mut records {
+            let i: usize = r
+                .vehicle
+                .trim_start_matches(|c: char| !c.is_ascii_digit())
+                .parse()
+                .expect("synthetic id");
+            r.vehicle = format!("shared-{}", i / 3);
+        }
+        let mut s = Sessionizer::new(rules(), i64::MAX);
+        let mut trips = BTreeMap::new();
+        let mut vehicles = BTreeMap::new();
+        for range in epochs(&records, seed) {
+            let mut out = Outputs::default();
+            for (i, r) in records[range.clone()].iter().enumerate() {
+                let offset = (range.start + i) as i64;
+                s.admit(
+                    r,
+                    Provenance {
+                        partition: 0,
+                        offset,
+                    },
+                    &mut out,
+                );
+            }
+            s.settle(&mut out);
+            accumulate(&mut trips, out.trips);
+            accumulate(&mut vehicles, out.vehicles);
+        }
+        let mut got: BTreeMap<VehicleKey, Vec<Trip>> = BTreeMap::new();
+        for t in trips.keys() {
+            got.entry((t.company.to_string(), t.vehicle.to_string()))
+                .or_default()
+                .push(t.trip);
+        }
+        got.values_mut().for_each(|trips| trips.sort());
+        let mut want = reference_trips(&records, &rules());
+        want.retain(|_, trips| !trips.is_empty());
+        want.values_mut().for_each(|trips| trips.sort());
+        assert_eq!(got, want, "seed {seed}");
+        assert!(
+            want.keys().filter(|(_, id)| id == "shared-0").count() == 3,
+            "the test shares ids across companies"
+        );
+        let live: BTreeMap<VehicleKey, VehicleLive> = vehicles
+            .keys()
+            .map(|v| ((v.company.to_string(), v.vehicle.to_string()), v.clone()))
+            .collect();
+        assert_eq!(live.len(), vehicles.len(), "a vehicle with two live states");
+        assert_eq!(live, reference_vehicles(&records, &rules()), "seed {seed}");
+        assert_eq!(s.vehicle_count(), 12);
     }
 }
 
@@ -521,7 +585,7 @@ fn reference_served(arrived: &[(Epoch, &TelemetryRecord)], now: Epoch) -> Served
             .or_default() += 1;
     }
     let mut totals: BTreeMap<(Period, Arc<str>), PeriodTotal> = BTreeMap::new();
-    for (vehicle, trips) in reference_trips(records(), &rules()) {
+    for ((_, vehicle), trips) in reference_trips(records(), &rules()) {
         for trip in trips {
             for period in [Period::Today, Period::Week] {
                 let (from, until) = period.window(trip.start_ms);

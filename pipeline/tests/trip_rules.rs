@@ -72,7 +72,7 @@ impl Script {
     }
     fn reference(&self) -> Vec<Trip> {
         reference_trips([&self.record()], &RuleBook::new(&TripRules::default()))
-            .remove("v1")
+            .remove(&("acme".to_owned(), "v1".to_owned()))
             .unwrap_or_default()
     }
     /// Through the incremental sessionizer, one item per record, in `order`, settling each time.
@@ -92,7 +92,7 @@ impl Script {
             );
             s.settle(&mut out);
         }
-        (s.trips_of("v1"), out)
+        (s.trips_of("acme", "v1"), out)
     }
 }
 

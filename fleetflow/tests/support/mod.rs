@@ -115,6 +115,8 @@ pub struct Fleetflow {
     pub admin_token: Option<String>,
     /// Where the Postgres wire protocol listens, when it does.
     pub postgres: Option<SocketAddr>,
+    /// The dedicated OsmAnd listener (`ingest.osmand_listen`), when configured.
+    pub osmand: Option<SocketAddr>,
 }
 
 /// Starts `fleetflow <subcommand> --http 127.0.0.1:0 <extra>` and waits until it listens.
@@ -137,6 +139,7 @@ pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -
     let mut brokers = None;
     let mut admin_token = None;
     let mut postgres = None;
+    let mut osmand = None;
     let http = loop {
         let line = proc
             .lines
@@ -150,6 +153,9 @@ pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -
         }
         if let Some(rest) = line.strip_prefix("admin token: ") {
             admin_token = Some(rest.trim().to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("OsmAnd on http://") {
+            osmand = rest.split_whitespace().next().and_then(|a| a.parse().ok());
         }
         if let Some(rest) = line.strip_prefix("postgres wire on ") {
             postgres = rest.split_whitespace().next().and_then(|a| a.parse().ok());
@@ -173,6 +179,7 @@ pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -
         },
         admin_token,
         postgres,
+        osmand,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Seeded random input for every ingest door (issue 35): Monicar's three events, native JSON
-//! and NDJSON (plain and gzip'd), OsmAnd's query string and form body. Each case is either
+//! and NDJSON (plain and gzip'd), OsmAnd's query string, form body and JSON (Traccar Client). Each case is either
 //! random bytes or a valid body with bytes flipped, inserted, deleted or spliced, so parsing
 //! is reached at every depth. Every answer must be a 200 that produced records or a 4xx that
 //! produced none (accepted whole or refused whole), never a 5xx or a panic.
@@ -22,6 +22,7 @@ enum Door {
     Ndjson { gzip: bool },
     OsmandQuery,
     OsmandForm,
+    OsmandJson,
 }
 
 fn seeds() -> Vec<(Door, Vec<u8>)> {
@@ -51,6 +52,10 @@ fn seeds() -> Vec<(Door, Vec<u8>)> {
         (Door::Ndjson { gzip: true }, ndjson.into_bytes()),
         (Door::OsmandQuery, osmand.clone()),
         (Door::OsmandForm, osmand),
+        (
+            Door::OsmandJson,
+            br#"{"location":[{"timestamp":"2025-02-18T10:15:31.862Z","coords":{"latitude":37.42,"longitude":-122.08,"accuracy":5,"speed":10,"heading":-1,"altitude":5},"is_moving":true,"odometer":1200,"battery":{"level":0.8,"is_charging":false},"activity":{"type":"in_vehicle"},"extras":{}},{"coords":{"latitude":37.43,"longitude":-122.08}}],"device_id":"48241179"}"#.to_vec(),
+        ),
     ]
 }
 
@@ -152,6 +157,9 @@ fn request(door: Door, bytes: Vec<u8>) -> Option<Request<Body>> {
         }
         Door::OsmandForm => Request::post(OSMAND_PATH)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+        Door::OsmandJson => {
+            Request::post(OSMAND_PATH).header(header::CONTENT_TYPE, "application/json")
+        }
     };
     builder.body(Body::from(bytes)).ok()
 }

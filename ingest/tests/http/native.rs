@@ -96,12 +96,12 @@ async fn native_rejects_whole_requests() {
         code: 1008,
         field: None,
     });
-    // A company token cannot slip a foreign vehicle into a batch of its own.
+    // Without a company token, an id two companies hold is ambiguous: the whole batch is refused.
     let mut items = native_items();
-    items[1]["vehicle"] = json!("beta-1");
+    items[1]["vehicle"] = json!("shared-1");
     cases.push(Bad {
-        request: with_token(post_json(NATIVE, &items), "acme-token"),
-        status: StatusCode::FORBIDDEN,
+        request: with_token(post_json(NATIVE, &items), ADMIN),
+        status: StatusCode::CONFLICT,
         code: 1012,
         field: Some("items[1].vehicle".to_owned()),
     });

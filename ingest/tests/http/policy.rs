@@ -69,22 +69,41 @@ async fn tokens_scope_companies() {
         // No token, wrong token.
         unauthorized(post_json(key_on, &key_on_body())),
         unauthorized(with_token(post_json(key_on, &key_on_body()), "nope")),
-        // Beta's token cannot report Acme's vehicle.
-        Bad {
-            request: with_token(post_json(key_on, &key_on_body()), "beta-token"),
-            status: StatusCode::FORBIDDEN,
-            code: 1012,
-            field: Some("mdn".to_owned()),
-        },
     ];
     all_rejected(&h, cases).await;
-    // Acme's can; an unknown vehicle joins the token's company.
+    // Acme's token reports Acme's vehicle.
     let (status, body, _) = send(
         &h.app,
         with_token(post_json(key_on, &key_on_body()), "acme-token"),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Issue 35: Beta's token sending Acme's vehicle id is Beta's own vehicle of that id, and
+    // Acme's device goes on as before (it used to be 403 forever for whoever came second).
+    let (status, body, _) = send(
+        &h.app,
+        with_token(post_json(key_on, &key_on_body()), "beta-token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, _) = send(
+        &h.app,
+        with_token(post_json(key_on, &key_on_body()), "acme-token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        h.state.registry().companies_of("2254690422"),
+        [Arc::<str>::from("acme"), Arc::from("beta")]
+    );
+    let companies: Vec<String> = h
+        .sink
+        .records()
+        .iter()
+        .map(|r| decode(&r.value).expect("decode").company)
+        .collect();
+    assert_eq!(companies, ["acme", "beta", "acme"]);
+    // An unknown vehicle joins the token's company.
     let mut body = key_on_body();
     body["mdn"] = json!(999);
     let (status, _, _) = send(&h.app, with_token(post_json(key_on, &body), "beta-token")).await;
@@ -93,8 +112,26 @@ async fn tokens_scope_companies() {
         h.state.registry().company_of("999").as_deref(),
         Some("beta")
     );
-    let last = decode(&h.sink.records()[1].value).expect("decode");
-    assert_eq!(last.company, "beta");
+    // Under `unknown_vehicle = "reject"` a token may send only its company's registered ids.
+    let strict = harness(IngestConfig {
+        auth: AuthMode::Token,
+        unknown_vehicle: UnknownVehiclePolicy::Reject,
+        ..IngestConfig::default()
+    });
+    rejected(
+        &strict,
+        with_token(post_json(key_on, &key_on_body()), "beta-token"),
+        StatusCode::NOT_FOUND,
+        1012,
+        Some("mdn"),
+    )
+    .await;
+    let (status, body, _) = send(
+        &strict.app,
+        with_token(post_json(key_on, &key_on_body()), "acme-token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
@@ -213,9 +250,27 @@ async fn admin_registry_endpoints() {
         .iter()
         .map(|v| v["vehicle"].as_str().expect("id"))
         .collect();
-    assert_eq!(vehicles, ["beta-1", "taxi-9"]);
+    assert_eq!(vehicles, ["beta-1", "shared-1", "taxi-9"]);
     let (_, body, _) = send(&h.app, list(ADMIN)).await;
-    assert_eq!(body["vehicles"].as_array().expect("list").len(), 3);
+    assert_eq!(body["vehicles"].as_array().expect("list").len(), 5);
+    // The same id in a second company is a second vehicle; removing it from one leaves the other.
+    let (status, _, _) = send(&h.app, put("taxi-9", "acme", ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.state.registry().companies_of("taxi-9").len(), 2);
+    let delete_from = |vehicle: &str, company: &str| {
+        with_token(
+            Request::delete(format!("/v1/admin/vehicles/{vehicle}?company={company}"))
+                .body(Body::empty())
+                .expect("request"),
+            ADMIN,
+        )
+    };
+    let (status, body, _) = send(&h.app, delete_from("taxi-9", "acme")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = send(&h.app, delete_from("taxi-9", "acme")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = send(&h.app, delete_from("taxi-9", "nobody")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let delete = with_token(
         Request::delete("/v1/admin/vehicles/taxi-9")
             .body(Body::empty())
@@ -225,4 +280,27 @@ async fn admin_registry_endpoints() {
     let (status, _, _) = send(&h.app, delete).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(h.state.registry().company_of("taxi-9"), None);
+}
+
+/// Issue 35: a client that sends its head and then trickles (or stalls) its body is answered
+/// 408 at `body_timeout_secs`, and nothing is produced.
+#[tokio::test]
+async fn a_stalled_body_is_refused_at_its_deadline() {
+    let h = harness(IngestConfig {
+        body_timeout_secs: 1,
+        ..IngestConfig::default()
+    });
+    let first = futures::stream::once(async {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"mdn\": "))
+    });
+    let stalled = futures::StreamExt::chain(first, futures::stream::pending());
+    let request = Request::post(fleetflow_ingest::KEY_ON_PATH)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stalled))
+        .expect("request");
+    let started = std::time::Instant::now();
+    let (status, body, _) = send(&h.app, request).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(h.sink.records().is_empty());
 }

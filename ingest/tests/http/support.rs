@@ -49,6 +49,9 @@ pub fn harness_with(config: IngestConfig, sink: Arc<dyn RecordSink>) -> IngestSt
     let registry = VehicleRegistry::new([
         ("2254690422".to_owned(), Arc::from("acme")),
         ("beta-1".to_owned(), Arc::from("beta")),
+        // One id in two companies: two vehicles; a request without a company token is ambiguous.
+        ("shared-1".to_owned(), Arc::from("acme")),
+        ("shared-1".to_owned(), Arc::from("beta")),
     ]);
     let metrics = IngestMetrics::new(&prometheus::Registry::new()).expect("metrics");
     IngestState::new(config, Arc::new(tenants), Arc::new(registry), sink, metrics)
