@@ -297,11 +297,11 @@ mod tests {
             assert_eq!(registry.companies_of("v8"), Vec::<Arc<str>>::new());
             assert_eq!(
                 registry.register_if_absent("v1", &beta).expect("io"),
-                [beta.clone()]
+                std::slice::from_ref(&beta)
             );
             assert_eq!(
                 registry.register_if_absent("v1", &acme).expect("io"),
-                [beta.clone()],
+                std::slice::from_ref(&beta),
                 "first registration wins without a token"
             );
             // With a token each company has its own v1.
