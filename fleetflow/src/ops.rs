@@ -96,6 +96,8 @@ struct IngestStatus {
 #[derive(Debug, Serialize)]
 struct PipelineStatus {
     records_read: u64,
+    /// Milliseconds (summed over workers) the source paused for flow control.
+    source_throttled_ms: u64,
     commits: u64,
     /// Dataflow time (epoch ms) up to which the tables are committed.
     committed_upto_ms: u64,
@@ -125,6 +127,7 @@ fn pipeline_status(stats: &PipelineStats) -> PipelineStatus {
     .collect();
     PipelineStatus {
         records_read: stats.records_read.load(Ordering::Relaxed),
+        source_throttled_ms: stats.source_throttled_ms.load(Ordering::Relaxed),
         commits: stats.commits.load(Ordering::Relaxed),
         committed_upto_ms: stats.last_commit_epoch.load(Ordering::Relaxed),
         rows_written,
@@ -160,6 +163,12 @@ fn pipeline_metrics(stats: &PipelineStats, out: &mut String) {
         "counter",
         "Kafka records the pipeline has read.",
         &one(status.records_read),
+    );
+    metric(
+        "fleetflow_pipeline_source_throttled_seconds_total",
+        "counter",
+        "Seconds (summed over workers) the Kafka source paused, at its in-flight bound.",
+        &one(status.source_throttled_ms / 1000),
     );
     metric(
         "fleetflow_pipeline_commits_total",

@@ -38,6 +38,11 @@ pub struct PipelineConfig {
     pub tick_ms: u64,
     /// How often the sink writes files and commits (seconds of dataflow time).
     pub flush_secs: f64,
+    /// Flow control: the Kafka source stops reading while this many MiB of record payload
+    /// (per worker) are read but not yet committed to Parquet, so a backlog stays in Kafka
+    /// rather than in memory. Roughly: payload x 6 is the rows it becomes. Must exceed what
+    /// arrives in two flush windows, or catching up slows; 0 turns flow control off.
+    pub source_max_in_flight_mib: f64,
     /// Correction horizon, seconds: how far behind a vehicle's newest item a late item still
     /// corrects trips (older ones are stored and counted). The sessionizer keeps this much of
     /// each vehicle's items, ~45 bytes each: at one fix per second, 1 h is ~160 KB per vehicle,
@@ -111,6 +116,7 @@ impl Default for PipelineConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             tick_ms: 50,
             flush_secs: 5.0,
+            source_max_in_flight_mib: 256.0,
             horizon_secs: 3600,
             trips: TripRules::default(),
             compaction: CompactionConfig::default(),
@@ -158,6 +164,8 @@ pub enum PipelineError {
 #[derive(Debug, Default)]
 pub struct PipelineStats {
     pub records_read: Arc<AtomicU64>,
+    /// Milliseconds (summed over workers) the Kafka source did not read because of flow control.
+    pub source_throttled_ms: Arc<AtomicU64>,
     pub commits: AtomicU64,
     pub last_commit_epoch: AtomicU64,
     pub positions_written: AtomicU64,
@@ -300,6 +308,8 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         stop_when_caught_up: job.stop_when_caught_up,
         shutdown: shutdown.clone(),
         records_read: stats.records_read.clone(),
+        max_in_flight_bytes: (job.config.source_max_in_flight_mib.max(0.0) * 1_048_576.0) as u64,
+        throttled_ms: stats.source_throttled_ms.clone(),
     };
     let sink = SinkConfig::new(job.data_dir.clone(), flush_ms, resume);
     let compaction = job.config.compaction.clone();
@@ -328,9 +338,11 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
                 })
             })
             .flatten();
+        // How far the commits have come: the source's flow control reads it.
+        let committed: ProbeHandle<Epoch> = ProbeHandle::new();
         let probe: Result<ProbeHandle<Epoch>, SourceError> =
             worker.dataflow::<Epoch, _, _>(|scope| {
-                let (records, progress) = kafka_source(scope, source)?;
+                let (records, progress) = kafka_source(scope, source, committed.clone())?;
                 let mut streams = records.sessionize(move || Sessionizer::new(rules, horizon_ms));
                 // The sink reads the rows the route window passed on (moved, not copied).
                 let (recent, positions) =
@@ -345,11 +357,11 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
                 )
                 .rows()
                 .publish_live(device_alerts(streams.events.clone()), live);
-                let (probe, _) = streams
+                streams
                     .write_parquet(progress, sink)
                     .inspect(move |summary| stats.record(summary))
-                    .probe();
-                Ok(probe)
+                    .probe_with(&committed);
+                Ok(committed)
             });
         let probe = probe.map_err(|e| e.to_string());
         if probe.is_ok() {

@@ -11,7 +11,7 @@
 //! their rows) and the source holds a timestamp-0 capability until every one of its partitions
 //! has passed its committed offset.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -45,6 +46,12 @@ pub struct SourceConfig {
     pub shutdown: Arc<AtomicBool>,
     /// Records read, for `/metrics`.
     pub records_read: Arc<AtomicU64>,
+    /// Flow control: stop reading while this many payload bytes are read but not committed
+    /// (0: never stop). Replay is exempt: its records sit at timestamp 0, which cannot commit
+    /// before replay ends.
+    pub max_in_flight_bytes: u64,
+    /// Milliseconds the source spent not reading because of the bound, for `/metrics`.
+    pub throttled_ms: Arc<AtomicU64>,
 }
 
 /// Source errors: setup only; once reading, broker trouble is retried by librdkafka.
@@ -104,9 +111,15 @@ pub type SourceStreams<'scope> = (
 );
 
 /// Builds this worker's source: raw records, and (partition, next offset) progress reports.
+///
+/// `committed` is the sink's commit frontier: with it the source bounds what it has read but
+/// the sink not yet committed (`max_in_flight_bytes`). While over the bound it does not poll,
+/// so librdkafka's prefetch queue fills and its fetching stops: the backlog stays in Kafka. Its
+/// epochs still advance with the clock, so windows close and commits free the budget.
 pub fn kafka_source<'scope>(
     scope: Scope<'scope, Epoch>,
     config: SourceConfig,
+    committed: ProbeHandle<Epoch>,
 ) -> Result<SourceStreams<'scope>, SourceError> {
     let consumer: BaseConsumer = config.client.create()?;
     let partitions = partition_count(&consumer, &config.topic, Duration::from_secs(60))?;
@@ -158,13 +171,41 @@ pub fn kafka_source<'scope>(
         let mut replay_batch: Vec<RawRecord> = Vec::new();
         let mut draining = false;
         let mut last_warning: Option<Instant> = None;
+        // Payload bytes read per epoch, oldest first, until the commit frontier passes it.
+        let mut in_flight: VecDeque<(Epoch, u64)> = VecDeque::new();
+        let mut in_flight_bytes = 0u64;
+        let mut throttled_since: Option<Instant> = None;
+        let bound = config.max_in_flight_bytes;
         move |_frontiers| {
             let Some((records_cap, progress_cap)) = live.as_mut() else {
                 return;
             };
+            while let Some(&(epoch, bytes)) = in_flight.front() {
+                if committed.less_equal(&epoch) {
+                    break;
+                }
+                in_flight.pop_front();
+                in_flight_bytes -= bytes;
+            }
+            let throttled = bound > 0 && replay.is_none() && in_flight_bytes >= bound;
+            match (throttled, throttled_since) {
+                (true, None) => throttled_since = Some(Instant::now()),
+                (false, Some(since)) => {
+                    config
+                        .throttled_ms
+                        .fetch_add(since.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    throttled_since = None;
+                }
+                _ => {}
+            }
             let started = Instant::now();
             let mut read = 0usize;
-            while read < 100_000 && started.elapsed() < Duration::from_millis(20) {
+            let mut read_bytes = 0u64;
+            while !throttled
+                && read < 100_000
+                && (bound == 0 || in_flight_bytes + read_bytes < bound)
+                && started.elapsed() < Duration::from_millis(20)
+            {
                 match consumer.poll(Duration::ZERO) {
                     None => break,
                     Some(Err(e)) => {
@@ -177,6 +218,7 @@ pub fn kafka_source<'scope>(
                     }
                     Some(Ok(message)) => {
                         read += 1;
+                        read_bytes += message.payload_len() as u64;
                         let p = message.partition();
                         let raw = RawRecord {
                             partition: p,
@@ -208,6 +250,15 @@ pub fn kafka_source<'scope>(
                 records_h.session(&*records_cap).give_container(&mut batch);
             }
             drop(records_h);
+            if read_bytes > 0 {
+                // Replay's bytes too: once replay ends they sit at an epoch the frontier passes.
+                let at = *records_cap.time();
+                match in_flight.back_mut() {
+                    Some((epoch, bytes)) if *epoch == at => *bytes += read_bytes,
+                    _ => in_flight.push_back((at, read_bytes)),
+                }
+                in_flight_bytes += read_bytes;
+            }
 
             if !draining && config.shutdown.load(Ordering::Relaxed) {
                 // Shutdown drains: read what the broker holds now, then stop.

@@ -389,7 +389,17 @@ pub fn distinct_fix_keys(records: &[TelemetryRecord]) -> Vec<(String, i64)> {
 
 /// Runs `fleetflow pipeline --until-caught-up` over `brokers` into `data_dir` and waits for it.
 pub fn pipeline_until_caught_up(brokers: &str, data_dir: &std::path::Path) {
+    pipeline_until_caught_up_with(brokers, data_dir, &[]);
+}
+
+/// [`pipeline_until_caught_up`] with `env` (`FLEETFLOW_*` settings).
+pub fn pipeline_until_caught_up_with(
+    brokers: &str,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) {
     let status = Command::new(fleetflow_bin())
+        .envs(env.iter().copied())
         .args(["pipeline", "--until-caught-up", "--http", "127.0.0.1:0"])
         .args(["--postgres", "off"])
         .args(["--brokers", brokers])
