@@ -23,6 +23,7 @@ start=$(date +%s.%N)
 start_pipeline
 wait_committed "$records"
 done_at=$(date +%s.%N)
+echo "source paused by flow control: $(status | python3 -c 'import json,sys; print(json.load(sys.stdin)["pipeline"]["source_throttled_ms"] / 1000)') s (summed over workers; FLEETFLOW_PIPELINE__SOURCE_MAX_IN_FLIGHT_MIB=${FLEETFLOW_PIPELINE__SOURCE_MAX_IN_FLIGHT_MIB:-64})"
 grep -E 'VmRSS|VmHWM' "/proc/$pipeline_pid/status"
 echo "CPU seconds by thread (user, system; minor page faults):"
 thread_cpu "$pipeline_pid"

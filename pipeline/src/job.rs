@@ -40,8 +40,9 @@ pub struct PipelineConfig {
     pub flush_secs: f64,
     /// Flow control: the Kafka source stops reading while this many MiB of record payload
     /// (per worker) are read but not yet committed to Parquet, so a backlog stays in Kafka
-    /// rather than in memory. Roughly: payload x 6 is the rows it becomes. Must exceed what
-    /// arrives in two flush windows, or catching up slows; 0 turns flow control off.
+    /// rather than in memory. 64 MiB caught up 10% faster than no bound, at 4 GB less peak
+    /// memory, on an 82M-point backlog (`benches/RESULTS.md`, session 25); 32 MiB cost 30% of
+    /// the speed (the room is freed one flush window at a time). 0 turns flow control off.
     pub source_max_in_flight_mib: f64,
     /// Correction horizon, seconds: how far behind a vehicle's newest item a late item still
     /// corrects trips (older ones are stored and counted). The sessionizer keeps this much of
@@ -116,7 +117,7 @@ impl Default for PipelineConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             tick_ms: 50,
             flush_secs: 5.0,
-            source_max_in_flight_mib: 256.0,
+            source_max_in_flight_mib: 64.0,
             horizon_secs: 3600,
             trips: TripRules::default(),
             compaction: CompactionConfig::default(),
