@@ -201,7 +201,8 @@ pub(crate) fn vehicles_answer(
     }
 }
 
-/// `GET /v1/live/vehicles/{id}[?company=c]`
+/// `GET /v1/live/vehicles/{id}[?company=c]`. A vehicle is a company and an id: when the caller
+/// sees the id in several companies (the admin token), `company` must say which.
 async fn vehicle(
     State(api): State<LiveApi>,
     headers: HeaderMap,
@@ -214,6 +215,19 @@ async fn vehicle(
             .vehicles
             .find(&id, |company| viewer.sees(company))
             .ok_or_else(|| QueryError::NotFound(format!("vehicle {id:?}")))?;
+        let first = entry.company();
+        if let Some(other) = s
+            .vehicles
+            .find(&id, |company| viewer.sees(company) && company != &**first)
+        {
+            return Err(QueryError::BadParameter {
+                parameter: "company",
+                reason: format!(
+                    "vehicle {id:?} is in several companies ({first}, {}, ...): name one with ?company=",
+                    other.company()
+                ),
+            });
+        }
         Ok(Json(json!({
             "upto_ms": s.upto,
             "cursor": s.seq,

@@ -334,11 +334,42 @@ async fn a_company_token_never_sees_another_company() {
     // The admin can narrow to one company.
     let (_, body) = get(&store, "/v1/live/vehicles?company=b", Some(ADMIN)).await;
     assert_eq!(ids(&body["vehicles"]), ["b1"]);
+    let (status, body) = get(&store, "/v1/live/vehicles/b1?company=b", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["vehicle"]["company"], "b");
     for token in [None, Some("wrong")] {
         let (status, body) = get(&store, "/v1/live/vehicles", token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(body["error"].as_str().unwrap().contains("Bearer"));
     }
+}
+
+/// Issue 35: a vehicle is a company and an id. The same id in two companies is two vehicles;
+/// each company sees its own, and the admin names the company when the id is ambiguous.
+#[tokio::test]
+async fn one_id_in_two_companies_is_two_vehicles() {
+    let store = Arc::new(LiveStore::new(LiveStoreConfig::default()));
+    let in_a = vehicle("a", "x1", 37.5665, 126.9780, Motion::Moving);
+    let in_b = vehicle("b", "x1", 35.1796, 129.0756, Motion::Parked);
+    let mut rows = vec![
+        (LiveRow::Vehicle(in_a.clone()), 1),
+        (LiveRow::Vehicle(in_b.clone()), 1),
+    ];
+    rows.extend(summary_rows(&[&in_a, &in_b]));
+    store.apply(vec![(10, rows, Vec::new())], 11);
+    for (token, company) in [(TOKEN_A, "a"), (TOKEN_B, "b")] {
+        let (status, body) = get(&store, "/v1/live/vehicles/x1", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["vehicle"]["company"], company);
+    }
+    let (status, body) = get(&store, "/v1/live/vehicles/x1", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["parameter"], "company");
+    let (status, body) = get(&store, "/v1/live/vehicles/x1?company=b", Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["vehicle"]["position"]["lat"], 35.1796);
+    let (_, body) = get(&store, "/v1/live/vehicles", Some(ADMIN)).await;
+    assert_eq!(ids(&body["vehicles"]), ["x1", "x1"]);
 }
 
 #[tokio::test]
