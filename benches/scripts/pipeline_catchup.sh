@@ -4,6 +4,7 @@
 # It has both cores to itself, so this is its catch-up rate (after an outage, or at startup).
 #
 #   benches/scripts/pipeline_catchup.sh [seconds]      (default: 10)
+#   BENCH_PROCESSES=2 BENCH_WORKERS=1 benches/scripts/pipeline_catchup.sh   (a 2-process cluster)
 #
 # Prints the rate, the resident memory at the end, and the CPU seconds of each pipeline thread,
 # user and system apart (`thread_cpu` in tansu_bench.sh).
@@ -24,9 +25,11 @@ start_pipeline
 wait_committed "$records"
 done_at=$(date +%s.%N)
 echo "source paused by flow control: $(status | python3 -c 'import json,sys; print(json.load(sys.stdin)["pipeline"]["source_throttled_ms"] / 1000)') s (summed over workers; FLEETFLOW_PIPELINE__SOURCE_MAX_IN_FLIGHT_MIB=${FLEETFLOW_PIPELINE__SOURCE_MAX_IN_FLIGHT_MIB:-64})"
-grep -E 'VmRSS|VmHWM' "/proc/$pipeline_pid/status"
-echo "CPU seconds by thread (user, system; minor page faults):"
-thread_cpu "$pipeline_pid"
+for pid in "${cluster_pids[@]}"; do
+  echo "pipeline process $pid: $(grep -E 'VmRSS|VmHWM' "/proc/$pid/status" | tr -s ' \t\n' ' ')"
+  echo "CPU seconds by thread (user, system; minor page faults):"
+  thread_cpu "$pid"
+done
 du -sb "$work/data/positions" | awk -v p="$points" '{printf "positions on disk: %.1f MB, %.1f bytes/point (flush files)\n", $1/1e6, $1/p}'
 python3 -c 'import sys; s, e, p = map(float, sys.argv[1:]); print(f"pipeline caught up: {p:.0f} points in {e - s:.1f} s = {p / (e - s):,.0f} points/s")' \
   "$start" "$done_at" "$points"

@@ -28,12 +28,31 @@ tansu_pid=$!
 pids+=($tansu_pid)
 sleep 1
 
-# Starts `fleetflow pipeline` against Tansu, status on `hport`; sets `pipeline_pid`.
+# Starts `fleetflow pipeline` against Tansu, status on `hport`; sets `pipeline_pid` (process 0)
+# and `cluster_pids` (every process). BENCH_PROCESSES=N (default 1) runs it as a timely cluster
+# of N processes on this machine, each with BENCH_WORKERS workers (default: pipeline.workers, the
+# cores); process 0 reports on `hport`.
 start_pipeline() {
-  RUST_LOG=${PIPELINE_LOG:-warn} "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
-    --http "127.0.0.1:$hport" --admin-token bench-admin >"$work/pipeline.log" 2>&1 &
-  pipeline_pid=$!
-  pids+=($pipeline_pid)
+  local processes="${BENCH_PROCESSES:-1}" addresses="" i http
+  local workers=()
+  [ -n "${BENCH_WORKERS:-}" ] && workers=(--workers "$BENCH_WORKERS")
+  local cluster=()
+  if [ "$processes" -gt 1 ]; then
+    for ((i = 0; i < processes; i++)); do addresses+="${addresses:+,}127.0.0.1:$(free_port)"; done
+  fi
+  cluster_pids=()
+  for ((i = 0; i < processes; i++)); do
+    [ "$processes" -gt 1 ] && cluster=(--process "$i" --cluster "$addresses")
+    http="127.0.0.1:$hport"
+    [ "$i" -gt 0 ] && http="127.0.0.1:0"
+    RUST_LOG=${PIPELINE_LOG:-warn} "$bin/fleetflow" pipeline --brokers "127.0.0.1:$kport" --data-dir "$work/data" \
+      --http "$http" --postgres off --admin-token bench-admin "${workers[@]}" "${cluster[@]}" \
+      >"$work/pipeline-$i.log" 2>&1 &
+    cluster_pids+=($!)
+    pids+=($!)
+  done
+  pipeline_pid=${cluster_pids[0]}
+  ln -sf "$work/pipeline-0.log" "$work/pipeline.log"
 }
 
 status() { curl -s -H "Authorization: Bearer bench-admin" "127.0.0.1:$hport/status"; }

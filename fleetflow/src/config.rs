@@ -83,8 +83,11 @@ pub struct KafkaConfig {
     pub retention_hours: u64,
     /// The telemetry topic (records per `model/schema/telemetry-record-v1.md`).
     pub topic: String,
-    /// Partitions when fleetflow creates the topic (the unit of pipeline parallelism).
-    pub partitions: i32,
+    /// Partitions when fleetflow creates the topic (the unit of pipeline parallelism). Unset:
+    /// 12 on a Kafka cluster; on the embedded broker, one per pipeline worker (its one pipeline
+    /// reads them all, and the durable broker commits each partition of a produce as its own
+    /// SQLite transaction, one after another: 12 partitions cost ack latency for nothing).
+    pub partitions: Option<i32>,
     /// Replication factor when fleetflow creates the topic (3 on a production cluster).
     pub replication: i32,
     /// Producer: how long to wait for more records before sending a batch (ms). 25 ms, not
@@ -112,7 +115,7 @@ impl Default for KafkaConfig {
             embedded_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             retention_hours: 7 * 24,
             topic: "fleetflow.telemetry".to_owned(),
-            partitions: 12,
+            partitions: None,
             replication: 1,
             linger_ms: 25,
             compression: "lz4".to_owned(),
@@ -121,6 +124,18 @@ impl Default for KafkaConfig {
             queue_max_kbytes: 512 * 1024,
             flush_timeout_ms: 15_000,
         }
+    }
+}
+
+impl KafkaConfig {
+    /// Partitions to create the topic with: `partitions`, else 12 on a cluster and `workers` on
+    /// the embedded broker.
+    pub fn topic_partitions(&self, embedded: bool, workers: usize) -> i32 {
+        self.partitions.unwrap_or(if embedded {
+            i32::try_from(workers.max(1)).unwrap_or(i32::MAX)
+        } else {
+            12
+        })
     }
 }
 

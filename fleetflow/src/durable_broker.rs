@@ -10,6 +10,11 @@
 //!
 //! Disk is bounded by the topic's retention (`kafka.retention_hours`, applied when fleetflow
 //! creates the topic): Tansu deletes older records every 10 minutes.
+//!
+//! The broker runs on a tokio runtime of its own (threads `fleetflow-broker`). Its SQLite calls
+//! run to completion inside async functions: on the runtime that serves HTTP they held ingest's
+//! workers, and every request waited behind them (p99 ack latency 5-9x the in-memory broker's,
+//! `benches/RESULTS.md`).
 
 use std::fs::{File, OpenOptions};
 use std::net::{SocketAddr, TcpListener};
@@ -19,6 +24,7 @@ use std::time::{Duration, Instant};
 use tansu_broker::broker::Broker;
 use tansu_broker::coordinator::group::administrator::Controller;
 use tansu_storage::StorageContainer;
+use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use url::Url;
 
@@ -31,6 +37,8 @@ pub struct DurableBroker {
     storage: String,
     /// `None` only once [`DurableBroker::wait`] took it.
     task: Option<JoinHandle<()>>,
+    /// The broker's own runtime; `None` only while dropping.
+    runtime: Option<Runtime>,
     /// Held for the broker's lifetime (see the module doc).
     _lock: Option<File>,
 }
@@ -92,18 +100,41 @@ impl DurableBroker {
             .map_err(|e| AppError::Config(format!("broker listen address {address}: {e}")))?;
         let storage_url =
             Url::parse(&url).map_err(|e| AppError::Config(format!("broker storage {url}: {e}")))?;
-        let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
-            .node_id(tansu_broker::NODE_ID)
-            .cluster_id(cluster_id.clone())
-            .incarnation_id(uuid::Uuid::new_v4())
-            .advertised_listener(listener.clone())
-            .storage(storage_url)
-            .listener(listener)
-            .silent(true)
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            // Two: one can wait in SQLite while the other answers the network.
+            .worker_threads(2)
+            .thread_name("fleetflow-broker")
+            .enable_all()
             .build()
-            .await
-            .map_err(|e| AppError::Kafka(format!("embedded broker ({url}): {e}")))?;
-        let task = tokio::spawn(async move {
+            .map_err(AppError::io("broker runtime"))?;
+        let built = runtime.spawn({
+            let cluster_id = cluster_id.clone();
+            async move {
+                Broker::<Controller<StorageContainer>, StorageContainer>::builder()
+                    .node_id(tansu_broker::NODE_ID)
+                    .cluster_id(cluster_id)
+                    .incarnation_id(uuid::Uuid::new_v4())
+                    .advertised_listener(listener.clone())
+                    .storage(storage_url)
+                    .listener(listener)
+                    .silent(true)
+                    .build()
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+        let mut broker = match built.await {
+            Ok(Ok(broker)) => broker,
+            Ok(Err(e)) => {
+                runtime.shutdown_background();
+                return Err(AppError::Kafka(format!("embedded broker ({url}): {e}")));
+            }
+            Err(e) => {
+                runtime.shutdown_background();
+                return Err(AppError::Internal(format!("embedded broker start: {e}")));
+            }
+        };
+        let task = runtime.spawn(async move {
             if let Err(error) = broker.serve(tokio::time::Instant::now()).await {
                 tracing::error!(%error, "embedded broker stopped");
             }
@@ -118,6 +149,7 @@ impl DurableBroker {
         while !matches!(connects().await, Ok(Ok(_))) {
             if task.is_finished() || Instant::now() > deadline {
                 task.abort();
+                runtime.shutdown_background();
                 return Err(AppError::Kafka(format!(
                     "embedded broker did not listen on {address} (storage {url})"
                 )));
@@ -130,6 +162,7 @@ impl DurableBroker {
             cluster_id,
             storage: url,
             task: Some(task),
+            runtime: Some(runtime),
             _lock: lock,
         })
     }
@@ -164,6 +197,10 @@ impl Drop for DurableBroker {
         // a kill.
         if let Some(task) = &self.task {
             task.abort();
+        }
+        // Not `Runtime::drop`: that blocks, which panics when dropped inside async code.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }

@@ -124,7 +124,12 @@ pub fn pipeline_consumer_config(brokers: &str) -> ClientConfig {
 }
 
 /// Creates `topic` unless it exists, after checking the cluster answers at all.
-pub async fn ensure_topic(brokers: &str, kafka: &KafkaConfig) -> Result<(), AppError> {
+/// `partitions` is used only if the topic is new ([`KafkaConfig::topic_partitions`]).
+pub async fn ensure_topic(
+    brokers: &str,
+    kafka: &KafkaConfig,
+    partitions: i32,
+) -> Result<(), AppError> {
     let unreachable = |e: &dyn std::fmt::Display| {
         AppError::Kafka(format!("cannot reach Kafka at {brokers}: {e}"))
     };
@@ -148,7 +153,7 @@ pub async fn ensure_topic(brokers: &str, kafka: &KafkaConfig) -> Result<(), AppE
     let retention_ms = kafka.retention_hours.saturating_mul(3_600_000).to_string();
     let topic = NewTopic::new(
         &kafka.topic,
-        kafka.partitions,
+        partitions,
         TopicReplication::Fixed(kafka.replication),
     );
     let topic = if kafka.retention_hours > 0 {

@@ -80,6 +80,7 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         )
     })?;
     let workers = args.workers.unwrap_or(config.pipeline.workers).max(1);
+    let clustered = args.cluster.len() > 1;
     let mut job = pipeline_job(
         &config,
         &brokers,
@@ -88,15 +89,19 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
     job.stop_when_caught_up = args.until_caught_up;
     // The pipeline checks its commit log against the topic before it starts (`broker_check`):
     // create the topic if ingest has not yet, as ingest does, so either may start first.
-    crate::kafka::ensure_topic(&brokers, &config.kafka).await?;
+    let partitions = config.kafka.topic_partitions(false, workers);
+    crate::kafka::ensure_topic(&brokers, &config.kafka, partitions).await?;
     let started = Instant::now();
     let pipeline = fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?;
-    // The live views and SQL, served where they are computed (process 0 of a cluster).
+    // The live views and SQL, served where they are computed: every worker sends its live rows
+    // to worker 0 of the cluster, so process 0 holds them whole. The other processes answer
+    // the live endpoints 503 rather than an empty fleet, and their SQL has no live tables.
     let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
         .map_err(|e| AppError::Config(e.to_string()))?;
     let live = pipeline.live.clone();
+    let served = (args.process == 0).then(|| live.clone());
     let tenants = Arc::new(tenants);
-    let sql = crate::query_run::sql_side(&config, Some(live.clone()), tenants.clone()).await?;
+    let sql = crate::query_run::sql_side(&config, served.clone(), tenants.clone()).await?;
     let ops = OpsState {
         registry: prometheus::Registry::new(),
         started,
@@ -123,7 +128,7 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
     crate::query_run::print_postgres(sql.postgres);
     let router = crate::ops::routes(ops)
         .merge(fleetflow_query::live_routes(fleetflow_query::LiveApi::new(
-            Some(live.clone()),
+            served,
             tenants.clone(),
         )))
         .merge(sql.router);
@@ -149,6 +154,16 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         }
     };
     joined
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| {
+            if clustered && e.is_panic() {
+                // timely's network threads panic when a peer's connection drops.
+                AppError::Pipeline(
+                    "a process of this timely cluster stopped or became unreachable: a timely cluster restarts whole, so restart every process (each resumes from the commit log)"
+                        .to_owned(),
+                )
+            } else {
+                AppError::Internal(e.to_string())
+            }
+        })?
         .map_err(|e| AppError::Pipeline(e.to_string()))
 }

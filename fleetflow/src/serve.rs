@@ -81,12 +81,13 @@ impl EmbeddedBroker {
                     config.kafka.embedded_listen,
                 )
                 .await?;
-                ensure_topic(&broker.bootstrap_servers(), &config.kafka).await?;
+                let partitions = config.kafka.topic_partitions(true, config.pipeline.workers);
+                ensure_topic(&broker.bootstrap_servers(), &config.kafka, partitions).await?;
                 Ok(EmbeddedBroker::Durable(broker))
             }
             EmbeddedKind::Memory => Ok(EmbeddedBroker::Memory(MemoryBroker::start(
                 &config.kafka.topic,
-                config.kafka.partitions,
+                config.kafka.topic_partitions(true, config.pipeline.workers),
             )?)),
         }
     }
@@ -103,7 +104,10 @@ impl EmbeddedBroker {
 pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     let (brokers, embedded_broker) = match (&config.kafka.brokers, role) {
         (Some(brokers), _) => {
-            ensure_topic(brokers, &config.kafka).await?;
+            let partitions = config
+                .kafka
+                .topic_partitions(false, config.pipeline.workers);
+            ensure_topic(brokers, &config.kafka, partitions).await?;
             (brokers.clone(), None)
         }
         (None, Role::Run) => {

@@ -13,9 +13,9 @@ use std::time::Duration;
 use fleetflow_pipeline::table_reader::{current_trips, position_keys};
 use rand::{Rng, SeedableRng};
 use support::{
-    Fleetflow, Proc, distinct_fix_keys, finish_emulator, pipeline_until_caught_up,
-    pipeline_until_caught_up_with, read_all_records, report_field, start_emulator, start_fleetflow,
-    start_tansu, start_tansu_on, temp_dir,
+    Fleetflow, Proc, await_listening, distinct_fix_keys, finish_emulator, free_port,
+    pipeline_until_caught_up, pipeline_until_caught_up_with, read_all_records, report_field,
+    spawn_fleetflow, start_emulator, start_fleetflow, start_tansu, start_tansu_on, temp_dir,
 };
 
 const TOPIC: &str = "fleetflow.telemetry";
@@ -174,7 +174,7 @@ fn broker_killed_and_restarted_loses_and_doubles_nothing() {
 fn ingest_restarted_while_clients_retry_loses_and_doubles_nothing() {
     let dir = temp_dir("crash-ingest");
     let tansu = start_tansu(&format!("sqlite:///{}/tansu.db", dir.display()));
-    let http = format!("127.0.0.1:{}", support::free_port());
+    let http = format!("127.0.0.1:{}", free_port());
     let ingest = start_ingest(&tansu.brokers, &dir.join("ingest"), Some(&http));
     let data = dir.join("data");
     let pipeline = start_pipeline(&tansu.brokers, &data);
@@ -217,13 +217,7 @@ fn start_run(data: &Path, http: &str) -> Fleetflow {
 
 /// The vehicles `/v1/live/vehicles` lists.
 fn live_vehicles(ff: &Fleetflow) -> Vec<String> {
-    let (status, body) = support::http(
-        ff.http,
-        "GET",
-        "/v1/live/vehicles",
-        &[("Authorization", "Bearer crash-test")],
-        b"",
-    );
+    let (status, body) = live_vehicles_answer(ff);
     assert_eq!(status, 200, "{body}");
     let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
     let mut ids: Vec<String> = answer["vehicles"]
@@ -234,6 +228,16 @@ fn live_vehicles(ff: &Fleetflow) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+fn live_vehicles_answer(ff: &Fleetflow) -> (u16, String) {
+    support::http(
+        ff.http,
+        "GET",
+        "/v1/live/vehicles",
+        &[("Authorization", "Bearer crash-test")],
+        b"",
+    )
 }
 
 /// `/status`'s committed offsets, summed: records the tables hold.
@@ -271,7 +275,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 fn run_killed_at_random_moments_keeps_every_acked_point_and_vehicle() {
     let dir = temp_dir("crash-run");
     let data = dir.join("data");
-    let http = format!("127.0.0.1:{}", support::free_port());
+    let http = format!("127.0.0.1:{}", free_port());
     let mut ff = start_run(&data, &http);
     let emulator = start_emulator(ff.http, 60, 40);
     let mut rng = rand::rngs::StdRng::seed_from_u64(30);
@@ -321,4 +325,115 @@ fn run_killed_at_random_moments_keeps_every_acked_point_and_vehicle() {
     );
     assert_exactly_once(&ff.brokers, &data, report_field(&total, "points"));
     drop(ff);
+}
+
+/// `fleetflow pipeline` as a timely cluster of `processes` processes of one worker each, on one
+/// data dir (a shared file system), with `extra` flags. The processes listen only once all have
+/// connected, so all are started before any is awaited.
+fn start_cluster(brokers: &str, data: &Path, processes: usize, extra: &[&str]) -> Vec<Fleetflow> {
+    let addresses: Vec<String> = (0..processes)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let addresses = addresses.join(",");
+    let spawned: Vec<Proc> = (0..processes)
+        .map(|index| {
+            let index = index.to_string();
+            let mut args = vec![
+                "--brokers",
+                brokers,
+                "--data-dir",
+                data.to_str().expect("utf8"),
+                "--workers",
+                "1",
+                "--process",
+                &index,
+                "--cluster",
+                &addresses,
+                "--admin-token",
+                "crash-test",
+                "--postgres",
+                "off",
+            ];
+            args.extend(extra);
+            spawn_fleetflow(
+                "pipeline",
+                &args,
+                &[
+                    ("FLEETFLOW_PIPELINE__FLUSH_SECS", "1"),
+                    ("FLEETFLOW_PIPELINE__COMPACTION__INTERVAL_SECS", "0.3"),
+                    ("FLEETFLOW_PIPELINE__COMPACTION__MIN_FILES", "2"),
+                ],
+            )
+        })
+        .collect();
+    spawned
+        .into_iter()
+        .map(|proc| await_listening(proc, "pipeline"))
+        .collect()
+}
+
+/// Issue 39: a 2-process timely cluster under load, one process SIGKILLed at random moments and
+/// the cluster restarted whole (as timely clusters restart): `positions` holds every fix exactly
+/// once and trips equal a 1-process run; process 0 serves the whole fleet's live views and the
+/// other process says it does not serve them.
+#[test]
+fn a_cluster_killed_and_restarted_equals_one_process() {
+    let dir = temp_dir("crash-cluster");
+    let tansu = start_tansu(&format!("sqlite:///{}/tansu.db", dir.display()));
+    let ingest = start_ingest(&tansu.brokers, &dir.join("ingest"), None);
+    let emulator = start_emulator(ingest.http, 60, 30);
+    let data = dir.join("data");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(39);
+    for kill in 0..4 {
+        let mut cluster = start_cluster(&tansu.brokers, &data, 2, &[]);
+        std::thread::sleep(Duration::from_millis(rng.random_range(2000..5000)));
+        let victim = kill % 2;
+        eprintln!("SIGKILL cluster process {victim} (#{kill})");
+        let killed = cluster.remove(victim);
+        sigkill(killed.proc);
+        // The survivor has lost its peer: it must stop by itself (an operator, or systemd,
+        // restarts the cluster whole), not hang.
+        let mut survivor = cluster.remove(0).proc;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = survivor.child.try_wait().expect("wait") {
+                assert!(!status.success(), "the survivor exited cleanly: {status}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the survivor of a killed cluster process did not stop within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let total = finish_emulator(emulator);
+    assert_eq!(report_field(&total, "err"), 0, "{total}");
+
+    // The restarted cluster serves the whole fleet's live views from process 0, whichever
+    // process reads a vehicle's partition.
+    let cluster = start_cluster(&tansu.brokers, &data, 2, &[]);
+    wait_until(
+        "process 0 lists every vehicle of the fleet",
+        Duration::from_secs(60),
+        || live_vehicles(&cluster[0]).len() == 60,
+    );
+    let (status, body) = live_vehicles_answer(&cluster[1]);
+    assert_eq!(status, 503, "process 1 answered the live views: {body}");
+    assert!(body.contains("process 0"), "{body}");
+    for process in cluster {
+        sigkill(process.proc);
+    }
+
+    // A last run catches up and ends, as a cluster.
+    for process in start_cluster(&tansu.brokers, &data, 2, &["--until-caught-up"]) {
+        let mut proc = process.proc;
+        let status = proc.child.wait().expect("wait");
+        assert!(
+            status.success(),
+            "cluster --until-caught-up failed: {status}"
+        );
+    }
+    assert_exactly_once(&tansu.brokers, &data, report_field(&total, "points"));
+    drop(ingest);
 }

@@ -27,7 +27,9 @@ pub enum QueryError {
         oldest: u64,
         newest: u64,
     },
-    #[error("the live views are not running in this process")]
+    #[error(
+        "the live views are not served by this process (fleetflow ingest runs none; in a timely cluster, process 0 serves them)"
+    )]
     Unavailable,
     /// The SQL is wrong, refused (read-only) or failed on the data; `line`/`column` (1-based)
     /// say where, when known.

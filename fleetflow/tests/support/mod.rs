@@ -121,6 +121,12 @@ pub struct Fleetflow {
 
 /// Starts `fleetflow <subcommand> --http 127.0.0.1:0 <extra>` and waits until it listens.
 pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -> Fleetflow {
+    await_listening(spawn_fleetflow(subcommand, extra, env), subcommand)
+}
+
+/// Starts `fleetflow <subcommand> --http 127.0.0.1:0 <extra>` without waiting (the processes of
+/// a timely cluster listen only once all have started).
+pub fn spawn_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut command = Command::new(fleetflow_bin());
     command.arg(subcommand);
     if !extra.contains(&"--http") {
@@ -135,7 +141,11 @@ pub fn start_fleetflow(subcommand: &str, extra: &[&str], env: &[(&str, &str)]) -
     for (key, value) in env {
         command.env(key, value);
     }
-    let proc = Proc::spawn("fleetflow", command);
+    Proc::spawn("fleetflow", command)
+}
+
+/// Waits until a spawned `fleetflow <subcommand>` listens, reading its start-up banner.
+pub fn await_listening(proc: Proc, subcommand: &str) -> Fleetflow {
     let mut brokers = None;
     let mut admin_token = None;
     let mut postgres = None;
