@@ -423,7 +423,10 @@ fn osmand_devices_report_on_the_dedicated_port() {
             "--admin-token",
             "osmand-admin",
         ],
-        &[("FLEETFLOW_INGEST__OSMAND_LISTEN", "127.0.0.1:0")],
+        &[
+            ("FLEETFLOW_INGEST__OSMAND_LISTEN", "127.0.0.1:0"),
+            ("FLEETFLOW_PIPELINE__FLUSH_SECS", "1"),
+        ],
     );
     let port = ff.osmand.expect("fleetflow printed its OsmAnd listener");
     let (status, body) = http(port, "GET", "/?id=tracker-1&lat=37.5&lon=127.0", &[], b"");
@@ -472,6 +475,37 @@ fn osmand_devices_report_on_the_dedicated_port() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // What has no column is in `positions.attributes`; the time of receipt is flagged.
+    let sql = json!({"sql": "SELECT vehicle, attributes, flags & 16 AS receipt FROM positions ORDER BY vehicle"});
+    let rows = loop {
+        let (status, body) = http(
+            ff.http,
+            "POST",
+            "/v1/sql",
+            &[
+                ("Authorization", "Bearer osmand-admin"),
+                ("Content-Type", "application/json"),
+            ],
+            sql.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).expect("json");
+        if answer["row_count"] == 2 {
+            break answer["rows"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "positions not written: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        rows,
+        json!([
+            {"vehicle": "48241179", "receipt": 0, "attributes": r#"{"activity":{"type":"in_vehicle"},"battery":{"is_charging":false},"event":"motionchange","is_moving":true,"odometer":0}"#},
+            {"vehicle": "tracker-1", "receipt": 16, "attributes": null},
+        ])
+    );
 }
 
 /// `secs` since the epoch as RFC 3339 UTC (`2025-06-15T13:45:12Z`).

@@ -59,8 +59,6 @@ pub struct IngestMetrics {
     per_endpoint: Vec<PerEndpoint>,
     rejected: IntCounterVec,
     records: IntCounter,
-    /// Per OsmAnd JSON attribute with no column ([`crate::osmand_json::UNSTORED`]).
-    unstored: Vec<IntCounter>,
 }
 
 impl IngestMetrics {
@@ -102,13 +100,6 @@ impl IngestMetrics {
         )?;
         let records =
             IntCounter::new("fleetflow_ingest_records_total", "Kafka records delivered.")?;
-        let unstored = IntCounterVec::new(
-            Opts::new(
-                "fleetflow_ingest_unstored_attributes_total",
-                "OsmAnd JSON attributes received that no table has a column for, by name.",
-            ),
-            &["attribute"],
-        )?;
         for collector in [
             Box::new(accepted.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(points.clone()),
@@ -116,7 +107,6 @@ impl IngestMetrics {
             Box::new(rejected.clone()),
             Box::new(ack_seconds.clone()),
             Box::new(records.clone()),
-            Box::new(unstored.clone()),
         ] {
             registry.register(collector)?;
         }
@@ -136,10 +126,6 @@ impl IngestMetrics {
             per_endpoint,
             rejected,
             records,
-            unstored: crate::osmand_json::UNSTORED
-                .iter()
-                .map(|name| unstored.with_label_values(&[*name]))
-                .collect(),
         })
     }
 
@@ -150,13 +136,6 @@ impl IngestMetrics {
         m.items.inc_by(outcome.items as u64);
         m.ack_seconds.observe(elapsed.as_secs_f64());
         self.records.inc_by(outcome.records as u64);
-    }
-
-    /// Counts the unstored attributes of one OsmAnd JSON request.
-    pub fn unstored(&self, counts: &[u64]) {
-        for (counter, n) in self.unstored.iter().zip(counts) {
-            counter.inc_by(*n);
-        }
     }
 
     pub fn rejected(&self, endpoint: Endpoint, error: &IngestError) {

@@ -211,6 +211,7 @@ impl KeyEvent<'_> {
             vehicle,
             field: "mdn".to_owned(),
             items: vec![item],
+            attributes: Vec::new(),
         })
     }
 }
@@ -258,6 +259,7 @@ impl CycleInfo<'_> {
             vehicle,
             field: "mdn".to_owned(),
             items,
+            attributes: Vec::new(),
         })
     }
 }

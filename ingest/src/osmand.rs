@@ -191,6 +191,7 @@ fn parse_osmand(
         vehicle,
         field: "id".to_owned(),
         items: vec![Item::Fix(fix)],
+        attributes: Vec::new(),
     })
 }
 
@@ -208,7 +209,6 @@ pub(crate) async fn osmand(
                 .get(..16)
                 .is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
         });
-    let metrics = state.metrics().clone();
     handle_with(
         &state,
         Endpoint::Osmand,
@@ -219,7 +219,6 @@ pub(crate) async fn osmand(
             if json {
                 let mut params = params(query.as_deref(), b"")?;
                 let request = parse_json(bytes, clock)?;
-                metrics.unstored(&request.unstored);
                 return Ok(Parsed {
                     batches: vec![request.batch],
                     token: params.remove("token"),

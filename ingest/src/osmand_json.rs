@@ -21,15 +21,16 @@
 //!   negative value of either meaning unknown (stored as 0, as the query form's absent ones);
 //!   `accuracy` and `altitude` are metres; `battery.level` is 0..1 (negative: unknown).
 //! - `is_moving`, `odometer`, `event`, `mock`, `activity`, `battery.is_charging` and `extras` have
-//!   no column in the tables: they are accepted and counted per name in
-//!   `fleetflow_ingest_unstored_attributes_total`, not stored (the README says so).
+//!   no column of their own: each fix keeps those it was sent, in the shape they came in, as one
+//!   JSON object in `positions.attributes` (at most 4 KiB; more is refused, naming the location).
 //!
 //! Fields are named by their path (`location.coords.latitude`); unknown fields are ignored, as
 //! Traccar ignores them.
 
 use serde_json::{Map, Value};
 
-use fleetflow_model::{E7, Fix, GpsStatus, Item};
+use fleetflow_model::record::MAX_ATTRIBUTES_LEN;
+use fleetflow_model::{E7, Fix, GpsStatus, Item, ItemAttributes};
 
 use crate::error::IngestError;
 use crate::field::{At, Clock};
@@ -38,22 +39,21 @@ use crate::state::VehicleBatch;
 /// Most fixes one JSON request may carry (a batch sync after a long time offline).
 const MAX_LOCATIONS: usize = 10_000;
 
-/// The attributes a location may carry that no table has a column for.
-pub const UNSTORED: [&str; 7] = [
+/// The attributes a location may carry that no column holds: kept, as sent, in
+/// `positions.attributes` (one JSON object per fix).
+pub const ATTRIBUTES: [&str; 6] = [
     "is_moving",
     "odometer",
     "event",
     "mock",
     "activity",
-    "battery.is_charging",
     "extras",
 ];
 
-/// One JSON request: its vehicle's fixes, and how often each unstored attribute was sent.
+/// One JSON request: its vehicle's fixes, with their attributes.
 #[derive(Debug)]
 pub struct JsonRequest {
     pub batch: VehicleBatch,
-    pub unstored: [u64; UNSTORED.len()],
 }
 
 pub fn parse_json(bytes: &[u8], clock: &Clock) -> Result<JsonRequest, IngestError> {
@@ -74,12 +74,9 @@ pub fn parse_json(bytes: &[u8], clock: &Clock) -> Result<JsonRequest, IngestErro
         }
     };
     let vehicle = At::TOP.vehicle_id(id, "device_id")?;
-    let mut unstored = [0u64; UNSTORED.len()];
-    let items = match root.get("location") {
+    let fixes = match root.get("location") {
         None | Some(Value::Null) => return Err(IngestError::missing("location")),
-        Some(Value::Object(location)) => {
-            vec![location_fix(location, "location", clock, &mut unstored)?]
-        }
+        Some(Value::Object(location)) => vec![location_fix(location, "location", clock)?],
         Some(Value::Array(locations)) => {
             if locations.is_empty() {
                 return Err(IngestError::invalid("location", "is an empty list"));
@@ -99,7 +96,7 @@ pub fn parse_json(bytes: &[u8], clock: &Clock) -> Result<JsonRequest, IngestErro
                     let location = location
                         .as_object()
                         .ok_or_else(|| IngestError::invalid(path.clone(), "must be an object"))?;
-                    location_fix(location, &path, clock, &mut unstored)
+                    location_fix(location, &path, clock)
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
@@ -110,13 +107,24 @@ pub fn parse_json(bytes: &[u8], clock: &Clock) -> Result<JsonRequest, IngestErro
             ));
         }
     };
+    let mut items = Vec::with_capacity(fixes.len());
+    let mut attributes = Vec::new();
+    for (index, (item, json)) in fixes.into_iter().enumerate() {
+        items.push(item);
+        if let Some(json) = json {
+            attributes.push(ItemAttributes {
+                item: index as u32,
+                json,
+            });
+        }
+    }
     Ok(JsonRequest {
         batch: VehicleBatch {
             vehicle,
             field: "device_id".to_owned(),
             items,
+            attributes,
         },
-        unstored,
     })
 }
 
@@ -153,12 +161,12 @@ fn object<'a>(
     }
 }
 
+/// One location's fix, and its attributes with no column as a JSON object (none sent: `None`).
 fn location_fix(
     location: &Map<String, Value>,
     path: &str,
     clock: &Clock,
-    unstored: &mut [u64; UNSTORED.len()],
-) -> Result<Item, IngestError> {
+) -> Result<(Item, Option<String>), IngestError> {
     let at = At::TOP;
     let coords_path = format!("{path}.coords");
     let coords = object(location, path, "coords")?
@@ -224,28 +232,53 @@ fn location_fix(
         fix.altitude_dm = Some((altitude * 10.0).round() as i32);
     }
     let battery_path = format!("{path}.battery");
-    if let Some(battery) = object(location, path, "battery")? {
-        if let Some(level) = number(battery, &battery_path, "level")?.filter(|v| *v >= 0.0) {
-            let level = at.float_in_range(level, 0.0..=1.0, &format!("{battery_path}.level"))?;
-            fix.battery_dpct = Some((level * 1_000.0).round() as u16);
-        }
-        if battery.get("is_charging").is_some_and(|v| !v.is_null()) {
-            unstored[5] += 1;
+    if let Some(battery) = object(location, path, "battery")?
+        && let Some(level) = number(battery, &battery_path, "level")?.filter(|v| *v >= 0.0)
+    {
+        let level = at.float_in_range(level, 0.0..=1.0, &format!("{battery_path}.level"))?;
+        fix.battery_dpct = Some((level * 1_000.0).round() as u16);
+    }
+    Ok((Item::Fix(fix), attributes(location, path)?))
+}
+
+/// The location's [`ATTRIBUTES`] and `battery.is_charging` that were sent (not null; `extras`
+/// not `{}`, the app's default), as one JSON object in the shape they came in.
+fn attributes(location: &Map<String, Value>, path: &str) -> Result<Option<String>, IngestError> {
+    let mut kept = Map::new();
+    for name in ATTRIBUTES {
+        match location.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(extras)) if name == "extras" && extras.is_empty() => {}
+            Some(value) => {
+                kept.insert(name.to_owned(), value.clone());
+            }
         }
     }
-    for (slot, name) in UNSTORED.iter().enumerate() {
-        let present = match *name {
-            "battery.is_charging" => continue,
-            "extras" => location
-                .get("extras")
-                .is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty())),
-            name => location.get(name).is_some_and(|v| !v.is_null()),
-        };
-        if present {
-            unstored[slot] += 1;
-        }
+    if let Some(charging) = location
+        .get("battery")
+        .and_then(Value::as_object)
+        .and_then(|battery| battery.get("is_charging"))
+        .filter(|v| !v.is_null())
+    {
+        let mut battery = Map::new();
+        battery.insert("is_charging".to_owned(), charging.clone());
+        kept.insert("battery".to_owned(), Value::Object(battery));
     }
-    Ok(Item::Fix(fix))
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    let json = Value::Object(kept).to_string();
+    if json.len() > MAX_ATTRIBUTES_LEN {
+        return Err(IngestError::invalid(
+            path.to_owned(),
+            format!(
+                "its attributes ({}, battery.is_charging) take {} bytes as JSON, more than {MAX_ATTRIBUTES_LEN}",
+                ATTRIBUTES.join(", "),
+                json.len()
+            ),
+        ));
+    }
+    Ok(Some(json))
 }
 
 #[cfg(test)]
@@ -279,10 +312,18 @@ mod tests {
         assert_eq!((f.accuracy_dm, f.altitude_dm), (Some(50), Some(50)));
         assert_eq!(f.battery_dpct, Some(1_000));
         assert!(!f.server_time);
-        // is_moving, odometer, event, activity, is_charging: counted, not stored.
-        assert_eq!(r.unstored, [1, 1, 1, 0, 1, 1, 0]);
+        // What has no column is kept as sent (`extras: {}` is nothing; `_` is not an attribute).
+        assert_eq!(
+            r.batch.attributes,
+            [ItemAttributes {
+                item: 0,
+                json: r#"{"activity":{"type":"still"},"battery":{"is_charging":false},"event":"motionchange","is_moving":false,"odometer":0}"#.to_owned(),
+            }]
+        );
 
-        let f = fix(&parse_json(IOS.as_bytes(), &CLOCK).expect("ios body"));
+        let ios = parse_json(IOS.as_bytes(), &CLOCK).expect("ios body");
+        assert!(ios.batch.attributes[0].json.contains(r#""mock":true"#));
+        let f = fix(&ios);
         assert_eq!((f.speed_dkmh, f.heading_ddeg, f.battery_dpct), (0, 0, None));
         assert_eq!(f.lat_e7, 377_858_340);
 
@@ -290,6 +331,27 @@ mod tests {
         // 18.67 m/s is 67.2 km/h; battery 0.79 is 79 %.
         assert_eq!((f.speed_dkmh, f.heading_ddeg), (672, 630));
         assert_eq!((f.battery_dpct, f.altitude_dm), (Some(790), Some(357)));
+    }
+
+    #[test]
+    fn attributes_are_per_fix_and_bounded() {
+        let body = r#"{"device_id": 17, "location": [
+            {"coords": {"latitude": 1.5, "longitude": 2.5}},
+            {"coords": {"latitude": 1.5, "longitude": 2.5}, "event": "heartbeat", "extras": {"trip": 4}}]}"#;
+        let r = parse_json(body.as_bytes(), &CLOCK).expect("valid");
+        assert_eq!(
+            r.batch.attributes,
+            [ItemAttributes {
+                item: 1,
+                json: r#"{"event":"heartbeat","extras":{"trip":4}}"#.to_owned(),
+            }]
+        );
+        let huge = format!(
+            r#"{{"device_id": 17, "location": {{"coords": {{"latitude": 1, "longitude": 2}}, "extras": {{"note": "{}"}}}}}}"#,
+            "x".repeat(MAX_ATTRIBUTES_LEN)
+        );
+        let error = parse_json(huge.as_bytes(), &CLOCK).expect_err("too long");
+        assert!(error.to_string().contains("location"), "{error}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, header};
-use fleetflow_model::{Item, Principal, Source, TelemetryRecord, Tenants, encode};
+use fleetflow_model::{Item, ItemAttributes, Principal, Source, TelemetryRecord, Tenants, encode};
 
 use crate::config::{AuthMode, IngestConfig, UnknownVehiclePolicy};
 use crate::error::IngestError;
@@ -60,6 +60,8 @@ pub struct VehicleBatch {
     pub vehicle: String,
     pub field: String,
     pub items: Vec<Item>,
+    /// Attributes of some items that no column holds (OsmAnd JSON), in item order.
+    pub attributes: Vec<ItemAttributes>,
 }
 
 impl IngestState {
@@ -224,6 +226,7 @@ impl IngestState {
                 company: company.to_string(),
                 vehicle: batch.vehicle,
                 items: batch.items,
+                attributes: batch.attributes,
             };
             let mut value = Vec::new();
             encode(&record, &mut value);
@@ -338,6 +341,7 @@ pub fn group_by_vehicle<'a>(
                     vehicle: vehicle.to_string(),
                     field: at.field("vehicle"),
                     items: vec![item],
+                    attributes: Vec::new(),
                 });
                 i
             }

@@ -7,7 +7,7 @@ pub mod telemetry;
 
 pub use compact_time::{CompactTimeError, format_compact_time, parse_compact_time};
 pub use record::{DecodeError, RECORD_VERSION, decode, encode, encode_to_vec};
-pub use telemetry::{E7, Fix, GpsStatus, Item, ItemKind, Source, TelemetryRecord};
+pub use telemetry::{E7, Fix, GpsStatus, Item, ItemAttributes, ItemKind, Source, TelemetryRecord};
 pub mod tenancy;
 pub use tenancy::{CompanyConfig, Principal, TenancyError, Tenants};
 pub mod trip_rules;

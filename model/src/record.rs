@@ -3,16 +3,19 @@
 //!
 //! The encoding is compact on purpose (a 60-point Monicar batch is ~0.7 KB instead of ~4 KB of
 //! JSON): times and coordinates are delta-encoded against the previous item as zig-zag LEB128
-//! varints. Decoding is strict: an unknown version, unknown flag bits, an overlong varint, a
+//! varints. Decoding is strict: an unknown version or item kind, an overlong varint, a
 //! truncated value or trailing bytes are errors, never guesses.
 
-use crate::telemetry::{Fix, GpsStatus, Item, Source, TelemetryRecord};
+use crate::telemetry::{Fix, GpsStatus, Item, ItemAttributes, Source, TelemetryRecord};
 
 /// The encoding version this code writes. Readers accept exactly the versions they know.
 pub const RECORD_VERSION: u8 = 1;
 
 /// Longest company or vehicle id the encoding admits, in bytes.
 pub const MAX_ID_LEN: usize = 128;
+
+/// Longest attributes object of one item ([`ItemAttributes`]), in bytes.
+pub const MAX_ATTRIBUTES_LEN: usize = 4096;
 
 const KIND_MASK: u8 = 0b0000_0011;
 const HAS_ALTITUDE: u8 = 0b0000_0100;
@@ -21,8 +24,8 @@ const HAS_BATTERY: u8 = 0b0001_0000;
 const HAS_EXTRA: u8 = 0b0010_0000;
 /// The time is the server's time of receipt ([`Fix::server_time`]).
 const SERVER_TIME: u8 = 0b0100_0000;
-const KNOWN_FLAGS: u8 =
-    KIND_MASK | HAS_ALTITUDE | HAS_ACCURACY | HAS_BATTERY | HAS_EXTRA | SERVER_TIME;
+/// The item carries attributes ([`ItemAttributes`]).
+const HAS_ATTRIBUTES: u8 = 0b1000_0000;
 
 const KIND_FIX: u8 = 0;
 const KIND_IGNITION_ON: u8 = 1;
@@ -41,12 +44,14 @@ pub enum DecodeError {
     Truncated(&'static str),
     #[error("varint for {0} is too long or overflows")]
     BadVarint(&'static str),
-    #[error("{field} of {len} bytes is longer than {MAX_ID_LEN}")]
-    IdTooLong { field: &'static str, len: u64 },
+    #[error("{field} of {len} bytes is longer than {max}")]
+    TooLong {
+        field: &'static str,
+        len: u64,
+        max: usize,
+    },
     #[error("{0} is not valid UTF-8")]
     NotUtf8(&'static str),
-    #[error("item {index}: unknown flag bits {flags:#010b}")]
-    UnknownFlags { index: usize, flags: u8 },
     #[error("item {index}: unknown item kind {kind}")]
     UnknownKind { index: usize, kind: u8 },
     #[error("item {index}: a plain fix cannot carry an odometer value")]
@@ -62,9 +67,27 @@ pub enum DecodeError {
 /// Appends the encoding of `record` to `out`.
 ///
 /// # Panics
-/// If an id is longer than [`MAX_ID_LEN`]: ingest validates ids before it builds records.
+/// If an id is longer than [`MAX_ID_LEN`], an attributes object longer than
+/// [`MAX_ATTRIBUTES_LEN`], or `attributes` is not in strictly increasing item order within
+/// `items`: ingest builds records that way.
 pub fn encode(record: &TelemetryRecord, out: &mut Vec<u8>) {
     assert!(record.company.len() <= MAX_ID_LEN && record.vehicle.len() <= MAX_ID_LEN);
+    assert!(
+        record
+            .attributes
+            .windows(2)
+            .all(|pair| pair[0].item < pair[1].item)
+            && record
+                .attributes
+                .last()
+                .is_none_or(|a| (a.item as usize) < record.items.len())
+            && record
+                .attributes
+                .iter()
+                .all(|a| a.json.len() <= MAX_ATTRIBUTES_LEN),
+        "attributes out of order, of no item, or too long"
+    );
+    let mut attributes = record.attributes.iter().peekable();
     out.reserve(16 + record.company.len() + record.vehicle.len() + record.items.len() * 14);
     out.push(RECORD_VERSION);
     out.push(source_code(record.source));
@@ -73,8 +96,9 @@ pub fn encode(record: &TelemetryRecord, out: &mut Vec<u8>) {
     put_str(out, &record.vehicle);
     put_uvarint(out, record.items.len() as u64);
     let mut prev = (0i64, 0i32, 0i32);
-    for item in &record.items {
+    for (index, item) in record.items.iter().enumerate() {
         let fix = item.fix();
+        let attributes = attributes.next_if(|a| a.item as usize == index);
         let (kind, extra) = match item {
             Item::Fix(_) => (KIND_FIX, None),
             Item::IgnitionOn { odometer_m, .. } => (KIND_IGNITION_ON, *odometer_m),
@@ -98,6 +122,9 @@ pub fn encode(record: &TelemetryRecord, out: &mut Vec<u8>) {
         if fix.server_time {
             flags |= SERVER_TIME;
         }
+        if attributes.is_some() {
+            flags |= HAS_ATTRIBUTES;
+        }
         out.push(flags);
         put_ivarint(out, fix.time_ms.wrapping_sub(prev.0));
         put_ivarint(out, i64::from(fix.lat_e7) - i64::from(prev.1));
@@ -116,6 +143,9 @@ pub fn encode(record: &TelemetryRecord, out: &mut Vec<u8>) {
         }
         if let Some(extra) = extra {
             put_uvarint(out, extra);
+        }
+        if let Some(attributes) = attributes {
+            put_str(out, &attributes.json);
         }
         prev = (fix.time_ms, fix.lat_e7, fix.lon_e7);
     }
@@ -143,8 +173,8 @@ pub fn decode(bytes: &[u8]) -> Result<TelemetryRecord, DecodeError> {
     };
     let received_ms = i64::try_from(r.uvarint("received_ms")?)
         .map_err(|_| DecodeError::BadVarint("received_ms"))?;
-    let company = r.str("company")?;
-    let vehicle = r.str("vehicle")?;
+    let company = r.str("company", MAX_ID_LEN)?;
+    let vehicle = r.str("vehicle", MAX_ID_LEN)?;
     let count = r.uvarint("item count")?;
     // Every item takes at least 7 bytes: refuse counts the remaining bytes cannot hold before
     // allocating for them.
@@ -152,12 +182,11 @@ pub fn decode(bytes: &[u8]) -> Result<TelemetryRecord, DecodeError> {
         return Err(DecodeError::Truncated("items"));
     }
     let mut items = Vec::with_capacity(count as usize);
+    let mut attributes = Vec::new();
     let mut prev = (0i64, 0i32, 0i32);
     for index in 0..count as usize {
         let flags = r.u8("item flags")?;
-        if flags & !KNOWN_FLAGS != 0 {
-            return Err(DecodeError::UnknownFlags { index, flags });
-        }
+        // All eight flag bits have a meaning: a new field needs a new record version.
         let time_ms = prev.0.wrapping_add(r.ivarint("time")?);
         let lat_e7 = add_coord(prev.1, r.ivarint("lat")?).ok_or(DecodeError::OutOfRange {
             index,
@@ -201,6 +230,12 @@ pub fn decode(bytes: &[u8]) -> Result<TelemetryRecord, DecodeError> {
         } else {
             None
         };
+        if flags & HAS_ATTRIBUTES != 0 {
+            attributes.push(ItemAttributes {
+                item: index as u32,
+                json: r.str("attributes", MAX_ATTRIBUTES_LEN)?,
+            });
+        }
         let at = Fix {
             time_ms,
             lat_e7,
@@ -238,6 +273,7 @@ pub fn decode(bytes: &[u8]) -> Result<TelemetryRecord, DecodeError> {
         company,
         vehicle,
         items,
+        attributes,
     })
 }
 
@@ -314,10 +350,10 @@ impl Reader<'_> {
         u16::try_from(self.uvarint(field)?).map_err(|_| DecodeError::OutOfRange { index, field })
     }
 
-    fn str(&mut self, field: &'static str) -> Result<String, DecodeError> {
+    fn str(&mut self, field: &'static str, max: usize) -> Result<String, DecodeError> {
         let len = self.uvarint(field)?;
-        if len > MAX_ID_LEN as u64 {
-            return Err(DecodeError::IdTooLong { field, len });
+        if len > max as u64 {
+            return Err(DecodeError::TooLong { field, len, max });
         }
         let len = len as usize;
         if self.remaining() < len {
@@ -357,7 +393,7 @@ mod tests {
     }
 
     fn random_record(rng: &mut SmallRng) -> TelemetryRecord {
-        let items = (0..rng.random_range(0..80))
+        let items: Vec<Item> = (0..rng.random_range(0..80))
             .map(|_| {
                 let at = random_fix(rng);
                 match rng.random_range(0..3) {
@@ -373,12 +409,22 @@ mod tests {
                 }
             })
             .collect();
+        let mut attributes = Vec::new();
+        for item in 0..items.len() {
+            if rng.random_ratio(1, 8) {
+                attributes.push(ItemAttributes {
+                    item: item as u32,
+                    json: format!("{{\"odometer\":{}}}", rng.random::<u32>()),
+                });
+            }
+        }
         TelemetryRecord {
             source: Source::ALL[rng.random_range(0..3)],
             received_ms: rng.random_range(0..i64::MAX),
             company: "acme".repeat(rng.random_range(0..5)),
             vehicle: format!("{}", rng.random::<u64>()),
             items,
+            attributes,
         }
     }
 
@@ -456,6 +502,7 @@ mod tests {
                 375_007_040,
                 1_270_302_360,
             ))],
+            attributes: Vec::new(),
         };
         let bytes = encode_to_vec(&record);
         let mut bad = bytes.clone();
@@ -466,12 +513,16 @@ mod tests {
         assert_eq!(decode(&bad), Err(DecodeError::TrailingBytes(1)));
         // The first item's flags byte follows version, source, received_ms (1), company, vehicle
         // and the count.
+        // Every flag bit has a meaning now: bit 7 promises attributes that are not there.
         let mut bad = bytes.clone();
         bad[8] |= 0b1000_0000;
-        assert!(matches!(
+        assert_eq!(decode(&bad), Err(DecodeError::Truncated("attributes")));
+        let mut bad = bytes.clone();
+        bad[8] |= 0b0000_0011;
+        assert_eq!(
             decode(&bad),
-            Err(DecodeError::UnknownFlags { index: 0, .. })
-        ));
+            Err(DecodeError::UnknownKind { index: 0, kind: 3 })
+        );
         assert_eq!(decode(&[]), Err(DecodeError::Empty));
     }
 
@@ -494,6 +545,7 @@ mod tests {
             company: "acme".into(),
             vehicle: "2254690422".into(),
             items,
+            attributes: Vec::new(),
         };
         let len = encode_to_vec(&record).len();
         assert!(len < 800, "60-point record took {len} bytes");

@@ -98,6 +98,9 @@ fn positions_schema() -> SchemaRef {
         f("source", DataType::Utf8, false),
         f("kafka_partition", DataType::Int32, false),
         f("kafka_offset", DataType::Int64, false),
+        // What the device sent with the fix that no column holds (OsmAnd JSON), a JSON object.
+        // Added in session 26: files written before lack it and read as null.
+        f("attributes", DataType::Utf8, true),
     ]))
 }
 

@@ -172,6 +172,17 @@ pub enum ItemKind {
     IgnitionOff,
 }
 
+/// What a device sent with one item that no column holds (the OsmAnd JSON form's `is_moving`,
+/// `odometer`, `event`, `mock`, `activity`, `battery.is_charging`, `extras`), as one JSON
+/// object: it lands in `positions.attributes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemAttributes {
+    /// The item's index in [`TelemetryRecord::items`].
+    pub item: u32,
+    /// A JSON object, at most [`crate::record::MAX_ATTRIBUTES_LEN`] bytes.
+    pub json: String,
+}
+
 /// What one Kafka record carries: one request's items for one vehicle.
 ///
 /// The idempotency key of an item is (vehicle, kind, time): a retried request produces records
@@ -184,6 +195,9 @@ pub struct TelemetryRecord {
     pub company: String,
     pub vehicle: String,
     pub items: Vec<Item>,
+    /// Attributes of some items, in item order, at most one per item; empty for nearly every
+    /// record (only OsmAnd JSON sends any).
+    pub attributes: Vec<ItemAttributes>,
 }
 
 impl TelemetryRecord {
@@ -193,5 +207,13 @@ impl TelemetryRecord {
             .iter()
             .filter(|item| matches!(item, Item::Fix(_)))
             .count()
+    }
+
+    /// The attributes of item `index`, if it has any.
+    pub fn attributes_of(&self, index: usize) -> Option<&str> {
+        self.attributes
+            .binary_search_by_key(&index, |a| a.item as usize)
+            .ok()
+            .map(|at| self.attributes[at].json.as_str())
     }
 }

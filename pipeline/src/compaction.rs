@@ -22,8 +22,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, new_null_array};
 use arrow::compute::concat_batches;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use fleetflow_model::Table;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::errors::ParquetError;
@@ -94,7 +96,7 @@ pub enum CompactionError {
     Arrow {
         path: PathBuf,
         #[source]
-        source: arrow::error::ArrowError,
+        source: ArrowError,
     },
     #[error(transparent)]
     Commit(#[from] CommitError),
@@ -244,21 +246,40 @@ fn merge(
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.build())
             .map_err(parquet)?;
+        let arrow = |source| CompactionError::Arrow {
+            path: path.clone(),
+            source,
+        };
         let batches = reader
+            .map(|batch| batch.and_then(|batch| in_table_schema(batch, &schema)))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| parquet(e.into()))?;
+            .map_err(arrow)?;
         // One sorted run per file.
-        files.push(
-            concat_batches(&schema, &batches).map_err(|source| CompactionError::Arrow {
-                path: path.clone(),
-                source,
-            })?,
-        );
+        files.push(concat_batches(&schema, &batches).map_err(arrow)?);
     }
     merge_sorted(&schema, &files, &table.sort_columns()).map_err(|source| CompactionError::Arrow {
         path: data_dir.join(&inputs[0].path),
         source,
     })
+}
+
+/// `batch` with the columns of `schema`, by name: a file written before a nullable column was
+/// added (`positions.attributes`, session 26) lacks it and reads as nulls there, as DataFusion
+/// reads such files; the merged file has the table's current schema.
+fn in_table_schema(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) => Ok(column.clone()),
+            None if field.is_nullable() => Ok(new_null_array(field.data_type(), batch.num_rows())),
+            None => Err(ArrowError::SchemaError(format!(
+                "the file has no column {:?}",
+                field.name()
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// One pass over every table and partition: merges what [`pick`] selects and commits each
@@ -490,5 +511,27 @@ mod tests {
         let rows: u64 = picked.iter().map(|f| f.rows).sum();
         assert_eq!(picked.len(), 2);
         assert!(rows <= config.target_rows, "{rows} rows");
+    }
+
+    /// A `positions` file from before `attributes` merges with newer ones: nulls there.
+    #[test]
+    fn an_older_file_reads_in_the_current_schema() {
+        use arrow::array::{Array, ArrayRef, Int64Array};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let current: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("kafka_offset", DataType::Int64, false),
+            Field::new("attributes", DataType::Utf8, true),
+        ]));
+        let old = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![current.field(0).clone()])),
+            vec![Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef],
+        )
+        .unwrap();
+        let read = in_table_schema(old, &current).unwrap();
+        assert_eq!(read.schema(), current);
+        assert_eq!(read.column(1).null_count(), 2);
+        // A missing non-nullable column is an error, not nulls.
+        let empty = RecordBatch::new_empty(Arc::new(Schema::new(vec![current.field(1).clone()])));
+        assert!(in_table_schema(empty, &current).is_err());
     }
 }

@@ -163,6 +163,8 @@ fn batch_in_order(rows: &[PositionRow], order: &[u32]) -> Result<RecordBatch, Ar
     let mut source = StringBuilder::with_capacity(n, n * 6);
     let mut partition = Vec::with_capacity(n);
     let mut offset = Vec::with_capacity(n);
+    // Nearly always all null: no value bytes reserved.
+    let mut attributes = StringBuilder::with_capacity(n, 0);
     // The trip id of the previous row: consecutive rows mostly share it.
     let mut last_trip: Option<(usize, i64)> = None;
     let mut trip_text = String::new();
@@ -200,6 +202,7 @@ fn batch_in_order(rows: &[PositionRow], order: &[u32]) -> Result<RecordBatch, Ar
         source.append_value(p.source.as_str());
         partition.push(p.partition);
         offset.push(p.offset);
+        attributes.append_option(p.attributes.as_deref());
     }
     RecordBatch::try_new(
         Table::Positions.schema(),
@@ -224,6 +227,7 @@ fn batch_in_order(rows: &[PositionRow], order: &[u32]) -> Result<RecordBatch, Ar
             Arc::new(source.finish()),
             Arc::new(Int32Array::from(partition)),
             Arc::new(Int64Array::from(offset)),
+            Arc::new(attributes.finish()),
         ],
     )
 }
@@ -321,6 +325,10 @@ mod tests {
                 )),
                 Arc::new(Int32Array::from_iter_values(r.iter().map(|p| p.partition))),
                 Arc::new(Int64Array::from_iter_values(r.iter().map(|p| p.offset))),
+                Arc::new(StringArray::from_iter(
+                    r.iter()
+                        .map(|p| p.attributes.as_deref().map(String::as_str)),
+                )),
             ],
         )
         .unwrap()
@@ -397,6 +405,8 @@ mod tests {
                 row.gps = [b'A', b'V', b'0', b'P', b'x'][next(5) as usize];
                 row.flags = next(16) as u16;
                 row.set_trip_start_ms((next(4) > 0).then(|| time_ms / 50 * 50));
+                row.attributes =
+                    (next(8) == 0).then(|| Arc::new(format!("{{\"odometer\":{}}}", next(1000))));
                 out.push(row);
             }
         }

@@ -46,10 +46,11 @@ impl VehicleName {
 /// the time range of the trip's latest version.
 ///
 /// Every fix becomes one of these, and it is moved several times on its way to Parquet
-/// (sessionizer, operator outputs, flush window), so it is kept small: 72 bytes, where an
+/// (sessionizer, operator outputs, flush window), so it is kept small: 80 bytes, where an
 /// `Option` per optional field and an `Arc<str>` each for company and vehicle made 112. The
 /// optional fields are private, each valid only when its bit is set in `present` (and zero
-/// otherwise, so equality is the fields' equality).
+/// otherwise, so equality is the fields' equality). `attributes` is a thin pointer, `None` for
+/// nearly every fix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PositionRow {
     pub name: Arc<VehicleName>,
@@ -65,6 +66,9 @@ pub struct PositionRow {
     pub source: Source,
     pub partition: i32,
     pub offset: i64,
+    /// What the device sent with the fix that no column holds, a JSON object
+    /// ([`fleetflow_model::ItemAttributes`]).
+    pub attributes: Option<Arc<String>>,
     altitude_dm: i32,
     accuracy_dm: u32,
     battery_dpct: u16,
@@ -72,7 +76,7 @@ pub struct PositionRow {
     present: u8,
 }
 
-const _: () = assert!(size_of::<PositionRow>() == 72);
+const _: () = assert!(size_of::<PositionRow>() == 80);
 
 const HAS_ALTITUDE: u8 = 1;
 const HAS_ACCURACY: u8 = 1 << 1;
@@ -118,6 +122,7 @@ impl PositionRow {
             source,
             partition,
             offset,
+            attributes: None,
             altitude_dm,
             accuracy_dm,
             battery_dpct,

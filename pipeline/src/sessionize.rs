@@ -508,7 +508,7 @@ impl Sessionizer {
             self.heard.push(vs.name.clone());
         }
         let was_dirty = vs.dirty_from.is_some();
-        for item in &record.items {
+        for (index, item) in record.items.iter().enumerate() {
             let entry = Entry::from_item(item, from.offset);
             let row = match item {
                 Item::Fix(fix) => {
@@ -521,6 +521,11 @@ impl Sessionizer {
                         from.partition,
                         from.offset,
                     );
+                    if !record.attributes.is_empty() {
+                        row.attributes = record
+                            .attributes_of(index)
+                            .map(|json| Arc::new(json.to_owned()));
+                    }
                     if !entry.usable {
                         row.flags |= flags::INVALID;
                     }

@@ -68,6 +68,7 @@ pub fn generate(shape: &FleetShape) -> Vec<TelemetryRecord> {
                         company: String::new(),
                         vehicle: String::new(),
                         items: Vec::new(),
+                        attributes: Vec::new(),
                     },
                 ));
             }
@@ -108,6 +109,7 @@ fn vehicle_records(shape: &FleetShape, index: usize) -> Vec<TelemetryRecord> {
                 company: company.clone(),
                 vehicle: vehicle.clone(),
                 items: std::mem::take(items),
+                attributes: Vec::new(),
             });
         }
     };

@@ -68,6 +68,7 @@ impl Script {
             company: "acme".into(),
             vehicle: "v1".into(),
             items: self.items.clone(),
+            attributes: Vec::new(),
         }
     }
     fn reference(&self) -> Vec<Trip> {
