@@ -21,37 +21,20 @@
 //! - reproducibility holds for one build: the per-vehicle generator is `rand`'s `SmallRng`.
 
 pub mod config;
-mod delivery;
-pub mod device_event;
+pub mod device;
 pub mod error;
-pub mod geo;
-pub mod http_client;
-pub mod monicar_body;
-pub mod motion;
-pub mod rate_limit;
-pub mod report;
-pub mod road_grid;
-pub mod route;
-mod runner;
-pub mod seed_mix;
-pub mod sim_clock;
-mod stats;
-pub mod vehicle;
-
-#[cfg(test)]
-mod runner_tests;
-#[cfg(test)]
-mod test_server;
-#[cfg(test)]
-mod vehicle_tests;
+pub mod fleet;
+pub mod world;
 
 pub use config::EmulatorConfig;
-pub use device_event::{DeviceEvent, Endpoint};
+pub use device::device_event::{DeviceEvent, Endpoint};
+pub use device::monicar_body::{
+    DeviceIdentity, GpsPoint, cycle_info_body, key_off_body, key_on_body,
+};
+pub use device::vehicle::{CYCLE_MS, POINTS_PER_CYCLE, Vehicle, VehicleParams, vehicle_script};
 pub use error::EmulatorError;
-pub use geo::{EARTH_RADIUS_M, haversine_m};
-pub use http_client::{MonicarClient, PostOutcome};
-pub use monicar_body::{DeviceIdentity, GpsPoint, cycle_info_body, key_off_body, key_on_body};
-pub use report::{ErrorClass, Report, Totals};
-pub use road_grid::RoadGrid;
-pub use runner::run;
-pub use vehicle::{CYCLE_MS, POINTS_PER_CYCLE, Vehicle, VehicleParams, vehicle_script};
+pub use fleet::http_client::{MonicarClient, PostOutcome};
+pub use fleet::report::{ErrorClass, Report, Totals};
+pub use fleet::runner::run;
+pub use world::geo::{EARTH_RADIUS_M, haversine_m};
+pub use world::road_grid::RoadGrid;

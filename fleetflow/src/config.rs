@@ -14,8 +14,8 @@ use fleetflow_pipeline::PipelineConfig;
 use fleetflow_query::SqlConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::dashboard::DashboardConfig;
 use crate::error::AppError;
+use crate::http::dashboard::DashboardConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

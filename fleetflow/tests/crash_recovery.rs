@@ -10,7 +10,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use fleetflow_pipeline::table_reader::{current_trips, position_keys};
+use fleetflow_pipeline::tables::table_reader::{current_trips, position_keys};
 use rand::{Rng, SeedableRng};
 use support::{
     Fleetflow, Proc, await_listening, distinct_fix_keys, finish_emulator, free_port,
@@ -112,7 +112,7 @@ fn pipeline_killed_at_random_moments_loses_and_doubles_nothing() {
     }
     let total = finish_emulator(emulator);
     assert_eq!(report_field(&total, "err"), 0, "{total}");
-    let log = fleetflow_pipeline::commit_log::CommitLog::new(&data);
+    let log = fleetflow_pipeline::tables::commit_log::CommitLog::new(&data);
     let commits = log.sequence_numbers().expect("commit log");
     assert!(
         commits.len() >= 5,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetflow::KafkaConfig;
-use fleetflow::kafka::producer_config;
+use fleetflow::kafka::clients::producer_config;
 use fleetflow_ingest::{KafkaSink, OutRecord, RecordSink, SinkError};
 use rdkafka::producer::FutureProducer;
 

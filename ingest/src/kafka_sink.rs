@@ -33,7 +33,7 @@ impl std::fmt::Debug for KafkaSink {
 }
 
 impl KafkaSink {
-    /// `producer` must be configured as `fleetflow::kafka::producer_config` does (idempotent,
+    /// `producer` must be configured as `fleetflow::kafka::clients::producer_config` does (idempotent,
     /// `acks=all`); `flush_timeout` bounds the wait at shutdown.
     pub fn new(producer: FutureProducer, topic: String, flush_timeout: Duration) -> KafkaSink {
         KafkaSink {

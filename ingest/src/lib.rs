@@ -9,10 +9,7 @@ pub mod error;
 mod field;
 pub mod kafka_sink;
 pub mod metrics;
-mod monicar;
-mod native;
-mod osmand;
-mod osmand_json;
+mod protocols;
 pub mod registry;
 mod request;
 pub mod sink;
@@ -25,7 +22,7 @@ pub use config::{AuthMode, IngestConfig, UnknownVehiclePolicy};
 pub use error::IngestError;
 pub use kafka_sink::KafkaSink;
 pub use metrics::{Accepted, Endpoint, IngestMetrics, Totals};
-pub use osmand::osmand_app;
+pub use protocols::osmand::osmand_app;
 pub use registry::VehicleRegistry;
 pub use sink::{MemorySink, NullSink, OutRecord, RecordSink, SinkError};
 pub use state::{Caller, ClockFn, IngestState, VehicleBatch};
@@ -43,11 +40,14 @@ pub const OSMAND_PATH: &str = "/osmand";
 /// body gets the same JSON error shape as any other), hence axum's default limit is lifted.
 pub fn app(state: IngestState) -> Router {
     Router::new()
-        .route(KEY_ON_PATH, post(monicar::key_on))
-        .route(KEY_OFF_PATH, post(monicar::key_off))
-        .route(CYCLE_INFO_PATH, post(monicar::cycle_info))
-        .route(NATIVE_PATH, post(native::ingest))
-        .route(OSMAND_PATH, get(osmand::osmand).post(osmand::osmand))
+        .route(KEY_ON_PATH, post(protocols::monicar::key_on))
+        .route(KEY_OFF_PATH, post(protocols::monicar::key_off))
+        .route(CYCLE_INFO_PATH, post(protocols::monicar::cycle_info))
+        .route(NATIVE_PATH, post(protocols::native::ingest))
+        .route(
+            OSMAND_PATH,
+            get(protocols::osmand::osmand).post(protocols::osmand::osmand),
+        )
         .route("/v1/admin/vehicles", get(admin::list))
         .route(
             "/v1/admin/vehicles/{vehicle}",

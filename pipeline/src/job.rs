@@ -12,17 +12,17 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::{Inspect, Probe};
 
-use crate::broker_check::{BrokerMismatch, observe, reconcile};
-use crate::commit_log::{CommitError, CommitLog};
-use crate::compaction::{CompactionConfig, CompactionReport, Compactor};
-use crate::kafka_source::{SourceConfig, SourceError, kafka_source};
-use crate::live_alerts::device_alerts;
-use crate::live_routes::recent_fixes;
-use crate::live_store::{LiveStore, LiveStoreConfig, PublishLive};
-use crate::live_views::{LiveViewConfig, live_views};
-use crate::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
-use crate::sessionize::{RuleBook, Sessionizer};
-use crate::sessionize_operator::{Epoch, Sessionize};
+use crate::live::alerts::device_alerts;
+use crate::live::routes::recent_fixes;
+use crate::live::store::{LiveStore, LiveStoreConfig, PublishLive};
+use crate::live::views::{LiveViewConfig, live_views};
+use crate::sink::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
+use crate::source::broker_check::{BrokerMismatch, observe, reconcile};
+use crate::source::kafka_source::{SourceConfig, SourceError, kafka_source};
+use crate::tables::commit_log::{CommitError, CommitLog};
+use crate::tables::compaction::{CompactionConfig, CompactionReport, Compactor};
+use crate::trips::sessionize::{RuleBook, Sessionizer};
+use crate::trips::sessionize_operator::{Epoch, Sessionize};
 
 /// `[pipeline]` in the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,7 +293,7 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
     let resume = resume.or_else(|| {
         view.cluster_id
             .clone()
-            .map(|cluster_id| crate::commit_log::Commit {
+            .map(|cluster_id| crate::tables::commit_log::Commit {
                 cluster_id: Some(cluster_id),
                 ..Default::default()
             })

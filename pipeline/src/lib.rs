@@ -1,51 +1,33 @@
-//! The dataflow job: Kafka telemetry to trips, events and a Parquet history.
+//! The dataflow job: Kafka telemetry to trips, events, live views and a Parquet history.
 //!
-//! - [`sessionize`]: per-vehicle incremental trip sessionization (the [`trip_machine`] rules
-//!   over a [`timeline`]), emitting trip corrections as a differential collection;
-//! - [`reference`]: the plain sequential definition the dataflow is tested against.
+//! Where things live, in the order a record meets them:
+//!
+//! - [`source`]: the Kafka source (one consumer per worker, flow control) and the raw records
+//!   it emits;
+//! - [`trips`]: sessionization: each vehicle's timeline, the trip machine's rules, the sessionize
+//!   operator, and [`trips::reference`], the plain sequential definition the dataflow is tested
+//!   against;
+//! - [`live`]: the live fleet views (differential dataflow) and the store their readers query;
+//! - [`sink`]: the frontier-driven Parquet sink: rows to Arrow batches, files, commits;
+//! - [`tables`]: the committed tables on disk: the commit log, reading them back, compaction;
+//! - [`rows`]: what the dataflow produces, one struct per table; [`job`]: starting it all;
+//!   [`synthetic`]: seeded fleets for tests and benchmarks.
 
-pub mod broker_check;
-pub mod commit_log;
-pub mod compaction;
-pub mod earliest_capability;
-pub mod geo;
 pub mod job;
-pub mod kafka_source;
-pub mod live_alerts;
-pub mod live_grid;
-pub mod live_routes;
-pub mod live_store;
-pub mod live_vehicles;
-pub mod live_views;
-pub mod local_top;
-pub mod parquet_file;
-pub mod parquet_sink;
-pub mod partition_swap;
-pub mod period_totals;
-pub mod position_batch;
-pub mod raw_record;
-pub mod reference;
+pub mod live;
 pub mod rows;
-pub mod sessionize;
-pub mod sessionize_operator;
-pub mod sorted_merge;
-pub mod stable_hash;
+pub mod sink;
+pub mod source;
 pub mod synthetic;
-pub mod table_batches;
-pub mod table_reader;
-pub mod temporal_filter;
-pub mod timeline;
-pub mod trip;
-pub mod trip_machine;
-pub mod vehicle_live;
-pub mod window_writer;
+pub mod tables;
+pub mod trips;
 
-pub use raw_record::RawRecord;
 pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName};
-pub use sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
-pub use sessionize_operator::{Epoch, SessionStreams, Sessionize};
-pub use trip::{CloseRule, Trip, TripRule};
-pub use vehicle_live::{
+pub use source::raw_record::RawRecord;
+pub use trips::sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
+pub use trips::sessionize_operator::{Epoch, SessionStreams, Sessionize};
+pub use trips::trip::{CloseRule, Trip, TripRule};
+pub use trips::vehicle_live::{
     IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Status, VehicleLive,
 };
 

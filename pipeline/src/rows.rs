@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fleetflow_model::{Fix, Source};
 use serde::{Deserialize, Serialize};
 
-use crate::trip::Trip;
+use crate::trips::trip::Trip;
 
 /// Quality flags of a `positions` row (a bit set; the Parquet column is `flags`, and one
 /// boolean column per bit for readers that prefer them).

@@ -9,17 +9,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
-use fleetflow_pipeline::live_alerts::device_alerts;
-use fleetflow_pipeline::live_grid::{BoxE7, cluster, distance_m};
-use fleetflow_pipeline::live_routes::{recent_fixes, route_window};
-use fleetflow_pipeline::live_store::{LiveSnapshot, LiveStore, LiveStoreConfig, PublishLive};
-use fleetflow_pipeline::live_vehicles::VehicleEntry;
-use fleetflow_pipeline::live_views::{
+use fleetflow_pipeline::live::alerts::device_alerts;
+use fleetflow_pipeline::live::grid::{BoxE7, cluster, distance_m};
+use fleetflow_pipeline::live::routes::{recent_fixes, route_window};
+use fleetflow_pipeline::live::store::{LiveSnapshot, LiveStore, LiveStoreConfig, PublishLive};
+use fleetflow_pipeline::live::vehicles::VehicleEntry;
+use fleetflow_pipeline::live::views::{
     Leader, LiveViewConfig, Period, PeriodTotal, SummaryKey, live_views,
 };
-use fleetflow_pipeline::reference::{VehicleKey, reference_trips, reference_vehicles};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
-use fleetflow_pipeline::timeline::position_usable;
+use fleetflow_pipeline::trips::reference::{VehicleKey, reference_trips, reference_vehicles};
+use fleetflow_pipeline::trips::timeline::position_usable;
 use fleetflow_pipeline::{
     Epoch, LiveFix, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer, Status,
     Trip, TripRecord, VehicleLive,

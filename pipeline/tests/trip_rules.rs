@@ -2,7 +2,7 @@
 //! sessionizer and the incremental one.
 
 use fleetflow_model::{E7, Fix, GpsStatus, Item, Source, TelemetryRecord, TripRules};
-use fleetflow_pipeline::reference::reference_trips;
+use fleetflow_pipeline::trips::reference::reference_trips;
 use fleetflow_pipeline::{
     CloseRule, EventKind, Outputs, Provenance, RuleBook, Sessionizer, Trip, TripRule,
 };

@@ -13,7 +13,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use fleetflow_model::Principal;
-use fleetflow_query::partition_key_aggregate::PartitionKeyAggregate;
+use fleetflow_query::sql::plan::partition_key_aggregate::PartitionKeyAggregate;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

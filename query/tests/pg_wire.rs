@@ -10,8 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetflow_query::pg_wire::STARTUP_DEADLINE;
-use fleetflow_query::sql_bounds::MAX_EXPRESSION_DEPTH;
+use fleetflow_query::pgwire::server::STARTUP_DEADLINE;
+use fleetflow_query::sql::bounds::MAX_EXPRESSION_DEPTH;
 use fleetflow_query::{PgServer, SqlConfig, SqlEngine, serve_postgres};
 
 #[path = "support/history_fixture.rs"]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use fleetflow_query::sql_bounds::{MAX_EXPRESSION_DEPTH, MAX_SQL_BYTES};
+use fleetflow_query::sql::bounds::{MAX_EXPRESSION_DEPTH, MAX_SQL_BYTES};
 use fleetflow_query::{SqlApi, SqlConfig, SqlEngine, sql_routes};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use fleetflow_model::Principal;
-use fleetflow_query::synthetic_history::{HistoryShape, write_history};
+use fleetflow_query::history::synthetic::{HistoryShape, write_history};
 use fleetflow_query::{QueryError, SqlConfig, SqlEngine};
 use sqllogictest::{DBOutput, DefaultColumnType};
 

@@ -16,7 +16,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use fleetflow::Config;
-use fleetflow::serve::{Role, build};
+use fleetflow::commands::run::{Role, build};
 use fleetflow_benches::load_bodies::{BodySet, BodyShape, Scenario};
 use fleetflow_ingest::{IngestConfig, IngestMetrics, IngestState, NullSink, VehicleRegistry};
 use fleetflow_model::Tenants;

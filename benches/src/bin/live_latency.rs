@@ -22,7 +22,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use fleetflow::Config;
-use fleetflow::serve::{Role, build};
+use fleetflow::commands::run::{Role, build};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;

@@ -25,13 +25,13 @@ use clap::Parser;
 use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::input::InputSession;
 use fleetflow_pipeline::job::PipelineConfig;
-use fleetflow_pipeline::live_alerts::Alert;
-use fleetflow_pipeline::live_routes::recent_fixes;
-use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig, PublishLive};
-use fleetflow_pipeline::live_views::{
+use fleetflow_pipeline::live::alerts::Alert;
+use fleetflow_pipeline::live::period_totals::PeriodTotals;
+use fleetflow_pipeline::live::routes::recent_fixes;
+use fleetflow_pipeline::live::store::{LiveStore, LiveStoreConfig, PublishLive};
+use fleetflow_pipeline::live::views::{
     LiveViewConfig, fleet_summary, leaderboards, live_views, offline,
 };
-use fleetflow_pipeline::period_totals::PeriodTotals;
 use fleetflow_pipeline::rows::PositionRow;
 use fleetflow_pipeline::{
     IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Trip, TripRecord, TripRule, VehicleLive,

@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use fleetflow_model::Principal;
-use fleetflow_query::synthetic_history::{HistoryShape, company_name, vehicle_name, write_history};
+use fleetflow_query::history::synthetic::{
+    HistoryShape, company_name, vehicle_name, write_history,
+};
 use fleetflow_query::{SqlConfig, SqlEngine};
 
 #[global_allocator]
@@ -53,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         trips_per_day: 4,
         points_per_trip: 120,
         interval_s: 10,
-        row_group_rows: fleetflow_pipeline::parquet_file::ROW_GROUP_ROWS,
+        row_group_rows: fleetflow_pipeline::sink::parquet_file::ROW_GROUP_ROWS,
         ..HistoryShape::default()
     };
     if !args.reuse {

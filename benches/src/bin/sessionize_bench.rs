@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
-use fleetflow_pipeline::parquet_sink::{SinkConfig, WriteParquet};
+use fleetflow_pipeline::sink::parquet_sink::{SinkConfig, WriteParquet};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::{
     Epoch, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer,
@@ -245,7 +245,7 @@ fn table_sizes(dir: &std::path::Path) -> Vec<(String, u64)> {
     fleetflow_model::Table::ALL
         .iter()
         .map(|t| {
-            let bytes = fleetflow_pipeline::table_reader::table_files(dir, *t)
+            let bytes = fleetflow_pipeline::tables::table_reader::table_files(dir, *t)
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|p| std::fs::metadata(p).ok())

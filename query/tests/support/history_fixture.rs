@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fleetflow_model::{CompanyConfig, Tenants};
-use fleetflow_pipeline::live_store::LiveStore;
-use fleetflow_query::synthetic_history::{HistoryShape, write_history};
+use fleetflow_pipeline::live::store::LiveStore;
+use fleetflow_query::history::synthetic::{HistoryShape, write_history};
 use fleetflow_query::{SqlConfig, SqlEngine};
 
 pub const ADMIN: &str = "root-token";

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use fleetflow_pipeline::live_store::{LiveStore, LiveStoreConfig};
-use fleetflow_pipeline::live_views::LiveRow;
+use fleetflow_pipeline::live::store::{LiveStore, LiveStoreConfig};
+use fleetflow_pipeline::live::views::LiveRow;
 use fleetflow_pipeline::{IgnitionState, LiveFix, MachineLive, Motion, Status, VehicleLive};
 
 /// A vehicle at (lat, lon) degrees.

@@ -1,0 +1,200 @@
+//! Rows to Arrow record batches, one function per table, with the schemas of
+//! `fleetflow_model::tables`. Each batch comes out sorted by vehicle then time, the order the
+//! files promise.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, StringBuilder, TimestampMillisecondArray,
+};
+use arrow::error::ArrowError;
+use fleetflow_model::{E7, Table};
+
+use crate::rows::{ErrorRow, EventRow, TripRecord};
+use crate::trips::trip::Trip;
+
+fn ts(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from_iter(values).with_timezone("UTC"))
+}
+
+fn deg(e7: i32) -> f64 {
+    f64::from(e7) / E7
+}
+
+fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError> {
+    RecordBatch::try_new(table.schema(), columns)
+}
+
+/// `positions` rows, sorted by vehicle and fix time, in chunks (built in
+/// [`crate::sink::position_batch`]).
+pub use crate::sink::position_batch::positions_batches;
+
+/// `vehicle:start_ms` trip ids, written straight into the array's buffer.
+fn trip_ids<'a>(rows: impl ExactSizeIterator<Item = (&'a str, Option<i64>)>) -> ArrayRef {
+    use std::fmt::Write;
+    let mut builder = StringBuilder::with_capacity(rows.len(), rows.len() * 24);
+    for (vehicle, start) in rows {
+        match start {
+            Some(start) => {
+                let _ = write!(builder, "{vehicle}:{start}");
+                builder.append_value("");
+            }
+            None => builder.append_null(),
+        }
+    }
+    Arc::new(builder.finish())
+}
+
+/// One version row of a trip: `deleted` when a correction removed it.
+#[derive(Debug, Clone)]
+pub struct TripVersion {
+    pub record: TripRecord,
+    pub version: i64,
+    pub deleted: bool,
+}
+
+/// `trips` version rows, sorted by vehicle and start.
+pub fn trips(rows: &mut [TripVersion]) -> Result<RecordBatch, ArrowError> {
+    rows.sort_unstable_by(|a, b| {
+        (&a.record.vehicle, a.record.trip.start_ms)
+            .cmp(&(&b.record.vehicle, b.record.trip.start_ms))
+    });
+    let r = &*rows;
+    fn t(v: &TripVersion) -> &Trip {
+        &v.record.trip
+    }
+    let pos = |p: Option<(i32, i32)>, lat: bool| p.map(|(la, lo)| deg(if lat { la } else { lo }));
+    batch(
+        Table::Trips,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|v| &*v.record.company),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|v| &*v.record.vehicle),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|v| v.record.id()),
+            )),
+            Arc::new(Int64Array::from_iter_values(r.iter().map(|v| v.version))),
+            Arc::new(BooleanArray::from_iter(r.iter().map(|v| Some(v.deleted)))),
+            Arc::new(BooleanArray::from_iter(
+                r.iter().map(|v| Some(t(v).is_open())),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|v| t(v).rule.as_str()),
+            )),
+            Arc::new(StringArray::from_iter(
+                r.iter().map(|v| t(v).closed_by.map(|c| c.as_str())),
+            )),
+            ts(r.iter().map(|v| Some(t(v).start_ms))),
+            ts(r.iter().map(|v| Some(t(v).end_ms))),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|v| pos(t(v).start_pos, true)),
+            )),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|v| pos(t(v).start_pos, false)),
+            )),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|v| pos(t(v).end_pos, true)),
+            )),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|v| pos(t(v).end_pos, false)),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                r.iter().map(|v| t(v).distance_m()),
+            )),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|v| t(v).device_distance_m.map(|m| m as f64)),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                r.iter().map(|v| t(v).duration_ms() as f64 / 1000.0),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                r.iter().map(|v| t(v).moving_ms as f64 / 1000.0),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                r.iter().map(|v| t(v).idle_ms as f64 / 1000.0),
+            )),
+            Arc::new(Float32Array::from_iter_values(
+                r.iter().map(|v| f32::from(t(v).max_speed_dkmh) / 10.0),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                r.iter().map(|v| t(v).avg_speed_kmh()),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                r.iter().map(|v| t(v).points as i32),
+            )),
+        ],
+    )
+}
+
+/// An event with the timestamp at which the pipeline detected it.
+#[derive(Debug, Clone)]
+pub struct Detected<R> {
+    pub row: R,
+    pub detected_ms: i64,
+}
+
+/// `events` rows, sorted by vehicle and event time.
+pub fn events(rows: &mut [Detected<EventRow>]) -> Result<RecordBatch, ArrowError> {
+    rows.sort_unstable_by(|a, b| {
+        (&a.row.vehicle, a.row.time_ms).cmp(&(&b.row.vehicle, b.row.time_ms))
+    });
+    let r = &*rows;
+    batch(
+        Table::Events,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|e| &*e.row.company),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|e| &*e.row.vehicle),
+            )),
+            ts(r.iter().map(|e| Some(e.row.time_ms))),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|e| e.row.kind.as_str()),
+            )),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|e| e.row.pos.map(|p| deg(p.0))),
+            )),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|e| e.row.pos.map(|p| deg(p.1))),
+            )),
+            trip_ids(r.iter().map(|e| (&*e.row.vehicle, e.row.trip_start_ms))),
+            Arc::new(Float64Array::from_iter(r.iter().map(|e| e.row.value))),
+            ts(r.iter().map(|e| Some(e.detected_ms))),
+        ],
+    )
+}
+
+/// `errors` rows, sorted by vehicle and detection time.
+pub fn errors(rows: &mut [Detected<ErrorRow>]) -> Result<RecordBatch, ArrowError> {
+    rows.sort_by(|a, b| (&a.row.vehicle, a.detected_ms).cmp(&(&b.row.vehicle, b.detected_ms)));
+    let r = &*rows;
+    batch(
+        Table::Errors,
+        vec![
+            Arc::new(StringArray::from_iter(
+                r.iter().map(|e| e.row.company.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter(
+                r.iter().map(|e| e.row.vehicle.as_deref()),
+            )),
+            ts(r.iter().map(|e| e.row.time_ms)),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|e| e.row.reason.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|e| e.row.detail.as_str()),
+            )),
+            ts(r.iter().map(|e| e.row.received_ms)),
+            Arc::new(Int32Array::from_iter_values(
+                r.iter().map(|e| e.row.partition),
+            )),
+            Arc::new(Int64Array::from_iter_values(r.iter().map(|e| e.row.offset))),
+            ts(r.iter().map(|e| Some(e.detected_ms))),
+        ],
+    )
+}

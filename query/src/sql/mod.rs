@@ -1,0 +1,18 @@
+//! SQL: the DataFusion [`engine`] over the Parquet history and the live tables
+//! ([`live_tables`], the [`trips_latest`] view), each company's plan scoped to its rows
+//! ([`tenant_scope`]) and bounded in rows, time and memory ([`bounds`]); `POST /v1/sql`
+//! ([`api`], answering in the [`format`]s JSON, CSV, Arrow IPC, Parquet); `$1` placeholder
+//! values ([`params`]); errors classified for clients ([`error`]); what the engine reports in
+//! `/status` ([`status`]). The physical-plan rules fleetflow adds to DataFusion are in [`plan`].
+
+pub mod api;
+pub mod bounds;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod live_tables;
+pub mod params;
+pub mod plan;
+pub mod status;
+pub mod tenant_scope;
+pub mod trips_latest;

@@ -1,0 +1,30 @@
+//! `trips_latest`: each trip's newest version, with the trips a correction deleted left out.
+//!
+//! `trips` keeps every version the pipeline wrote (a trip can change while late data arrives:
+//! `version` counts its revisions, `deleted` marks one a correction merged away or split). Most
+//! questions want the trips as they stand now; this view answers them.
+//!
+//! Plan: [`LatestVersion`] over `trips` (one scan, one hash of the key per row), then the
+//! deleted trips left out. Filters on company, vehicle or trip id reach the Parquet scan; the
+//! tenant filter is inside `trips` already.
+
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::{ViewTable, provider_as_source};
+use datafusion::error::Result;
+use datafusion::logical_expr::{LogicalPlanBuilder, col, not};
+
+use crate::sql::plan::latest_version::LatestVersion;
+
+/// What identifies a trip.
+const KEY: [&str; 3] = ["company", "vehicle", "trip_id"];
+
+/// The view over `trips` (already scoped to the caller).
+pub fn view(trips: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+    let scan = LogicalPlanBuilder::scan("trips", provider_as_source(trips), None)?.build()?;
+    let plan = LogicalPlanBuilder::from(LatestVersion::plan(scan, &KEY, "version")?)
+        .filter(not(col("deleted")))?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
