@@ -8,23 +8,11 @@
 #
 # Needs scripts/install-chromium (Debian's Chromium and playwright-core).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-source scripts/env.sh
+source "$(dirname "$0")/bench_common.sh"
 vehicles="${1:-15000}"
 seconds="${2:-60}"
 scripts/install-chromium
-cargo build --release -q --locked --workspace --all-targets  # as the tests build it (one shared build)
-bin="$CARGO_TARGET_DIR/release"
-work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-hport="$(free_port)"
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-pids=()
-trap cleanup EXIT
-RUST_LOG=warn "$bin/fleetflow" run --http "127.0.0.1:$hport" --postgres off --data-dir "$work/data" \
-  --admin-token bench-admin >"$work/run.log" 2>&1 &
-pids+=($!)
-until curl -s "127.0.0.1:$hport/status" >/dev/null 2>&1; do sleep 0.2; done
+start_run
 RUST_LOG=error "$bin/fleetflow" emulate --vehicles "$vehicles" --target "http://127.0.0.1:$hport" \
   --report-every 10 >"$work/emulate.log" 2>&1 &
 pids+=($!)

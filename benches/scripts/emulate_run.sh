@@ -9,25 +9,12 @@
 # Prints the emulator's last reports (requests, points/s, errors, p50/p99 of the last
 # interval), the worst interval p99, the catch-up time, and the broker log's size on disk.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-source scripts/env.sh
+source "$(dirname "$0")/bench_common.sh"
 broker="${1:-durable}"
 vehicles="${2:-15000}"
 speedup="${3:-20}"
 seconds="${4:-60}"
-cargo build --release -q --locked --workspace --all-targets  # as the tests build it (one shared build)
-bin="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
-work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-hport="$(free_port)"
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-pids=()
-trap cleanup EXIT
-RUST_LOG=warn "$bin/fleetflow" run --broker "$broker" --http "127.0.0.1:$hport" --postgres off \
-  --data-dir "$work/data" --admin-token bench-admin >"$work/run.log" 2>&1 &
-run_pid=$!
-pids+=($run_pid)
-until curl -s "127.0.0.1:$hport/status" >/dev/null 2>&1; do sleep 0.2; done
+start_run --broker "$broker"
 RUST_LOG=error "$bin/fleetflow" emulate --vehicles "$vehicles" --speedup "$speedup" \
   --duration "$seconds" --target "http://127.0.0.1:$hport" --report-every 5 >"$work/emulate.log" 2>&1
 ended=$(date +%s.%N)

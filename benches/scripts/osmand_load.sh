@@ -6,24 +6,11 @@
 #
 #   benches/scripts/osmand_load.sh [devices] [seconds]
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-source scripts/env.sh
+source "$(dirname "$0")/bench_common.sh"
 devices="${1:-200}"
 seconds="${2:-60}"
-cargo build --release -q --locked --workspace --all-targets  # as the tests build it (one shared build)
-bin="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
-work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-hport="$(free_port)"
 oport="$(free_port)"
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-pids=()
-trap cleanup EXIT
-FLEETFLOW_INGEST__OSMAND_LISTEN="127.0.0.1:$oport" FLEETFLOW_PIPELINE__FLUSH_SECS=1 RUST_LOG=warn \
-  "$bin/fleetflow" run --http "127.0.0.1:$hport" --postgres off --data-dir "$work/data" \
-  --admin-token bench-admin >"$work/run.log" 2>&1 &
-pids+=($!)
-until curl -s "127.0.0.1:$hport/status" >/dev/null 2>&1; do sleep 0.2; done
+FLEETFLOW_INGEST__OSMAND_LISTEN="127.0.0.1:$oport" FLEETFLOW_PIPELINE__FLUSH_SECS=1 start_run
 python3 - "$oport" "$hport" "$devices" "$seconds" <<'PY'
 import http.client, json, sys, threading, time
 oport, hport, devices, seconds = (int(a) for a in sys.argv[1:5])

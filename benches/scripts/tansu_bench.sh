@@ -1,22 +1,9 @@
 # Sourced by the benchmarks that run fleetflow against Tansu (end_to_end.sh, pipeline_catchup.sh):
-# builds the workspace, starts Tansu (`fleetflow broker`; memory storage unless
-# BENCH_BROKER_STORAGE=sqlite) on a free port, and defines the helpers
-# they share. Sets `bin` (`BENCH_BIN_DIR` overrides it), `work` (removed on exit), `kport`,
-# `hport`, `tansu_pid` and `pids` (killed on exit).
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-source scripts/env.sh
-# The workspace with every target, as the tests build it: building only some packages resolves
-# other dependency features and rebuilds the DataFusion stack.
-cargo build --release -q --locked --workspace --all-targets
-# BENCH_BIN_DIR: another build's `fleetflow` and `ingest_load` (copied aside), to compare two
-# builds in alternating runs on the same machine state.
-bin="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
-work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kport="$(free_port)"; hport="$(free_port)"
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-pids=()
-trap cleanup EXIT
+# the common set-up (`bench_common.sh`), then Tansu (`fleetflow broker`; memory storage unless
+# BENCH_BROKER_STORAGE=sqlite) on a free port, and the helpers they share. Sets `kport` and
+# `tansu_pid` besides what `bench_common.sh` sets.
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
+kport="$(free_port)"
 # `fleetflow broker`: the Tansu library `fleetflow run` embeds, as its own process.
 # BENCH_BROKER_STORAGE: `memory://tansu/` (default) or `sqlite` (durable, in the work dir).
 case "${BENCH_BROKER_STORAGE:-memory}" in
