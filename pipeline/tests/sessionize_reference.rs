@@ -146,6 +146,28 @@ fn epochs(records: &[TelemetryRecord], seed: u64) -> Vec<std::ops::Range<usize>>
     out
 }
 
+/// Admits `records[range]` (each at its index as its offset, partition 0), then settles: one
+/// epoch of the sessionizer alone.
+fn admit_and_settle(
+    s: &mut Sessionizer,
+    records: &[TelemetryRecord],
+    range: std::ops::Range<usize>,
+) -> Outputs {
+    let mut out = Outputs::default();
+    for (offset, r) in range.clone().zip(&records[range]) {
+        s.admit(
+            r,
+            Provenance {
+                partition: 0,
+                offset: offset as i64,
+            },
+            &mut out,
+        );
+    }
+    s.settle(&mut out);
+    out
+}
+
 #[test]
 fn incremental_matches_reference_at_every_settle() {
     for seed in [1, 2, 3] {
@@ -154,18 +176,7 @@ fn incremental_matches_reference_at_every_settle() {
         let mut set = BTreeMap::new();
         let mut vehicles = BTreeMap::new();
         for range in epochs(&records, seed) {
-            let mut out = Outputs::default();
-            for (i, r) in records[range.clone()].iter().enumerate() {
-                s.admit(
-                    r,
-                    Provenance {
-                        partition: 0,
-                        offset: (range.start + i) as i64,
-                    },
-                    &mut out,
-                );
-            }
-            s.settle(&mut out);
+            let out = admit_and_settle(&mut s, &records, range.clone());
             accumulate(&mut set, out.trips);
             accumulate(&mut vehicles, out.vehicles);
             let got = as_trip_set(&set);
@@ -205,19 +216,7 @@ fn a_vehicle_id_in_several_companies_is_one_vehicle_per_company() {
         let mut trips = BTreeMap::new();
         let mut vehicles = BTreeMap::new();
         for range in epochs(&records, seed) {
-            let mut out = Outputs::default();
-            for (i, r) in records[range.clone()].iter().enumerate() {
-                let offset = (range.start + i) as i64;
-                s.admit(
-                    r,
-                    Provenance {
-                        partition: 0,
-                        offset,
-                    },
-                    &mut out,
-                );
-            }
-            s.settle(&mut out);
+            let out = admit_and_settle(&mut s, &records, range);
             accumulate(&mut trips, out.trips);
             accumulate(&mut vehicles, out.vehicles);
         }
