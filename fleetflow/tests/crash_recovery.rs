@@ -29,14 +29,17 @@ fn start_pipeline(brokers: &str, data_dir: &Path) -> Fleetflow {
             "--data-dir",
             data_dir.to_str().expect("utf8"),
         ],
-        &[
-            ("FLEETFLOW_PIPELINE__FLUSH_SECS", "1"),
-            // Compaction at every chance, so kills land in merges too.
-            ("FLEETFLOW_PIPELINE__COMPACTION__INTERVAL_SECS", "0.3"),
-            ("FLEETFLOW_PIPELINE__COMPACTION__MIN_FILES", "2"),
-        ],
+        &PIPELINE_ENV,
     )
 }
+
+/// Every killed pipeline's settings: 1 s flushes, and compaction at every chance, so kills land
+/// in merges too.
+const PIPELINE_ENV: [(&str, &str); 3] = [
+    ("FLEETFLOW_PIPELINE__FLUSH_SECS", "1"),
+    ("FLEETFLOW_PIPELINE__COMPACTION__INTERVAL_SECS", "0.3"),
+    ("FLEETFLOW_PIPELINE__COMPACTION__MIN_FILES", "2"),
+];
 
 fn start_ingest(brokers: &str, data_dir: &Path, http: Option<&str>) -> Fleetflow {
     let mut extra = vec![
@@ -355,15 +358,7 @@ fn start_cluster(brokers: &str, data: &Path, processes: usize, extra: &[&str]) -
                 "off",
             ];
             args.extend(extra);
-            spawn_fleetflow(
-                "pipeline",
-                &args,
-                &[
-                    ("FLEETFLOW_PIPELINE__FLUSH_SECS", "1"),
-                    ("FLEETFLOW_PIPELINE__COMPACTION__INTERVAL_SECS", "0.3"),
-                    ("FLEETFLOW_PIPELINE__COMPACTION__MIN_FILES", "2"),
-                ],
-            )
+            spawn_fleetflow("pipeline", &args, &PIPELINE_ENV)
         })
         .collect();
     spawned
