@@ -5,6 +5,10 @@
 #
 #   benches/scripts/emulate_run.sh [durable|memory] [vehicles] [speedup] [seconds]
 #                                  (default: durable 15000 20 60)
+#   WEBHOOK=dead|live benches/scripts/emulate_run.sh ...
+#       subscribes the fleet's company to every event kind, at a port nothing listens on (dead:
+#       every event is retried, then dead-lettered) or at `fleetflow webhook-test` (live), to
+#       compare ingest's ack latency with and without webhook delivery.
 #
 # Prints the emulator's last reports (requests, points/s, errors, p50/p99 of the last
 # interval), the worst interval p99, the catch-up time, and the broker log's size on disk.
@@ -15,6 +19,20 @@ vehicles="${2:-15000}"
 speedup="${3:-20}"
 seconds="${4:-60}"
 start_run --broker "$broker"
+case "${WEBHOOK:-none}" in
+  none) ;;
+  dead | live)
+    wport="$(free_port)"
+    if [ "$WEBHOOK" = live ]; then
+      "$bin/fleetflow" webhook-test --listen "127.0.0.1:$wport" >"$work/receiver.log" 2>&1 &
+      pids+=($!)
+    fi
+    curl -sf -H "Authorization: Bearer bench-admin" -H "Content-Type: application/json" \
+      -d "{\"url\": \"http://127.0.0.1:$wport/hook\", \"company\": \"default\", \"events\": [\"ignition_on\", \"ignition_off\", \"trip_start\", \"trip_end\", \"overspeed\", \"maintenance_due\"]}" \
+      "127.0.0.1:$hport/v1/webhooks" >/dev/null
+    ;;
+  *) echo "WEBHOOK is none, dead or live" >&2; exit 2 ;;
+esac
 RUST_LOG=error "$bin/fleetflow" emulate --vehicles "$vehicles" --speedup "$speedup" \
   --duration "$seconds" --target "http://127.0.0.1:$hport" --report-every 5 >"$work/emulate.log" 2>&1
 ended=$(date +%s.%N)
@@ -35,3 +53,10 @@ echo "worst interval p99: $(grep -oE 'p99=[0-9.]+' "$work/emulate.log" | cut -d=
 echo "caught up ${caught_up} s after the load ended ($(caught | cut -d" " -f2) records committed)"
 echo "broker log on disk: $(du -sh "$work/data/broker" 2>/dev/null | cut -f1 || echo none)"
 echo "peak resident memory: $(awk '/VmHWM/ {printf "%.2f GB", $2/1e6}' /proc/$run_pid/status)"
+if [ "${WEBHOOK:-none}" != none ]; then
+  curl -s -H "Authorization: Bearer bench-admin" "127.0.0.1:$hport/status" | python3 -c '
+import json, sys
+w = json.load(sys.stdin)["webhooks"]
+names = ["dispatched", "delivered", "failed_attempts", "dead_letters", "owed"]
+print("webhooks (" + sys.argv[1] + " receiver): " + ", ".join(n + " " + str(w[n]) for n in names))' "$WEBHOOK"
+fi

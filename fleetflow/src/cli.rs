@@ -10,6 +10,7 @@ use crate::commands::emulate::{EmulateArgs, emulate};
 use crate::commands::pipeline::{PipelineArgs, serve_pipeline};
 use crate::commands::run::{Role, serve};
 use crate::commands::tail::{TailOptions, tail};
+use crate::commands::webhook_test::{WebhookTestArgs, webhook_test};
 use crate::error::AppError;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,8 @@ pub enum Command {
     Emulate(EmulateArgs),
     /// Print the telemetry topic's records, decoded, one JSON line each.
     Tail(TailArgs),
+    /// A tiny webhook receiver that prints each delivery as a JSON line, to try webhooks out.
+    WebhookTest(WebhookTestArgs),
     /// A standalone Kafka-protocol broker (the Tansu `fleetflow run` embeds), for a separate
     /// `ingest` + `pipeline` deployment on one machine, tests and benchmarks.
     Broker(BrokerArgs),
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Query(args) => runtime.block_on(crate::commands::query::serve_query(args)),
         Command::Emulate(args) => runtime.block_on(emulate(args)),
         Command::Broker(args) => runtime.block_on(broker(args)),
+        Command::WebhookTest(args) => runtime.block_on(webhook_test(args)),
         Command::Tail(args) => {
             let options = TailOptions {
                 brokers: args.brokers,

@@ -12,6 +12,7 @@ use fleetflow_ingest::IngestConfig;
 use fleetflow_model::CompanyConfig;
 use fleetflow_pipeline::PipelineConfig;
 use fleetflow_query::SqlConfig;
+use fleetflow_webhooks::WebhookConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -35,6 +36,8 @@ pub struct Config {
     pub query: SqlConfig,
     /// The web dashboard at `/`: an optional tile server.
     pub dashboard: DashboardConfig,
+    /// Webhook delivery: retries, timeouts, concurrency.
+    pub webhooks: WebhookConfig,
     /// Companies (tenants) and their tokens.
     pub companies: Vec<CompanyConfig>,
     /// Vehicle id -> company id.
@@ -57,6 +60,7 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             query: SqlConfig::default(),
             dashboard: DashboardConfig::default(),
+            webhooks: WebhookConfig::default(),
             companies: Vec::new(),
             vehicles: BTreeMap::new(),
             rebaseline: false,

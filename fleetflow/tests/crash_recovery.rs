@@ -10,7 +10,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use fleetflow_pipeline::tables::table_reader::{current_trips, position_keys};
+use fleetflow_tables::table_reader::{current_trips, position_keys};
 use rand::{Rng, SeedableRng};
 use support::{
     Fleetflow, Proc, await_listening, distinct_fix_keys, finish_emulator, free_port,
@@ -115,7 +115,7 @@ fn pipeline_killed_at_random_moments_loses_and_doubles_nothing() {
     }
     let total = finish_emulator(emulator);
     assert_eq!(report_field(&total, "err"), 0, "{total}");
-    let log = fleetflow_pipeline::tables::commit_log::CommitLog::new(&data);
+    let log = fleetflow_tables::commit_log::CommitLog::new(&data);
     let commits = log.sequence_numbers().expect("commit log");
     assert!(
         commits.len() >= 5,
@@ -431,4 +431,210 @@ fn a_cluster_killed_and_restarted_equals_one_process() {
     }
     assert_exactly_once(&tansu.brokers, &data, report_field(&total, "points"));
     drop(ingest);
+}
+
+/// `fleetflow emulate` posting as `token`'s company, its vehicle ids from `mdn_base`.
+fn start_company_emulator(target: std::net::SocketAddr, token: &str, mdn_base: i64) -> Proc {
+    let mut command = std::process::Command::new(support::fleetflow_bin());
+    command
+        .args([
+            "emulate",
+            "--vehicles",
+            "20",
+            "--speedup",
+            "60",
+            "--duration",
+            "30",
+        ])
+        .args(["--report-every", "5", "--token", token])
+        .args(["--mdn-base", &mdn_base.to_string()])
+        .args(["--target", &format!("http://{target}")])
+        .env("RUST_LOG", "error");
+    Proc::spawn("emulate", command)
+}
+
+/// Issue 41: every subscribed event of an emulated fleet of two companies reaches its company's
+/// receiver, once per event id (a hash of the event), across SIGKILLs of `fleetflow run` during
+/// delivery and with a receiver that fails each event's first 3 tries; no company receives
+/// another company's events, and every delivery is signed.
+#[test]
+fn webhooks_deliver_every_event_once_per_id_across_kills() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let dir = temp_dir("crash-webhooks");
+    let data = dir.join("data");
+    let config = dir.join("fleetflow.toml");
+    std::fs::write(
+        &config,
+        r#"
+[ingest]
+auth = "token"
+
+[webhooks]
+initial_backoff_ms = 100
+max_backoff_ms = 1000
+
+[[companies]]
+id = "acme"
+tokens = ["acme-token"]
+
+[[companies]]
+id = "globex"
+tokens = ["globex-token"]
+"#,
+    )
+    .expect("config");
+    let receiver_addr = format!("127.0.0.1:{}", free_port());
+    let mut command = std::process::Command::new(support::fleetflow_bin());
+    command
+        .args(["webhook-test", "--listen", &receiver_addr])
+        .args(["--secret", "s3cret", "--fail-first", "3"]);
+    let receiver = Proc::spawn("receiver", command);
+    let http = format!("127.0.0.1:{}", free_port());
+    let start = || {
+        start_fleetflow(
+            "run",
+            &[
+                "--data-dir",
+                data.to_str().expect("utf8"),
+                "--http",
+                &http,
+                "--admin-token",
+                "crash-test",
+                "--config",
+                config.to_str().expect("utf8"),
+            ],
+            &[("FLEETFLOW_PIPELINE__FLUSH_SECS", "1")],
+        )
+    };
+    let mut ff = start();
+    let subscribed: BTreeMap<&str, Vec<&str>> = [
+        ("acme", vec!["trip_start", "trip_end"]),
+        (
+            "globex",
+            vec![
+                "ignition_on",
+                "ignition_off",
+                "trip_start",
+                "trip_end",
+                "overspeed",
+            ],
+        ),
+    ]
+    .into();
+    for (company, kinds) in &subscribed {
+        let body = serde_json::json!({
+            "url": format!("http://{receiver_addr}/{company}"),
+            "events": kinds,
+            "secret": "s3cret",
+            "company": company,
+        });
+        let (status, text) = support::http(
+            ff.http,
+            "POST",
+            "/v1/webhooks",
+            &[
+                ("Authorization", "Bearer crash-test"),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 201, "{text}");
+    }
+    let emulators = [
+        start_company_emulator(ff.http, "acme-token", 2_254_690_000),
+        start_company_emulator(ff.http, "globex-token", 2_254_790_000),
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+    for kill in 0..2 {
+        std::thread::sleep(Duration::from_millis(rng.random_range(4000..9000)));
+        eprintln!("SIGKILL fleetflow run #{kill} while it delivers");
+        sigkill(ff.proc);
+        ff = start();
+    }
+    for emulator in emulators {
+        let total = finish_emulator(emulator);
+        assert_eq!(report_field(&total, "dropped"), 0, "{total}");
+    }
+    let records = read_all_records(&ff.brokers, TOPIC);
+    wait_until(
+        "the pipeline commits every record",
+        Duration::from_secs(60),
+        || committed_records(&ff) == records.len() as i64,
+    );
+
+    // What should arrive: the committed events of the subscribed kinds, by company.
+    let expected: BTreeMap<String, BTreeSet<String>> = {
+        let mut by_company: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let files =
+            fleetflow_tables::table_reader::table_files(&data, fleetflow_model::Table::Events)
+                .expect("events files");
+        for file in files {
+            for event in fleetflow_webhooks::event::read_events_file(&file).expect("events") {
+                let wanted = subscribed
+                    .get(event.company.as_str())
+                    .is_some_and(|kinds| kinds.contains(&event.kind.as_str()));
+                if wanted {
+                    by_company
+                        .entry(event.company)
+                        .or_default()
+                        .insert(event.id);
+                }
+            }
+        }
+        by_company
+    };
+    assert_eq!(expected.len(), 2, "both companies had events: {expected:?}");
+
+    // What arrived, answered 200, by the path (company) it was sent to.
+    let mut delivered: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    let mut tries: BTreeMap<String, u32> = BTreeMap::new();
+    let mut drain = |delivered: &mut BTreeMap<String, BTreeMap<String, u32>>| {
+        while let Ok(line) = receiver.lines.try_recv() {
+            let got: serde_json::Value = serde_json::from_str(&line).expect("receiver line");
+            let company = got["path"].as_str().expect("path").trim_start_matches('/');
+            let id = got["id"].as_str().expect("id").to_owned();
+            assert_eq!(got["signature"], "ok", "{line}");
+            assert_eq!(
+                got["body"]["company"], company,
+                "another company's event: {line}"
+            );
+            *tries.entry(id.clone()).or_default() += 1;
+            if got["answered"] == 200 {
+                *delivered
+                    .entry(company.to_owned())
+                    .or_default()
+                    .entry(id)
+                    .or_default() += 1;
+            }
+        }
+    };
+    wait_until(
+        "every subscribed event is delivered",
+        Duration::from_secs(120),
+        || {
+            drain(&mut delivered);
+            expected.iter().all(|(company, ids)| {
+                delivered
+                    .get(company)
+                    .is_some_and(|got| ids.iter().all(|id| got.contains_key(id)))
+            })
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    drain(&mut delivered);
+    for (company, ids) in &expected {
+        let got: BTreeSet<String> = delivered[company].keys().cloned().collect();
+        assert_eq!(&got, ids, "{company}: delivered ids = committed ids");
+        let again = delivered[company].values().filter(|n| **n > 1).count();
+        eprintln!(
+            "{company}: {} events delivered, {again} delivered again after a kill",
+            ids.len()
+        );
+    }
+    assert!(
+        tries.values().all(|n| *n >= 4),
+        "every event failed 3 times before its 200"
+    );
+    drop(ff);
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use fleetflow_pipeline::tables::table_reader::{current_trips, position_keys};
+use fleetflow_tables::table_reader::{current_trips, position_keys};
 use support::test_python::python;
 use support::{finish_emulator, report_field, start_emulator, start_fleetflow, temp_dir};
 

@@ -1,7 +1,9 @@
 //! The contracts fleetflow's crates share, each defined once: the telemetry items ingest
-//! produces, their Kafka record encoding, and Monicar's compact time format.
+//! produces, their Kafka record encoding, Monicar's compact time format, the table schemas,
+//! tenancy, trip rules, and distances on the earth ([`geo`]).
 
 pub mod compact_time;
+pub mod geo;
 pub mod record;
 pub mod telemetry;
 
@@ -13,4 +15,4 @@ pub use tenancy::{CompanyConfig, Principal, TenancyError, Tenants};
 pub mod trip_rules;
 pub use trip_rules::TripRules;
 pub mod tables;
-pub use tables::{PARTITION_COLUMN, Table, partition_dir};
+pub use tables::{EventKind, PARTITION_COLUMN, Table, partition_dir};

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
 
 /// The four tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -131,6 +132,44 @@ fn trips_schema() -> SchemaRef {
         f("avg_speed_kmh", DataType::Float64, false),
         f("points", DataType::Int32, false),
     ]))
+}
+
+/// The kinds of `events` rows: the values of its `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventKind {
+    IgnitionOn,
+    IgnitionOff,
+    TripStart,
+    TripEnd,
+    Overspeed,
+    MaintenanceDue,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::IgnitionOn,
+        EventKind::IgnitionOff,
+        EventKind::TripStart,
+        EventKind::TripEnd,
+        EventKind::Overspeed,
+        EventKind::MaintenanceDue,
+    ];
+
+    /// The value `kind` holds for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::IgnitionOn => "ignition_on",
+            EventKind::IgnitionOff => "ignition_off",
+            EventKind::TripStart => "trip_start",
+            EventKind::TripEnd => "trip_end",
+            EventKind::Overspeed => "overspeed",
+            EventKind::MaintenanceDue => "maintenance_due",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 fn events_schema() -> SchemaRef {

@@ -13,16 +13,17 @@ use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::{Inspect, Probe};
 
 use crate::live::alerts::device_alerts;
+use crate::live::publish::PublishLive;
 use crate::live::routes::recent_fixes;
-use crate::live::store::{LiveStore, LiveStoreConfig, PublishLive};
 use crate::live::views::{LiveViewConfig, live_views};
 use crate::sink::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
 use crate::source::broker_check::{BrokerMismatch, observe, reconcile};
 use crate::source::kafka_source::{SourceConfig, SourceError, kafka_source};
-use crate::tables::commit_log::{CommitError, CommitLog};
-use crate::tables::compaction::{CompactionConfig, CompactionReport, Compactor};
 use crate::trips::sessionize::{RuleBook, Sessionizer};
 use crate::trips::sessionize_operator::{Epoch, Sessionize};
+use fleetflow_live_store::store::{LiveStore, LiveStoreConfig};
+use fleetflow_tables::commit_log::{CommitError, CommitLog, ReadHold};
+use fleetflow_tables::compaction::{CompactionConfig, CompactionReport, Compactor};
 
 /// `[pipeline]` in the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +142,8 @@ pub struct PipelineJob {
     /// When the broker does not hold the log the commit log's offsets are in (`broker_check`):
     /// re-base the offsets on what the broker holds (loudly) instead of refusing to start.
     pub rebaseline: bool,
+    /// A reader of the commits (the webhook dispatcher) that compaction and trimming wait for.
+    pub read_hold: Option<ReadHold>,
 }
 
 /// Pipeline errors.
@@ -293,7 +296,7 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
     let resume = resume.or_else(|| {
         view.cluster_id
             .clone()
-            .map(|cluster_id| crate::tables::commit_log::Commit {
+            .map(|cluster_id| fleetflow_tables::commit_log::Commit {
                 cluster_id: Some(cluster_id),
                 ..Default::default()
             })
@@ -312,7 +315,8 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         max_in_flight_bytes: (job.config.source_max_in_flight_mib.max(0.0) * 1_048_576.0) as u64,
         throttled_ms: stats.source_throttled_ms.clone(),
     };
-    let sink = SinkConfig::new(job.data_dir.clone(), flush_ms, resume);
+    let log = CommitLog::new(&job.data_dir).with_read_hold(job.read_hold.clone());
+    let sink = SinkConfig::new(log, flush_ms, resume);
     let compaction = job.config.compaction.clone();
     let rules = job
         .company_rules

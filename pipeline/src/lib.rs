@@ -7,9 +7,11 @@
 //! - [`trips`]: sessionization: each vehicle's timeline, the trip machine's rules, the sessionize
 //!   operator, and [`trips::reference`], the plain sequential definition the dataflow is tested
 //!   against;
-//! - [`live`]: the live fleet views (differential dataflow) and the store their readers query;
-//! - [`sink`]: the frontier-driven Parquet sink: rows to Arrow batches, files, commits;
-//! - [`tables`]: the committed tables on disk: the commit log, reading them back, compaction;
+//! - [`live`]: the live fleet views (differential dataflow), published into the store their
+//!   readers query (the `fleetflow_live_store` crate, which also defines trips and vehicles'
+//!   live state: what the dataflow and its readers share);
+//! - [`sink`]: the frontier-driven Parquet sink: rows to Arrow batches, files, commits into the
+//!   tables on disk (the `fleetflow_tables` crate: file format, commit log, compaction);
 //! - [`rows`]: what the dataflow produces, one struct per table; [`job`]: starting it all;
 //!   [`synthetic`]: seeded fleets for tests and benchmarks.
 
@@ -19,17 +21,16 @@ pub mod rows;
 pub mod sink;
 pub mod source;
 pub mod synthetic;
-pub mod tables;
 pub mod trips;
 
+pub use fleetflow_live_store::{
+    CloseRule, IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Status, Trip, TripRule,
+    VehicleLive,
+};
 pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName};
 pub use source::raw_record::RawRecord;
 pub use trips::sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
 pub use trips::sessionize_operator::{Epoch, SessionStreams, Sessionize};
-pub use trips::trip::{CloseRule, Trip, TripRule};
-pub use trips::vehicle_live::{
-    IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Status, VehicleLive,
-};
 
 pub use job::{
     LiveConfig, PipelineConfig, PipelineError, PipelineJob, PipelineStats, RunningPipeline, start,

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+pub use fleetflow_model::EventKind;
 use fleetflow_model::{Fix, Source};
 use serde::{Deserialize, Serialize};
 
-use crate::trips::trip::Trip;
+use fleetflow_live_store::trip::Trip;
 
 /// Quality flags of a `positions` row (a bit set; the Parquet column is `flags`, and one
 /// boolean column per bit for readers that prefer them).
@@ -164,30 +165,6 @@ impl PositionRow {
         let (start_ms, bit) = packed(start_ms, HAS_TRIP);
         self.trip_start_ms = start_ms;
         self.present = (self.present & !HAS_TRIP) | bit;
-    }
-}
-
-/// The kinds of `events` rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum EventKind {
-    IgnitionOn,
-    IgnitionOff,
-    TripStart,
-    TripEnd,
-    Overspeed,
-    MaintenanceDue,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::IgnitionOn => "ignition_on",
-            EventKind::IgnitionOff => "ignition_off",
-            EventKind::TripStart => "trip_start",
-            EventKind::TripEnd => "trip_end",
-            EventKind::Overspeed => "overspeed",
-            EventKind::MaintenanceDue => "maintenance_due",
-        }
     }
 }
 

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fleetflow_model::{Fix, GpsStatus, Source, Table};
-use fleetflow_pipeline::sink::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
 use fleetflow_pipeline::sink::table_batches;
-use fleetflow_pipeline::tables::commit_log::{CommitLog, CommitWriter, DataFile};
-use fleetflow_pipeline::tables::compaction::{CompactionConfig, FileRows, compact_once};
-use fleetflow_pipeline::tables::partition_swap::exchange_supported;
-use fleetflow_pipeline::tables::table_reader::{position_keys, read_table, table_files};
 use fleetflow_pipeline::{PositionRow, VehicleName};
+use fleetflow_tables::commit_log::{CommitLog, CommitWriter, DataFile};
+use fleetflow_tables::compaction::{CompactionConfig, FileRows, compact_once};
+use fleetflow_tables::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
+use fleetflow_tables::partition_swap::exchange_supported;
+use fleetflow_tables::table_reader::{position_keys, read_table, table_files};
 
 const WINDOWS: u64 = 120;
 const ROWS_PER_WINDOW: u64 = 50;

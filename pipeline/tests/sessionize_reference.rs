@@ -8,15 +8,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use fleetflow_live_store::grid::{BoxE7, cluster, distance_m};
+use fleetflow_live_store::store::{LiveSnapshot, LiveStore, LiveStoreConfig};
+use fleetflow_live_store::vehicles::VehicleEntry;
+use fleetflow_live_store::{Leader, Period, PeriodTotal, SummaryKey};
 use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
 use fleetflow_pipeline::live::alerts::device_alerts;
-use fleetflow_pipeline::live::grid::{BoxE7, cluster, distance_m};
+use fleetflow_pipeline::live::publish::PublishLive;
 use fleetflow_pipeline::live::routes::{recent_fixes, route_window};
-use fleetflow_pipeline::live::store::{LiveSnapshot, LiveStore, LiveStoreConfig, PublishLive};
-use fleetflow_pipeline::live::vehicles::VehicleEntry;
-use fleetflow_pipeline::live::views::{
-    Leader, LiveViewConfig, Period, PeriodTotal, SummaryKey, live_views,
-};
+use fleetflow_pipeline::live::views::{LiveViewConfig, live_views};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::trips::reference::{VehicleKey, reference_trips, reference_vehicles};
 use fleetflow_pipeline::trips::timeline::position_usable;

@@ -25,3 +25,4 @@ pub use pgwire::server::{PgServer, serve_postgres};
 pub use sql::api::{SqlApi, sql_routes};
 pub use sql::engine::{SqlConfig, SqlEngine};
 pub use sql::status::QueryStatus;
+pub use sql::supplied::SuppliedTable;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use fleetflow_live_store::alerts::{Alert, AlertKind};
+use fleetflow_live_store::routes::RecentFix;
+use fleetflow_live_store::store::{LiveStore, LiveStoreConfig};
+use fleetflow_live_store::{Leader, LiveRow, Period, PeriodTotal};
+use fleetflow_live_store::{LiveFix, Motion, Status, Trip, TripRule, VehicleLive};
 use fleetflow_model::{CompanyConfig, Tenants};
-use fleetflow_pipeline::live::alerts::{Alert, AlertKind};
-use fleetflow_pipeline::live::routes::RecentFix;
-use fleetflow_pipeline::live::store::{LiveStore, LiveStoreConfig};
-use fleetflow_pipeline::live::views::{Leader, LiveRow, Period, PeriodTotal};
-use fleetflow_pipeline::{LiveFix, Motion, Status, Trip, TripRule, VehicleLive};
 use fleetflow_query::{LiveApi, live_routes};
 use http_body_util::BodyExt;
 use serde_json::Value;

@@ -24,11 +24,12 @@ use cap::Cap;
 use clap::Parser;
 use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::input::InputSession;
+use fleetflow_live_store::alerts::Alert;
+use fleetflow_live_store::store::{LiveStore, LiveStoreConfig};
 use fleetflow_pipeline::job::PipelineConfig;
-use fleetflow_pipeline::live::alerts::Alert;
 use fleetflow_pipeline::live::period_totals::PeriodTotals;
+use fleetflow_pipeline::live::publish::PublishLive;
 use fleetflow_pipeline::live::routes::recent_fixes;
-use fleetflow_pipeline::live::store::{LiveStore, LiveStoreConfig, PublishLive};
 use fleetflow_pipeline::live::views::{
     LiveViewConfig, fleet_summary, leaderboards, live_views, offline,
 };

@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         trips_per_day: 4,
         points_per_trip: 120,
         interval_s: 10,
-        row_group_rows: fleetflow_pipeline::sink::parquet_file::ROW_GROUP_ROWS,
+        row_group_rows: fleetflow_tables::parquet_file::ROW_GROUP_ROWS,
         ..HistoryShape::default()
     };
     if !args.reuse {

@@ -211,7 +211,8 @@ fn run_dataflow(
             let (probe, positions) = streams.positions.probe();
             if let Some(dir) = parquet {
                 let offsets = timely::dataflow::operators::generic::operator::empty(scope);
-                let config = SinkConfig::new(dir, 5, None);
+                let config =
+                    SinkConfig::new(fleetflow_tables::commit_log::CommitLog::new(dir), 5, None);
                 let streams = fleetflow_pipeline::SessionStreams {
                     positions,
                     ..streams
@@ -245,7 +246,7 @@ fn table_sizes(dir: &std::path::Path) -> Vec<(String, u64)> {
     fleetflow_model::Table::ALL
         .iter()
         .map(|t| {
-            let bytes = fleetflow_pipeline::tables::table_reader::table_files(dir, *t)
+            let bytes = fleetflow_tables::table_reader::table_files(dir, *t)
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|p| std::fs::metadata(p).ok())

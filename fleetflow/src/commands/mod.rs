@@ -1,7 +1,7 @@
-//! One module per subcommand. `run` (also `ingest`) builds ingest, the pipeline and the read
-//! side in one process from [`pipeline`]'s job and [`query`]'s SQL side; `pipeline` serves the
-//! read side of its own dataflow through [`query`]. Nothing here is imported by `kafka`, `http`
-//! or `config`.
+//! One module per subcommand, and the sides they share. `run` (also `ingest`) builds ingest, the
+//! pipeline and the read side in one process from [`pipeline`]'s job, [`query`]'s SQL side and
+//! [`webhooks`]; `pipeline` serves the read side of its own dataflow through the same two.
+//! Nothing here is imported by `kafka`, `http` or `config`.
 
 pub mod broker;
 pub(crate) mod emulate;
@@ -9,3 +9,5 @@ pub mod pipeline;
 pub mod query;
 pub mod run;
 pub mod tail;
+pub mod webhook_test;
+pub mod webhooks;

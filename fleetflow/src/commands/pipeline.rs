@@ -8,6 +8,7 @@ use clap::Args;
 use fleetflow_pipeline::PipelineJob;
 
 use crate::args::ServeArgs;
+use crate::commands::webhooks::WebhookSide;
 use crate::config::{Config, EmbeddedKind};
 use crate::error::AppError;
 use crate::http::ops::{KafkaStatus, OpsState};
@@ -52,6 +53,7 @@ pub fn pipeline_job(config: &Config, brokers: &str, timely: timely::Config) -> P
         // from an earlier run, and the user chose it knowing that.
         rebaseline: config.rebaseline
             || (config.kafka.brokers.is_none() && config.kafka.embedded == EmbeddedKind::Memory),
+        read_hold: None,
     }
 }
 
@@ -92,16 +94,26 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
     let partitions = config.kafka.topic_partitions(false, workers);
     crate::kafka::clients::ensure_topic(&brokers, &config.kafka, partitions).await?;
     let started = Instant::now();
+    let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    let tenants = Arc::new(tenants);
+    // Webhooks are delivered beside the committer, worker 0 of the cluster (process 0).
+    let webhook_side = WebhookSide::prepare(&config, tenants.clone(), args.process == 0)?;
+    job.read_hold = webhook_side.hold();
     let pipeline = fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?;
+    let (webhook_routes, webhooks) = webhook_side.start()?;
     // The live views and SQL, served where they are computed: every worker sends its live rows
     // to worker 0 of the cluster, so process 0 holds them whole. The other processes answer
     // the live endpoints 503 rather than an empty fleet, and their SQL has no live tables.
-    let tenants = fleetflow_model::Tenants::new(&config.companies, config.admin_token.as_deref())
-        .map_err(|e| AppError::Config(e.to_string()))?;
     let live = pipeline.live.clone();
     let served = (args.process == 0).then(|| live.clone());
-    let tenants = Arc::new(tenants);
-    let sql = crate::commands::query::sql_side(&config, served.clone(), tenants.clone()).await?;
+    let sql = crate::commands::query::sql_side(
+        &config,
+        served.clone(),
+        crate::commands::webhooks::sql_tables(webhooks.as_ref()),
+        tenants.clone(),
+    )
+    .await?;
     let ops = OpsState {
         registry: prometheus::Registry::new(),
         started,
@@ -114,6 +126,7 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         ingest: None,
         pipeline: Some(pipeline.stats.clone()),
         query: Some(sql.engine.clone()),
+        webhooks: crate::commands::webhooks::view(webhooks.as_ref()),
         tenants: tenants.clone(),
     };
     let (listener, addr) = crate::http::server::bind(config.http).await?;
@@ -123,7 +136,9 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
         config.kafka.topic,
         config.data_dir.display()
     );
-    println!("listening on http://{addr}  (/metrics, /status, /v1/live/*, /v1/sql, /v1/history/*)");
+    println!(
+        "listening on http://{addr}  (/metrics, /status, /v1/live/*, /v1/sql, /v1/history/*, /v1/webhooks)"
+    );
     let shutdown = pipeline.shutdown_flag();
     crate::commands::query::print_postgres(sql.postgres);
     let router = crate::http::ops::routes(ops)
@@ -131,7 +146,8 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
             served,
             tenants.clone(),
         )))
-        .merge(sql.router);
+        .merge(sql.router)
+        .merge(webhook_routes);
     let server = tokio::spawn(async move {
         crate::http::server::serve_http(listener, router, async move {
             shutdown_signal().await;
@@ -153,6 +169,11 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
             }
         }
     };
+    if let Some(webhooks) = webhooks {
+        tokio::task::spawn_blocking(move || webhooks.stop())
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    }
     joined
         .map_err(|e| {
             if clustered && e.is_panic() {

@@ -6,26 +6,31 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use fleetflow_live_store::store::LiveStore;
 use fleetflow_model::Tenants;
-use fleetflow_pipeline::live::store::LiveStore;
-use fleetflow_query::{PgServer, SqlApi, SqlEngine, history_routes, serve_postgres, sql_routes};
+use fleetflow_query::{
+    PgServer, SqlApi, SqlEngine, SuppliedTable, history_routes, serve_postgres, sql_routes,
+};
 
 use crate::args::ServeArgs;
+use crate::commands::webhooks::WebhookSide;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::http::ops::{KafkaStatus, OpsState};
 use crate::http::server::shutdown_signal;
 
 /// The SQL side of a process: `/v1/sql` and `/v1/history/*` over `config.data_dir` (with the
-/// live tables when `live` is given), and the Postgres wire listener unless `query.postgres`
+/// live tables when `live` is given, and the `supplied` ones), and the Postgres wire listener unless `query.postgres`
 /// is `off`, serving until a shutdown signal.
 pub async fn sql_side(
     config: &Config,
     live: Option<Arc<LiveStore>>,
+    supplied: Vec<Arc<dyn SuppliedTable>>,
     tenants: Arc<Tenants>,
 ) -> Result<SqlSide, AppError> {
     let engine = SqlEngine::new(&config.data_dir, config.query.clone(), live)
-        .map_err(|e| AppError::Internal(format!("SQL engine: {e}")))?;
+        .map_err(|e| AppError::Internal(format!("SQL engine: {e}")))?
+        .with_supplied(supplied);
     let api = SqlApi {
         engine: engine.clone(),
         tenants: tenants.clone(),
@@ -77,7 +82,7 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
         .map_err(|e| AppError::Config(e.to_string()))?;
     let started = Instant::now();
     let tenants = Arc::new(tenants);
-    let sql = sql_side(&config, None, tenants.clone()).await?;
+    let sql = sql_side(&config, None, Vec::new(), tenants.clone()).await?;
     let ops = OpsState {
         registry: prometheus::Registry::new(),
         started,
@@ -90,14 +95,21 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
         ingest: None,
         pipeline: None,
         query: Some(sql.engine.clone()),
-        tenants,
+        webhooks: None,
+        tenants: tenants.clone(),
     };
-    let router = crate::http::ops::routes(ops).merge(sql.router.clone());
+    // The API only: delivery runs beside the pipeline, which reads the subscriptions file.
+    let (webhook_routes, _) = WebhookSide::prepare(&config, tenants, false)?.start()?;
+    let router = crate::http::ops::routes(ops)
+        .merge(sql.router.clone())
+        .merge(webhook_routes);
     let (listener, addr) = crate::http::server::bind(config.http).await?;
     println!("fleetflow {} — query", env!("CARGO_PKG_VERSION"));
     println!("reading the history in {}", config.data_dir.display());
     print_postgres(sql.postgres);
-    println!("listening on http://{addr}  (/v1/sql, /v1/history/*, /metrics, /status)");
+    println!(
+        "listening on http://{addr}  (/v1/sql, /v1/history/*, /v1/webhooks, /metrics, /status)"
+    );
     if admin_token.is_none() {
         println!("no admin token configured: only company tokens can query");
     }

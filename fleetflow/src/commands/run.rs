@@ -12,9 +12,11 @@ use rdkafka::producer::FutureProducer;
 use tokio::net::TcpListener;
 
 use fleetflow_pipeline::RunningPipeline;
+use fleetflow_webhooks::Webhooks;
 
 use crate::args::ServeArgs;
 use crate::commands::pipeline::pipeline_job;
+use crate::commands::webhooks::WebhookSide;
 use crate::config::{Config, EmbeddedKind};
 use crate::error::AppError;
 use crate::http::ops::{KafkaStatus, OpsState};
@@ -53,6 +55,8 @@ pub struct Services {
     pub pipeline: Option<RunningPipeline>,
     /// Where the Postgres wire protocol listens (`run` only, unless `query.postgres = "off"`).
     pub postgres: Option<std::net::SocketAddr>,
+    /// Webhook delivery (`run` with the pipeline, unless `webhooks.enabled` is off).
+    pub webhooks: Option<Webhooks>,
     sink: Arc<KafkaSink>,
 }
 
@@ -173,22 +177,40 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     )
     .map_err(|e| AppError::Config(e.to_string()))?;
 
-    let pipeline = match role {
-        Role::Run if config.pipeline.enabled => {
-            let job = pipeline_job(
-                config,
-                &brokers,
-                timely::Config::process(config.pipeline.workers.max(1)),
-            );
-            Some(fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?)
+    let run_pipeline = role == Role::Run && config.pipeline.enabled;
+    let webhook_side = match role {
+        Role::Run => Some(WebhookSide::prepare(config, tenants.clone(), run_pipeline)?),
+        Role::Ingest => None,
+    };
+    let pipeline = if run_pipeline {
+        let mut job = pipeline_job(
+            config,
+            &brokers,
+            timely::Config::process(config.pipeline.workers.max(1)),
+        );
+        job.read_hold = webhook_side.as_ref().and_then(WebhookSide::hold);
+        Some(fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?)
+    } else {
+        None
+    };
+    let (webhook_routes, webhooks) = match webhook_side {
+        Some(side) => {
+            let (routes, webhooks) = side.start()?;
+            (Some(routes), webhooks)
         }
-        Role::Run | Role::Ingest => None,
+        None => (None, None),
     };
     let live = pipeline.as_ref().map(|p| p.live.clone());
     let sql = match role {
-        Role::Run => {
-            Some(crate::commands::query::sql_side(config, live.clone(), tenants.clone()).await?)
-        }
+        Role::Run => Some(
+            crate::commands::query::sql_side(
+                config,
+                live.clone(),
+                crate::commands::webhooks::sql_tables(webhooks.as_ref()),
+                tenants.clone(),
+            )
+            .await?,
+        ),
         Role::Ingest => None,
     };
     let ops = OpsState {
@@ -203,6 +225,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         ingest: Some(ingest.clone()),
         pipeline: pipeline.as_ref().map(|p| p.stats.clone()),
         query: sql.as_ref().map(|sql| sql.engine.clone()),
+        webhooks: crate::commands::webhooks::view(webhooks.as_ref()),
         tenants: tenants.clone(),
     };
     let mut router = fleetflow_ingest::app(ingest.clone())
@@ -211,6 +234,9 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
             tenants.clone(),
         )))
         .merge(crate::http::ops::routes(ops));
+    if let Some(routes) = webhook_routes {
+        router = router.merge(routes);
+    }
     let mut postgres = None;
     if let Some(sql) = sql {
         postgres = sql.postgres;
@@ -229,6 +255,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         brokers,
         embedded_broker,
         pipeline,
+        webhooks,
         sink,
     })
 }
@@ -277,6 +304,12 @@ impl Services {
             .map_err(|e| AppError::Internal(e.to_string()))?;
         if let Err(error) = flushed {
             tracing::error!(%error, in_flight = self.sink.in_flight(), "records not confirmed at shutdown");
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            // What is not yet delivered stays owed in the outboxes.
+            tokio::task::spawn_blocking(move || webhooks.stop())
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
         }
         if let Some(pipeline) = self.pipeline.take() {
             // The pipeline reads what ingest delivered, commits it, then stops.

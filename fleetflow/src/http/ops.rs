@@ -20,6 +20,9 @@ use fleetflow_ingest::IngestState;
 use fleetflow_model::{Principal, Tenants};
 use fleetflow_pipeline::PipelineStats;
 use fleetflow_query::{QueryStatus, SqlEngine};
+use fleetflow_webhooks::WebhookStats;
+use fleetflow_webhooks::deliver::{DeadLetter, DeadLetters};
+use fleetflow_webhooks::stats::WebhookCounts;
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde::Serialize;
 
@@ -34,6 +37,8 @@ pub struct OpsState {
     pub pipeline: Option<Arc<PipelineStats>>,
     /// The SQL engine (`run`, `pipeline`, `query`).
     pub query: Option<SqlEngine>,
+    /// Webhook delivery, where it runs (beside the pipeline's committer).
+    pub webhooks: Option<WebhookView>,
     /// Who may read the full status and the metrics: the admin token's holder.
     pub tenants: Arc<Tenants>,
 }
@@ -54,6 +59,31 @@ impl std::fmt::Debug for OpsState {
         f.debug_struct("OpsState")
             .field("role", &self.role)
             .finish_non_exhaustive()
+    }
+}
+
+/// What `/status` and `/metrics` read of webhooks.
+#[derive(Debug, Clone)]
+pub struct WebhookView {
+    pub stats: Arc<WebhookStats>,
+    pub dead_letters: Arc<DeadLetters>,
+}
+
+#[derive(Debug, Serialize)]
+struct WebhookStatus {
+    #[serde(flatten)]
+    counts: WebhookCounts,
+    /// Dead letters in this data dir, ever.
+    dead_letters: u64,
+    /// The newest dead letters (SQL: `webhook_dead_letters`).
+    recent_dead_letters: Vec<DeadLetter>,
+}
+
+fn webhook_status(view: &WebhookView) -> WebhookStatus {
+    WebhookStatus {
+        counts: view.stats.counts(),
+        dead_letters: view.dead_letters.total(),
+        recent_dead_letters: view.dead_letters.recent(),
     }
 }
 
@@ -81,6 +111,7 @@ struct StatusDetail {
     ingest: Option<IngestStatus>,
     pipeline: Option<PipelineStatus>,
     query: Option<QueryStatus>,
+    webhooks: Option<WebhookStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -207,6 +238,54 @@ fn pipeline_metrics(stats: &PipelineStats, out: &mut String) {
     );
 }
 
+/// Webhook counters in Prometheus text format.
+fn webhook_metrics(view: &WebhookView, out: &mut String) {
+    use std::fmt::Write;
+    let c = view.stats.counts();
+    for (name, kind, help, value) in [
+        (
+            "fleetflow_webhook_events_dispatched_total",
+            "counter",
+            "Events appended to subscriptions' outboxes.",
+            c.dispatched,
+        ),
+        (
+            "fleetflow_webhook_deliveries_total",
+            "counter",
+            "Events a receiver accepted.",
+            c.delivered,
+        ),
+        (
+            "fleetflow_webhook_failed_attempts_total",
+            "counter",
+            "Delivery attempts that failed (each retry counts).",
+            c.failed_attempts,
+        ),
+        (
+            "fleetflow_webhook_dead_letters_total",
+            "counter",
+            "Events given up on since the process started.",
+            c.dead_lettered,
+        ),
+        (
+            "fleetflow_webhook_skipped_commits_total",
+            "counter",
+            "Commits trimmed before the dispatcher read them.",
+            c.skipped_commits,
+        ),
+        (
+            "fleetflow_webhook_events_owed",
+            "gauge",
+            "Events waiting in outboxes.",
+            c.owed,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
 pub fn routes(state: OpsState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
@@ -229,6 +308,11 @@ async fn metrics(State(state): State<OpsState>, headers: HeaderMap) -> Response 
             if let Some(stats) = &state.pipeline {
                 let mut text = String::new();
                 pipeline_metrics(stats, &mut text);
+                body.extend_from_slice(text.as_bytes());
+            }
+            if let Some(view) = &state.webhooks {
+                let mut text = String::new();
+                webhook_metrics(view, &mut text);
                 body.extend_from_slice(text.as_bytes());
             }
             ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
@@ -279,6 +363,7 @@ async fn status_detail(state: &OpsState) -> StatusDetail {
         ingest,
         pipeline: state.pipeline.as_deref().map(pipeline_status),
         query,
+        webhooks: state.webhooks.as_ref().map(webhook_status),
     }
 }
 
@@ -308,6 +393,7 @@ mod tests {
             ingest: None,
             pipeline: None,
             query: None,
+            webhooks: None,
             tenants: Arc::new(Tenants::new(&[company], Some("admin")).expect("tenants")),
         }
     }

@@ -12,21 +12,19 @@
 //! today's and this week's totals through their own operator ([`crate::live::period_totals`]).
 
 use std::cmp::Reverse;
-use std::sync::Arc;
 
 use differential_dataflow::collection::vec::Collection;
 use differential_dataflow::operators::CountTotal;
-use serde::{Deserialize, Serialize};
+use fleetflow_live_store::{
+    Epoch, LastHeard, Leader, LiveRow, Period, PeriodTotal, RecentFix, Status, SummaryKey,
+    VehicleKey, VehicleLive,
+};
 
 use crate::live::local_top::LocalTop;
 use crate::live::period_totals::PeriodTotals;
-pub use crate::live::period_totals::{DAY_MS, Period, PeriodTotal, VehicleKey, WEEK_MS};
-use crate::live::routes::RecentFix;
 use crate::live::temporal_filter::{FOREVER, ValidDuring};
 use crate::rows::TripRecord;
 use crate::source::stable_hash::vehicle_route;
-use crate::trips::sessionize_operator::Epoch;
-use crate::trips::vehicle_live::{IgnitionState, LastHeard, Status, VehicleLive};
 
 /// `[live]`-derived settings of the views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,39 +45,6 @@ impl Default for LiveViewConfig {
             route_window_ms: 300_000,
         }
     }
-}
-
-/// A fleet summary bucket: how many of a company's vehicles have this ignition state and status
-/// (the dashboard's all / engine on / engine off counts are sums of buckets).
-pub type SummaryKey = (Arc<str>, IgnitionState, Status);
-
-/// One leaderboard place.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Leader {
-    pub company: Arc<str>,
-    pub period: Period,
-    /// 1-based.
-    pub rank: u32,
-    pub vehicle: Arc<str>,
-    pub distance_mm: u64,
-}
-
-/// One row of any view: what the live store is sent, one collection for all views so that
-/// the store applies every view's changes of a timestamp together.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum LiveRow {
-    Vehicle(VehicleLive),
-    Offline {
-        company: Arc<str>,
-        vehicle: Arc<str>,
-        /// When the silence ran out (dataflow time).
-        since_ms: u64,
-    },
-    Summary(SummaryKey, isize),
-    Total(Period, VehicleKey, PeriodTotal),
-    Leader(Leader),
-    /// A fix inside the live-route window.
-    Fix(RecentFix),
 }
 
 /// Every live view, as differential collections.

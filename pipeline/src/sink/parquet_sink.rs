@@ -30,11 +30,11 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::frontier::MutableAntichain;
 
 use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord};
-use crate::sink::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
 use crate::sink::table_batches::{self, Detected, TripVersion};
 use crate::sink::window_writer::{QUEUED_WINDOWS, WindowJob, WindowWriter};
-use crate::tables::commit_log::{Commit, CommitLog, CommitWriter, DataFile};
 use crate::trips::sessionize_operator::{Epoch, Retained, SessionStreams};
+use fleetflow_tables::commit_log::{Commit, CommitLog, CommitWriter, DataFile};
+use fleetflow_tables::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
 
 /// Where and how often the sink writes.
 #[derive(Debug, Clone)]
@@ -48,9 +48,11 @@ pub struct SinkConfig {
 }
 
 impl SinkConfig {
-    /// A sink on a fresh or recovered data dir (`resume`: what [`CommitLog::recover`] returned).
-    pub fn new(data_dir: PathBuf, flush_ms: u64, resume: Option<Commit>) -> Self {
-        let commits = Arc::new(CommitWriter::new(CommitLog::new(&data_dir), resume));
+    /// A sink committing into `log` on a fresh or recovered data dir (`resume`: what
+    /// [`CommitLog::recover`] returned).
+    pub fn new(log: CommitLog, flush_ms: u64, resume: Option<Commit>) -> Self {
+        let data_dir = log.data_dir().to_owned();
+        let commits = Arc::new(CommitWriter::new(log, resume));
         SinkConfig {
             data_dir,
             flush_ms,
@@ -562,7 +564,7 @@ mod tests {
         })
         .collect();
         let n = records.len() as i64;
-        let sink = SinkConfig::new(dir.clone(), 1_000, None);
+        let sink = SinkConfig::new(CommitLog::new(&dir), 1_000, None);
         let summaries = timely::execute_directly(move |worker| {
             let seen = Rc::new(RefCell::new(Vec::new()));
             let mut input = InputHandleVec::<Epoch, RawRecord>::new();

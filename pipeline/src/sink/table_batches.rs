@@ -12,7 +12,7 @@ use arrow::error::ArrowError;
 use fleetflow_model::{E7, Table};
 
 use crate::rows::{ErrorRow, EventRow, TripRecord};
-use crate::trips::trip::Trip;
+use fleetflow_live_store::trip::Trip;
 
 fn ts(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::from_iter(values).with_timezone("UTC"))

@@ -19,8 +19,8 @@ use std::thread::JoinHandle;
 
 use timely::scheduling::SyncActivator;
 
-use crate::tables::commit_log::{CommitLog, DataFile};
 use crate::trips::sessionize_operator::Epoch;
+use fleetflow_tables::commit_log::{CommitLog, DataFile};
 
 /// Closed windows waiting for the writer beyond the one it is writing.
 pub const QUEUED_WINDOWS: usize = 2;

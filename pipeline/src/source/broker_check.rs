@@ -18,7 +18,7 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::source::kafka_source::{SourceError, partition_count};
-use crate::tables::commit_log::Commit;
+use fleetflow_tables::commit_log::Commit;
 
 /// What the broker holds now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

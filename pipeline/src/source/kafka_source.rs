@@ -26,8 +26,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::{Scope, StreamVec};
 
 use crate::source::raw_record::RawRecord;
-use crate::tables::commit_log::Commit;
 use crate::trips::sessionize_operator::Epoch;
+use fleetflow_tables::commit_log::Commit;
 
 /// What the source reads and how.
 #[derive(Debug, Clone)]

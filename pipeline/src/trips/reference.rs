@@ -10,9 +10,9 @@ use fleetflow_model::TelemetryRecord;
 
 use crate::trips::sessionize::RuleBook;
 use crate::trips::timeline::Entry;
-use crate::trips::trip::Trip;
 use crate::trips::trip_machine::{Detected, Machine};
-use crate::trips::vehicle_live::VehicleLive;
+use fleetflow_live_store::trip::Trip;
+use fleetflow_live_store::vehicle::VehicleLive;
 
 /// A vehicle: its company and its id (the same id in two companies is two vehicles).
 pub type VehicleKey = (String, String);

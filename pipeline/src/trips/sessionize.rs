@@ -26,9 +26,9 @@ use crate::rows::{
     ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName, flags,
 };
 use crate::trips::timeline::{Admission, Entry, EntryKey, EntryKind, Timeline};
-use crate::trips::trip::Trip;
 use crate::trips::trip_machine::{Detected, Limits, Machine, Verdict};
-use crate::trips::vehicle_live::{IgnitionState, LastHeard, MachineLive, Motion, VehicleLive};
+use fleetflow_live_store::trip::Trip;
+use fleetflow_live_store::vehicle::{IgnitionState, LastHeard, MachineLive, Motion, VehicleLive};
 
 /// Entries between checkpoints: the most a late item re-runs before its own position.
 pub const CHECKPOINT_EVERY: usize = 128;

@@ -21,11 +21,11 @@ use timely::dataflow::{Stream, StreamVec};
 use crate::rows::{ErrorReason, ErrorRow, EventRow, PositionRow, TripRecord};
 use crate::source::raw_record::RawRecord;
 use crate::trips::sessionize::{Outputs, Provenance, Sessionizer};
-use crate::trips::vehicle_live::{LastHeard, VehicleLive};
+use fleetflow_live_store::{LastHeard, VehicleLive};
 
-/// The dataflow's timestamp: epoch milliseconds of the wall clock at which the source read the
-/// records (see `kafka_source.rs`).
-pub type Epoch = u64;
+/// The dataflow's timestamp (see `kafka_source.rs`), defined with the live store that is kept
+/// in it.
+pub use fleetflow_live_store::Epoch;
 
 /// (worker, partition, smallest offset held).
 pub type Retained = (usize, i32, i64);

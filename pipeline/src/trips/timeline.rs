@@ -8,7 +8,7 @@
 
 use fleetflow_model::{Fix, Item};
 
-use crate::trips::geo::LatLonE7;
+use fleetflow_model::geo::LatLonE7;
 
 /// Where an item sorts among items of the same millisecond: ignition-on opens before a fix at
 /// that instant, ignition-off closes after it.

@@ -20,10 +20,10 @@
 
 use fleetflow_model::TripRules;
 
-use crate::trips::geo::{GeoPoint, LatLonE7};
 use crate::trips::timeline::{Entry, EntryKind};
-use crate::trips::trip::{CloseRule, Trip, TripRule};
-use crate::trips::vehicle_live::{IgnitionState, LiveFix, MachineLive, Motion};
+use fleetflow_live_store::trip::{CloseRule, Trip, TripRule};
+use fleetflow_live_store::vehicle::{IgnitionState, LiveFix, MachineLive, Motion};
+use fleetflow_model::geo::{GeoPoint, LatLonE7};
 
 /// A stopped fix this close to the previous one, with reported speed 0, is *still*: the vehicle
 /// has not begun to leave. Larger than GPS jitter at rest, smaller than a second of driving.

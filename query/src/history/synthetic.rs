@@ -17,9 +17,9 @@ use arrow::array::{
     StringArray, TimestampMillisecondArray,
 };
 use arrow::error::ArrowError;
+use fleetflow_model::geo::{LatLonE7, haversine_m};
 use fleetflow_model::{Table, partition_dir};
-use fleetflow_pipeline::sink::parquet_file::{FileKind, writer_properties};
-use fleetflow_pipeline::trips::geo::{LatLonE7, haversine_m};
+use fleetflow_tables::parquet_file::{FileKind, writer_properties};
 use parquet::arrow::ArrowWriter;
 use parquet::errors::ParquetError;
 

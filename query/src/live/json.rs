@@ -1,11 +1,11 @@
-//! The JSON shapes of the live views, rendered from one [`LiveSnapshot`](fleetflow_pipeline::live::store::LiveSnapshot) (so every part of an
+//! The JSON shapes of the live views, rendered from one [`LiveSnapshot`](fleetflow_live_store::store::LiveSnapshot) (so every part of an
 //! answer is consistent with its `upto_ms`). Positions are degrees, distances metres, speeds
 //! km/h, times epoch milliseconds.
 
-use fleetflow_pipeline::live::alerts::Alert;
-use fleetflow_pipeline::live::vehicles::VehicleEntry;
-use fleetflow_pipeline::live::views::{Period, PeriodTotal};
-use fleetflow_pipeline::{IgnitionState, Status, Trip};
+use fleetflow_live_store::alerts::Alert;
+use fleetflow_live_store::vehicles::VehicleEntry;
+use fleetflow_live_store::{IgnitionState, Status, Trip};
+use fleetflow_live_store::{Period, PeriodTotal};
 use serde::Serialize;
 
 /// One vehicle as every endpoint shows it.

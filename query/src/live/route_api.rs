@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Json;
-use fleetflow_pipeline::live::store::LiveSnapshot;
-use fleetflow_pipeline::live::vehicles::VehicleEntry;
-use fleetflow_pipeline::trips::vehicle_live::LiveFix;
+use fleetflow_live_store::store::LiveSnapshot;
+use fleetflow_live_store::vehicle::LiveFix;
+use fleetflow_live_store::vehicles::VehicleEntry;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -111,7 +111,7 @@ pub(crate) async fn routes(
 #[derive(Debug)]
 struct RouteFilter {
     vehicle: Option<String>,
-    statuses: Option<Vec<fleetflow_pipeline::Status>>,
+    statuses: Option<Vec<fleetflow_live_store::Status>>,
     points: usize,
     after_ms: Option<i64>,
     limit: usize,

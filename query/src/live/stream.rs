@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use fleetflow_pipeline::live::store::{LiveSnapshot, LiveStore};
+use fleetflow_live_store::store::{LiveSnapshot, LiveStore};
 use futures::stream::{self, Stream, StreamExt};
 use serde_json::json;
 

@@ -9,6 +9,8 @@
 //!   version; see the trips table in the README);
 //! - `live_vehicles`, `live_summary`, `live_leaderboard`, `live_alerts`: the live views, read
 //!   from one snapshot per query ([`crate::sql::live_tables`]);
+//! - tables the process supplies ([`crate::sql::supplied`]): `webhook_dead_letters` where
+//!   webhooks are delivered;
 //! - `pg_catalog.*`: what Postgres clients introspect ([`crate::pgwire::catalog`]).
 //!
 //! Every query gets its own session: the caller's view of the catalog, nothing shared but the
@@ -38,16 +40,17 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use fleetflow_live_store::store::LiveStore;
 use fleetflow_model::{PARTITION_COLUMN, Principal, Table};
-use fleetflow_pipeline::live::store::LiveStore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::QueryError;
 use crate::pgwire::catalog::{self as pg_catalog, Relation};
 use crate::sql::error::{classify, redact_paths};
-use crate::sql::live_tables::{LiveSnapshotOnce, LiveTable, LiveTableProvider};
+use crate::sql::live_tables::{LiveSnapshotOnce, LiveTable, live_table};
 use crate::sql::params::{Param, bind, parameter_types};
 use crate::sql::plan::partition_key_aggregate::PartitionKeyAggregate;
+use crate::sql::supplied::{ScanTimeTable, SuppliedTable};
 use crate::sql::tenant_scope::scoped;
 
 /// `[query]` in the config file.
@@ -140,6 +143,8 @@ struct Inner {
     /// Queries run here, not on the runtime that serves ingest (an `Option` only so that
     /// `Drop` can shut it down without blocking, which async code may not do).
     threads: Option<tokio::runtime::Runtime>,
+    /// Tables the process supplies (`webhook_dead_letters`).
+    supplied: Vec<Arc<dyn SuppliedTable>>,
 }
 
 impl Drop for Inner {
@@ -198,8 +203,18 @@ impl SqlEngine {
                 company_slots: Default::default(),
                 company_queries,
                 threads: Some(threads),
+                supplied: Vec::new(),
             }),
         })
+    }
+
+    /// This engine, with `tables` beside the history and the live views. Call it before the
+    /// engine is cloned.
+    pub fn with_supplied(mut self, tables: Vec<Arc<dyn SuppliedTable>>) -> SqlEngine {
+        Arc::get_mut(&mut self.inner)
+            .expect("tables are supplied before the engine is shared")
+            .supplied = tables;
+        self
     }
 
     pub fn config(&self) -> &SqlConfig {
@@ -274,11 +289,17 @@ impl SqlEngine {
             .map(|store| LiveSnapshotOnce::new(store.clone(), principal.clone()));
         if let Some(snapshot) = &live {
             for table in LiveTable::ALL {
-                let provider = LiveTableProvider::new(table, snapshot.clone());
+                let provider = live_table(table, snapshot.clone());
                 let scoped = scoped(table.name(), provider, principal)?;
                 relations.push((table.name(), Relation::View, scoped.schema()));
                 ctx.register_table(table.name(), scoped)?;
             }
+        }
+        for table in &self.inner.supplied {
+            let provider = ScanTimeTable::supplied(table.clone());
+            let scoped = scoped(table.name(), provider, principal)?;
+            relations.push((table.name(), Relation::Table, scoped.schema()));
+            ctx.register_table(table.name(), scoped)?;
         }
         let catalog = match self.inner.pg_catalog.get() {
             Some(catalog) => catalog.clone(),

@@ -15,16 +15,12 @@ use arrow::array::{
     UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use async_trait::async_trait;
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::MemTable;
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
-use datafusion::physical_plan::ExecutionPlan;
+use fleetflow_live_store::store::{LiveSnapshot, LiveStore};
 use fleetflow_model::Principal;
-use fleetflow_pipeline::live::store::{LiveSnapshot, LiveStore};
 
 use crate::live::json::{SummaryView, VehicleView, degrees, vehicle_view};
+use crate::sql::supplied::ScanTimeTable;
 
 /// The live tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -165,51 +161,9 @@ impl LiveSnapshotOnce {
     }
 }
 
-/// A live table of one query.
-#[derive(Debug)]
-pub struct LiveTableProvider {
-    table: LiveTable,
-    snapshot: Arc<LiveSnapshotOnce>,
-}
-
-impl LiveTableProvider {
-    pub fn new(table: LiveTable, snapshot: Arc<LiveSnapshotOnce>) -> Arc<Self> {
-        Arc::new(LiveTableProvider { table, snapshot })
-    }
-}
-
-#[async_trait]
-impl TableProvider for LiveTableProvider {
-    fn schema(&self) -> SchemaRef {
-        self.table.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![
-            TableProviderFilterPushDown::Unsupported;
-            filters.len()
-        ])
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.snapshot.batch(self.table)?;
-        MemTable::try_new(self.schema(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
-    }
+/// A live table of one query: read from its snapshot when the query scans it.
+pub fn live_table(table: LiveTable, snapshot: Arc<LiveSnapshotOnce>) -> Arc<ScanTimeTable> {
+    ScanTimeTable::new(table.schema(), move || snapshot.batch(table))
 }
 
 /// A text column of `rows`.

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use fleetflow_live_store::store::LiveStore;
 use fleetflow_model::{CompanyConfig, Tenants};
-use fleetflow_pipeline::live::store::LiveStore;
 use fleetflow_query::history::synthetic::{HistoryShape, write_history};
 use fleetflow_query::{SqlConfig, SqlEngine};
 

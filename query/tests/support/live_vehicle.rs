@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use fleetflow_pipeline::live::store::{LiveStore, LiveStoreConfig};
-use fleetflow_pipeline::live::views::LiveRow;
-use fleetflow_pipeline::{IgnitionState, LiveFix, MachineLive, Motion, Status, VehicleLive};
+use fleetflow_live_store::LiveRow;
+use fleetflow_live_store::store::{LiveStore, LiveStoreConfig};
+use fleetflow_live_store::{IgnitionState, LiveFix, MachineLive, Motion, Status, VehicleLive};
 
 /// A vehicle at (lat, lon) degrees.
 pub fn vehicle(company: &str, id: &str, lat: f64, lon: f64, motion: Motion) -> VehicleLive {

@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::live::views::{Period, PeriodTotal, VehicleKey};
-use crate::trips::vehicle_live::{MachineLive, Status, VehicleLive};
+use crate::period::{Period, PeriodTotal, VehicleKey};
+use crate::vehicle::{MachineLive, Status, VehicleLive};
 
 /// A vehicle's place in the table.
 pub type Slot = u32;
@@ -204,7 +204,7 @@ impl VehicleTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trips::vehicle_live::{IgnitionState, Motion};
+    use crate::vehicle::{IgnitionState, Motion};
 
     fn key(company: &str, vehicle: &str) -> VehicleKey {
         (company.into(), vehicle.into())

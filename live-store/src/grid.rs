@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::live::vehicles::Slot;
-use crate::trips::geo::{GeoPoint, LatLonE7};
+use crate::vehicles::Slot;
+use fleetflow_model::geo::{GeoPoint, LatLonE7};
 
 /// Index cell size, degrees x 10^7.
 pub const CELL_E7: i32 = 100_000;

@@ -3,27 +3,21 @@
 //! ([`LiveSnapshot::upto`]), plus a bounded log of changed vehicles for cursor polling and a
 //! bounded alert feed.
 //!
-//! The `PublishLive` operator sends every view row and device alert to worker 0, buffers them
-//! per timestamp and applies a timestamp only once the frontier has passed it: a reader never
-//! sees half a timestamp, nor one view ahead of another.
+//! The dataflow's `PublishLive` operator (`fleetflow_pipeline::live::publish`) calls
+//! [`LiveStore::apply`] with each timestamp once the frontier has passed it: a reader never sees
+//! half a timestamp, nor one view ahead of another.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
-use differential_dataflow::collection::vec::Collection;
-use differential_dataflow::consolidation::consolidate;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::StreamVec;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::operator::Operator;
-
-use crate::live::alerts::{Alert, AlertKind};
-use crate::live::grid::{BoxE7, Grid};
-use crate::live::routes::RecentFixes;
-use crate::live::vehicles::{Slot, VehicleEntry, VehicleTable};
-use crate::live::views::{Leader, LiveRow, Period, SummaryKey};
-use crate::trips::sessionize_operator::Epoch;
-use crate::trips::vehicle_live::LiveFix;
+use crate::Epoch;
+use crate::alerts::{Alert, AlertKind};
+use crate::grid::{BoxE7, Grid};
+use crate::period::Period;
+use crate::routes::RecentFixes;
+use crate::rows::{Leader, LiveRow, SummaryKey};
+use crate::vehicle::LiveFix;
+use crate::vehicles::{Slot, VehicleEntry, VehicleTable};
 
 /// One entry of the change log: a vehicle whose served state (live state, offline flag or
 /// totals) changed at `epoch`. Readers render its current state (or its absence).
@@ -364,64 +358,25 @@ impl LiveStore {
     }
 }
 
-/// Extension trait: keep a [`LiveStore`] equal to the live views.
-pub trait PublishLive<'scope> {
-    /// Publishes every view row and the device alerts (`alerts`) to `store`.
-    fn publish_live(self, alerts: StreamVec<'scope, Epoch, Alert>, store: Arc<LiveStore>);
-}
-
-type Pending = BTreeMap<Epoch, (Vec<(LiveRow, isize)>, Vec<Alert>)>;
-
-impl<'scope> PublishLive<'scope> for Collection<'scope, Epoch, LiveRow> {
-    fn publish_live(self, alerts: StreamVec<'scope, Epoch, Alert>, store: Arc<LiveStore>) {
-        let mut pending: Pending = BTreeMap::new();
-        self.inner
-            .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
-                alerts,
-                Exchange::new(|_: &(LiveRow, Epoch, isize)| 0),
-                Exchange::new(|_: &Alert| 0),
-                "PublishLive",
-                move |_initial, _info| {
-                    move |(rows, rows_frontier), (alerts, alerts_frontier), _output| {
-                        rows.for_each(|_cap, data| {
-                            for (row, t, d) in data.drain(..) {
-                                pending.entry(t).or_default().0.push((row, d));
-                            }
-                        });
-                        alerts.for_each(|cap, data| {
-                            pending.entry(*cap.time()).or_default().1.append(data);
-                        });
-                        // Everything before both frontiers is complete.
-                        let upto = rows_frontier
-                            .frontier()
-                            .iter()
-                            .chain(alerts_frontier.frontier().iter())
-                            .min()
-                            .copied()
-                            .unwrap_or(Epoch::MAX);
-                        let mut ready = Vec::new();
-                        while let Some(entry) = pending.first_entry() {
-                            if *entry.key() >= upto {
-                                break;
-                            }
-                            let epoch = *entry.key();
-                            let (rows, alerts) = entry.remove();
-                            ready.push((epoch, rows, alerts));
-                        }
-                        if !ready.is_empty() || store.read(|s| s.upto) < upto {
-                            store.apply(ready, upto);
-                        }
-                    }
-                },
-            );
+/// Sums the changes of each row and drops those that cancel out.
+fn consolidate(rows: &mut Vec<(LiveRow, isize)>) {
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut summed: Vec<(LiveRow, isize)> = Vec::with_capacity(rows.len());
+    for (row, diff) in rows.drain(..) {
+        match summed.last_mut() {
+            Some((last, sum)) if *last == row => *sum += diff,
+            _ => summed.push((row, diff)),
+        }
     }
+    summed.retain(|(_, sum)| *sum != 0);
+    *rows = summed;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::views::{PeriodTotal, VehicleKey};
-    use crate::trips::vehicle_live::{IgnitionState, MachineLive, Motion, VehicleLive};
+    use crate::period::{PeriodTotal, VehicleKey};
+    use crate::vehicle::{IgnitionState, MachineLive, Motion, VehicleLive};
 
     fn live(vehicle: &str, odometer_m: u64) -> LiveRow {
         LiveRow::Vehicle(VehicleLive {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::trips::trip::Trip;
+use crate::trip::Trip;
 
 /// Whether the ignition is known on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ pub struct LiveFix {
     pub speed_dkmh: u16,
 }
 
-/// The machine's view of one vehicle (see [`crate::trips::trip_machine::Machine::live`]).
+/// The machine's view of one vehicle (see `fleetflow_pipeline::trips::trip_machine::Machine::live`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MachineLive {
     pub fix: Option<LiveFix>,

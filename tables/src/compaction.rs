@@ -5,9 +5,9 @@
 //! than half the target rows are candidates; when there are at least `min_files` of them, the
 //! smallest are merged (up to the target size and rows)
 //! into one file sorted like every table file (a k-way merge of the sorted inputs,
-//! [`crate::tables::sorted_merge`]), written under staging, and committed as one
+//! [`crate::sorted_merge`]), written under staging, and committed as one
 //! compaction commit that adds the merge and removes its inputs: the commit log records it and
-//! the partition directory switches in one atomic exchange ([`crate::tables::partition_swap`]), so a
+//! the partition directory switches in one atomic exchange ([`crate::partition_swap`]), so a
 //! glob reader sees either the inputs or the merge, never both, never neither.
 //!
 //! The compactor runs beside worker 0 (the committer) and commits through the same
@@ -32,10 +32,10 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaDataReader;
 use serde::{Deserialize, Serialize};
 
-use crate::sink::parquet_file::{FileKind, write_file};
-use crate::tables::commit_log::{CommitError, CommitWriter, DataFile, now_ms};
-use crate::tables::partition_swap;
-use crate::tables::sorted_merge::merge_sorted;
+use crate::commit_log::{CommitError, CommitWriter, DataFile, now_ms};
+use crate::parquet_file::{FileKind, write_file};
+use crate::partition_swap;
+use crate::sorted_merge::merge_sorted;
 
 /// `[pipeline.compaction]` in the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -294,8 +294,12 @@ pub fn compact_once(
     let mut report = CompactionReport::default();
     let mut listed = HashSet::new();
     for table in Table::ALL {
-        for (partition, files) in partitions(&data_dir, table, config, known)? {
+        let listing = partitions(&data_dir, table, config, known)?;
+        // Files of commits a reader holds stay as they are (after the listing: see `held_files`).
+        let held = writer.log().held_files()?;
+        for (partition, mut files) in listing {
             listed.extend(files.iter().map(|f| f.path.clone()));
+            files.retain(|f| !held.contains(&f.path));
             let Some(inputs) = pick(files, config) else {
                 continue;
             };

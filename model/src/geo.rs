@@ -4,7 +4,7 @@
 //! equatorial 6,378,137 m, Redis 6,372,797.56 m). The spherical model errs by up to ~0.5 % against
 //! the WGS 84 ellipsoid, which is well inside GPS noise for trip distances.
 
-use fleetflow_model::E7;
+use crate::E7;
 
 /// Mean Earth radius (IUGG R1), metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;

@@ -12,7 +12,7 @@
 //! Two kinds of commit, made one at a time through one [`CommitWriter`]:
 //! - a window's: its staged files are renamed into the tables;
 //! - a compaction's: it replaces files of one partition directory by their merge, in one atomic
-//!   directory exchange ([`crate::tables::partition_swap`]); offsets stay as they were.
+//!   directory exchange ([`crate::partition_swap`]); offsets stay as they were.
 //!
 //! [`CommitLog::recover`] runs before the dataflow starts: it finishes the newest commit (both
 //! kinds of apply are idempotent) and deletes staged files no commit lists (a window that was
@@ -22,12 +22,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::tables::partition_swap;
+use crate::partition_swap;
 
 /// A file a commit adds to a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,17 +93,72 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CommitError + '_ {
 /// only history.
 const KEEP_COMMITS: usize = 1000;
 
+/// A reader's hold on the commit log (Materialize's read hold): every commit after
+/// [`ReadHold::get`] must stay readable as it was committed, its files not compacted away and
+/// its record not trimmed, until the reader has read it and advanced the hold. The webhook
+/// dispatcher holds the commits whose events it has not yet handed to its outboxes.
+#[derive(Debug, Clone)]
+pub struct ReadHold(Arc<AtomicU64>);
+
+impl ReadHold {
+    /// A hold at `seq`: commits after it are held.
+    pub fn new(seq: u64) -> ReadHold {
+        ReadHold(Arc::new(AtomicU64::new(seq)))
+    }
+
+    /// The newest commit the reader is done with.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// The reader is done with every commit up to `seq`.
+    pub fn advance(&self, seq: u64) {
+        self.0.fetch_max(seq, Ordering::AcqRel);
+    }
+}
+
 /// The commit log of one data dir.
 #[derive(Debug, Clone)]
 pub struct CommitLog {
     data_dir: PathBuf,
+    hold: Option<ReadHold>,
 }
 
 impl CommitLog {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         CommitLog {
             data_dir: data_dir.into(),
+            hold: None,
         }
+    }
+
+    /// This log, with commits after `hold` kept readable (see [`ReadHold`]).
+    pub fn with_read_hold(mut self, hold: Option<ReadHold>) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// The files added by commits a reader still holds: compaction leaves them alone. Call it
+    /// after listing the files it would merge: a file can only be listed once its commit is
+    /// durable, so every listed file of a held commit is found.
+    pub fn held_files(&self) -> Result<std::collections::HashSet<String>, CommitError> {
+        let mut held = std::collections::HashSet::new();
+        let Some(hold) = &self.hold else {
+            return Ok(held);
+        };
+        let from = hold.get();
+        for seq in self.sequence_numbers()? {
+            if seq > from {
+                match self.read(seq) {
+                    Ok(commit) => held.extend(commit.added.into_iter().map(|f| f.path)),
+                    // Trimmed meanwhile: it was not held.
+                    Err(CommitError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(held)
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -279,7 +335,11 @@ impl CommitLog {
         }
         let seqs = self.sequence_numbers()?;
         if seqs.len() > KEEP_COMMITS {
-            for seq in &seqs[..seqs.len() - KEEP_COMMITS] {
+            let held = self.hold.as_ref().map_or(u64::MAX, ReadHold::get);
+            for seq in seqs[..seqs.len() - KEEP_COMMITS]
+                .iter()
+                .filter(|seq| **seq <= held)
+            {
                 let path = self.commit_path(*seq);
                 fs::remove_file(&path).map_err(io(&path))?;
             }
@@ -507,6 +567,51 @@ mod tests {
         fs::write(log.commit_path(2), serde_json::to_vec(&c2).unwrap()).unwrap();
         assert_eq!(log.recover().unwrap(), Some(c2.clone()));
         assert!(dir.join("trips/date=2020-12-01/part-3.parquet").exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_read_hold_names_the_files_of_the_commits_it_holds() {
+        let dir = tempdir("hold");
+        let hold = ReadHold::new(1);
+        let log = CommitLog::new(&dir).with_read_hold(Some(hold.clone()));
+        for seq in 1..=3 {
+            let staged = format!("_fleetflow/staging/events/date=2020-12-01/part-{seq}.parquet");
+            fs::create_dir_all(dir.join(&staged).parent().unwrap()).unwrap();
+            fs::write(dir.join(&staged), b"x").unwrap();
+            let commit = Commit {
+                seq,
+                added: vec![DataFile {
+                    table: "events".into(),
+                    path: format!("events/date=2020-12-01/part-{seq}.parquet"),
+                    staged,
+                    rows: 1,
+                    bytes: 1,
+                }],
+                ..Commit::default()
+            };
+            log.commit(&commit).unwrap();
+        }
+        let held = |log: &CommitLog| {
+            let mut files: Vec<String> = log.held_files().unwrap().into_iter().collect();
+            files.sort();
+            files
+        };
+        assert_eq!(
+            held(&log),
+            [
+                "events/date=2020-12-01/part-2.parquet",
+                "events/date=2020-12-01/part-3.parquet"
+            ]
+        );
+        hold.advance(3);
+        hold.advance(2);
+        assert_eq!(hold.get(), 3, "a hold never moves back");
+        assert!(held(&log).is_empty());
+        assert!(
+            held(&CommitLog::new(&dir)).is_empty(),
+            "no hold, nothing held"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 

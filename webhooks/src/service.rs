@@ -1,0 +1,166 @@
+//! Starting and stopping webhooks beside the pipeline: the dispatcher on a thread of its own
+//! (file and Parquet reads), a delivery task per subscription on the caller's tokio runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fleetflow_tables::commit_log::ReadHold;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::WebhookError;
+use crate::deliver::{DeadLetters, Delivery};
+use crate::dispatch::{Dispatcher, Mailboxes};
+use crate::stats::WebhookStats;
+use crate::subscription::Subscriptions;
+
+/// `[webhooks]` in the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Deliver webhooks (the `/v1/webhooks` API is served either way).
+    pub enabled: bool,
+    /// Attempts per event before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Wait after the first failed attempt, ms; it doubles with each further one.
+    pub initial_backoff_ms: u64,
+    /// Longest wait between attempts, ms.
+    pub max_backoff_ms: u64,
+    /// Per attempt (connect and response), ms.
+    pub timeout_ms: u64,
+    /// How often the dispatcher looks for new commits and subscription changes, ms.
+    pub poll_ms: u64,
+    /// Events of one subscription in their retry schedules at once.
+    pub max_pending: usize,
+    /// Requests of one subscription in flight at once.
+    pub max_requests: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            enabled: true,
+            max_attempts: 8,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            timeout_ms: 10_000,
+            poll_ms: 500,
+            max_pending: 256,
+            max_requests: 4,
+        }
+    }
+}
+
+/// Running webhooks.
+#[derive(Debug)]
+pub struct Webhooks {
+    pub stats: Arc<WebhookStats>,
+    pub dead_letters: Arc<DeadLetters>,
+    stop: watch::Sender<bool>,
+    stopped: Arc<AtomicBool>,
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+/// What [`Webhooks::prepare`] sets up before the pipeline starts.
+#[derive(Debug)]
+pub struct Prepared {
+    data_dir: PathBuf,
+    config: WebhookConfig,
+    subscriptions: Arc<Subscriptions>,
+    /// Give it to the pipeline's commit log.
+    pub hold: ReadHold,
+}
+
+impl Webhooks {
+    /// Reads the dispatcher's cursor into the hold the pipeline's commit log must start with.
+    pub fn prepare(
+        data_dir: &Path,
+        config: &WebhookConfig,
+        subscriptions: Arc<Subscriptions>,
+    ) -> Result<Prepared, WebhookError> {
+        Ok(Prepared {
+            data_dir: data_dir.to_owned(),
+            config: config.clone(),
+            subscriptions,
+            hold: Dispatcher::initial_hold(data_dir)?,
+        })
+    }
+
+    /// Starts the dispatcher thread; delivery tasks run on `runtime`.
+    pub fn start(
+        prepared: Prepared,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Webhooks, WebhookError> {
+        let Prepared {
+            data_dir,
+            config,
+            subscriptions,
+            hold,
+        } = prepared;
+        let stats = Arc::new(WebhookStats::default());
+        let dead_letters = Arc::new(DeadLetters::open(&data_dir)?);
+        let mailboxes = Mailboxes::default();
+        let dispatcher = Dispatcher::new(
+            &data_dir,
+            hold,
+            subscriptions,
+            mailboxes.clone(),
+            stats.clone(),
+        );
+        let delivery = Delivery {
+            client: Delivery::client(&config),
+            config: config.clone(),
+            stats: stats.clone(),
+            dead_letters: dead_letters.clone(),
+            mailboxes: mailboxes.clone(),
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let thread_stopped = stopped.clone();
+        let thread_stats = stats.clone();
+        let poll = Duration::from_millis(config.poll_ms.max(10));
+        let dispatcher = std::thread::Builder::new()
+            .name("webhook-dispatch".to_owned())
+            .spawn(move || {
+                while !thread_stopped.load(Ordering::Acquire) {
+                    let round = dispatcher.sync_subscriptions().and_then(|opened| {
+                        for mailbox in opened {
+                            runtime.spawn(delivery.clone().run(mailbox, stop_rx.clone()));
+                        }
+                        dispatcher.dispatch_pending()
+                    });
+                    if let Err(error) = round {
+                        tracing::error!(%error, "webhook dispatch");
+                    }
+                    let owed: usize = mailboxes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .values()
+                        .map(|m| m.outbox.lock().unwrap_or_else(|e| e.into_inner()).owed())
+                        .sum();
+                    thread_stats.set_owed(owed as u64);
+                    std::thread::sleep(poll);
+                }
+            })
+            .map_err(WebhookError::io("webhook-dispatch thread"))?;
+        Ok(Webhooks {
+            stats,
+            dead_letters,
+            stop,
+            stopped,
+            dispatcher: Some(dispatcher),
+        })
+    }
+
+    /// Stops dispatching and delivering; what is owed stays in the outboxes for the next start.
+    pub fn stop(mut self) {
+        self.stopped.store(true, Ordering::Release);
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.dispatcher.take() {
+            let _ = thread.join();
+        }
+    }
+}
