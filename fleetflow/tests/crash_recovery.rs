@@ -456,7 +456,8 @@ fn start_company_emulator(target: std::net::SocketAddr, token: &str, mdn_base: i
 /// Issue 41: every subscribed event of an emulated fleet of two companies reaches its company's
 /// receiver, once per event id (a hash of the event), across SIGKILLs of `fleetflow run` during
 /// delivery and with a receiver that fails each event's first 3 tries; no company receives
-/// another company's events, and every delivery is signed.
+/// another company's events, and every delivery is signed. A third subscription, to a port
+/// nothing listens on, fills the dead-letter list, which SQL shows to its company only.
 #[test]
 fn webhooks_deliver_every_event_once_per_id_across_kills() {
     use std::collections::{BTreeMap, BTreeSet};
@@ -541,6 +542,22 @@ tokens = ["globex-token"]
         );
         assert_eq!(status, 201, "{text}");
     }
+    // And globex's trip ends to a port nothing listens on: each is dead-lettered.
+    let dead = serde_json::json!({
+        "url": format!("http://127.0.0.1:{}/dead", free_port()),
+        "events": ["trip_end"],
+    });
+    let (status, text) = support::http(
+        ff.http,
+        "POST",
+        "/v1/webhooks",
+        &[
+            ("Authorization", "Bearer globex-token"),
+            ("Content-Type", "application/json"),
+        ],
+        dead.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{text}");
     let emulators = [
         start_company_emulator(ff.http, "acme-token", 2_254_690_000),
         start_company_emulator(ff.http, "globex-token", 2_254_790_000),
@@ -636,5 +653,50 @@ tokens = ["globex-token"]
         tries.values().all(|n| *n >= 4),
         "every event failed 3 times before its 200"
     );
+
+    // The dead receiver's events are dead letters, in SQL, each company seeing its own.
+    let dead_letters = |token: &str| -> BTreeSet<String> {
+        let sql = serde_json::json!({"sql": "SELECT event_id FROM webhook_dead_letters"});
+        let auth = format!("Bearer {token}");
+        let (status, body) = support::http(
+            ff.http,
+            "POST",
+            "/v1/sql",
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            sql.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+        answer["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["event_id"].as_str().expect("event_id").to_owned())
+            .collect()
+    };
+    let globex_trip_ends: BTreeSet<String> = {
+        let files =
+            fleetflow_tables::table_reader::table_files(&data, fleetflow_model::Table::Events)
+                .expect("events files");
+        files
+            .iter()
+            .flat_map(|f| fleetflow_webhooks::event::read_events_file(f).expect("events"))
+            .filter(|e| e.company == "globex" && e.kind == "trip_end")
+            .map(|e| e.id)
+            .collect()
+    };
+    wait_until(
+        "the dead receiver's events are dead-lettered",
+        Duration::from_secs(120),
+        || dead_letters("globex-token") == globex_trip_ends,
+    );
+    assert!(
+        dead_letters("acme-token").is_empty(),
+        "acme sees no globex dead letter"
+    );
+    assert_eq!(dead_letters("crash-test"), globex_trip_ends);
     drop(ff);
 }

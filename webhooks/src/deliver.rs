@@ -8,7 +8,14 @@
 //! doubles from `initial_backoff_ms` up to `max_backoff_ms` (with up to 25% jitter; a 429's or
 //! 503's `Retry-After` seconds, when longer, win); any other status (a 4xx, a redirect) is not
 //! retried. After `max_attempts` the event goes to the dead-letter list, and the subscription
-//! goes on with the next ones. Events of one subscription may arrive out of order
+//! goes on with the next ones.
+//!
+//! A receiver that has failed every attempt for a whole retry window (the time `max_attempts`
+//! attempts take) is **down**: its events are then dead-lettered without being sent, but for
+//! one probe at a time, on the same doubling backoff; the first 2xx brings it back up. Without
+//! that, a dead receiver would hold each event for the whole window, `max_pending` at a time,
+//! and fall further behind with every event; with it, the dead-letter list fills as fast as the
+//! events come. Events of one subscription may arrive out of order
 //! (`max_pending` of them are in their retry schedules at once): receivers order by `time_ms`
 //! and de-duplicate by event id.
 
@@ -18,7 +25,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -166,9 +173,13 @@ impl Delivery {
 
     /// Delivers `mailbox`'s events until `stop` or until its subscription is deleted.
     pub async fn run(self, mailbox: Arc<Mailbox>, mut stop: watch::Receiver<bool>) {
-        let requests = Arc::new(Semaphore::new(self.config.max_requests.max(1)));
+        let target = Arc::new(Target {
+            sub: mailbox.subscription.clone(),
+            requests: Semaphore::new(self.config.max_requests.max(1)),
+            health: Mutex::new(Health::default()),
+        });
         let mut running: JoinSet<(String, Finished)> = JoinSet::new();
-        let sub = Arc::new(mailbox.subscription.clone());
+        let sub = &target.sub;
         loop {
             let deleted = !self
                 .mailboxes
@@ -187,22 +198,21 @@ impl Delivery {
                 .unwrap_or_else(|e| e.into_inner())
                 .take(room);
             for event in batch {
-                let (client, config, sub, requests, stats) = (
+                let (client, config, target, stats) = (
                     self.client.clone(),
                     self.config.clone(),
-                    sub.clone(),
-                    requests.clone(),
+                    target.clone(),
                     self.stats.clone(),
                 );
                 running.spawn(async move {
-                    let outcome = deliver(&client, &config, &sub, &event, &requests, &stats).await;
+                    let outcome = deliver(&client, &config, &target, &event, &stats).await;
                     (event.id.clone(), Finished { event, outcome })
                 });
             }
             tokio::select! {
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok((id, outcome)) = done {
-                        self.finish(&mailbox, &sub, &id, outcome);
+                        self.finish(&mailbox, sub, &id, outcome);
                     }
                 }
                 () = mailbox.wake.notified() => {}
@@ -260,30 +270,135 @@ fn now_ms() -> i64 {
 /// The wait before attempt `attempt + 1`: doubling from the initial backoff, capped, with up
 /// to 25% added at random (so that a receiver's failures do not synchronise its retries).
 pub fn backoff(config: &WebhookConfig, attempt: u32) -> Duration {
-    let base = config
-        .initial_backoff_ms
-        .saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
-        .min(config.max_backoff_ms);
-    let jitter = SmallRng::from_os_rng().random_range(0..=base / 4);
-    Duration::from_millis(base + jitter)
+    let base = unjittered(config, attempt);
+    let jitter = SmallRng::from_os_rng().random_range(0..=base.as_millis() as u64 / 4);
+    base + Duration::from_millis(jitter)
+}
+
+fn unjittered(config: &WebhookConfig, attempt: u32) -> Duration {
+    Duration::from_millis(
+        config
+            .initial_backoff_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
+            .min(config.max_backoff_ms),
+    )
+}
+
+/// One subscription's receiver, as its delivery task sees it.
+#[derive(Debug)]
+struct Target {
+    sub: Subscription,
+    /// Its requests in flight.
+    requests: Semaphore,
+    health: Mutex<Health>,
+}
+
+impl Target {
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether the receiver is down (see the module doc).
+#[derive(Debug, Default)]
+struct Health {
+    /// Since when every attempt failed (`None`: the last answer was a success).
+    failing_since: Option<Instant>,
+    last_error: String,
+    /// When a probe may next be sent, while down.
+    next_probe: Option<Instant>,
+    probes: u32,
+    probing: bool,
+}
+
+/// May an attempt be made now?
+#[derive(Debug, PartialEq, Eq)]
+enum Admit {
+    Send,
+    /// Sent as the receiver's probe.
+    Probe,
+    /// Not sent: the receiver is down.
+    Refuse(String),
+}
+
+impl Health {
+    fn admit(&mut self, now: Instant, window: Duration) -> Admit {
+        let Some(since) = self.failing_since else {
+            return Admit::Send;
+        };
+        if now.duration_since(since) < window {
+            return Admit::Send;
+        }
+        if !self.probing && self.next_probe.is_none_or(|at| now >= at) {
+            self.probing = true;
+            return Admit::Probe;
+        }
+        Admit::Refuse(format!(
+            "not sent: the receiver has failed every attempt for {} s (last: {})",
+            now.duration_since(since).as_secs(),
+            self.last_error
+        ))
+    }
+
+    fn answered(
+        &mut self,
+        failure: Option<&str>,
+        probe: bool,
+        config: &WebhookConfig,
+        now: Instant,
+    ) {
+        match failure {
+            None => {
+                *self = Health::default();
+            }
+            Some(error) => {
+                self.failing_since.get_or_insert(now);
+                error.clone_into(&mut self.last_error);
+                if probe {
+                    self.probing = false;
+                    self.probes += 1;
+                    self.next_probe = Some(now + backoff(config, self.probes));
+                }
+            }
+        }
+    }
+}
+
+/// How long `max_attempts` attempts take at the least: the backoffs between them, unjittered.
+pub fn retry_window(config: &WebhookConfig) -> Duration {
+    (1..config.max_attempts.max(1))
+        .map(|attempt| unjittered(config, attempt))
+        .sum()
 }
 
 /// Sends one event until it is delivered, refused for good, or out of attempts.
 async fn deliver(
     client: &reqwest::Client,
     config: &WebhookConfig,
-    sub: &Subscription,
+    target: &Target,
     event: &WebhookEvent,
-    requests: &Semaphore,
     stats: &WebhookStats,
 ) -> Outcome {
+    let sub = &target.sub;
     let body = event.body(sub.format);
     let signed = signature(&sub.secret, &body);
     let attempts = config.max_attempts.max(1);
+    let window = retry_window(config);
     let mut error = String::new();
     for attempt in 1..=attempts {
+        let admitted = target.health().admit(Instant::now(), window);
+        let probe = match admitted {
+            Admit::Send => false,
+            Admit::Probe => true,
+            Admit::Refuse(why) => {
+                return Outcome::Dead {
+                    attempts: attempt - 1,
+                    error: why,
+                };
+            }
+        };
         let response = {
-            let _permit = requests.acquire().await;
+            let _permit = target.requests.acquire().await;
             client
                 .post(&sub.url)
                 .header(CONTENT_TYPE, "application/json")
@@ -297,10 +412,9 @@ async fn deliver(
                 .await
         };
         let mut wait = backoff(config, attempt);
-        match response {
-            Ok(r) if r.status().is_success() => return Outcome::Delivered,
+        let failure = match response {
+            Ok(r) if r.status().is_success() => None,
             Ok(r) if retryable(r.status()) => {
-                error = format!("HTTP {}", r.status());
                 let after = r
                     .headers()
                     .get(RETRY_AFTER)
@@ -310,17 +424,29 @@ async fn deliver(
                         Duration::from_secs(s).min(Duration::from_millis(config.max_backoff_ms))
                     });
                 wait = wait.max(after.unwrap_or_default());
+                Some(format!("HTTP {}", r.status()))
             }
             Ok(r) => {
+                // The receiver answers: it is up, and refuses this event for good.
+                target
+                    .health()
+                    .answered(None, probe, config, Instant::now());
                 stats.record_failed_attempt();
                 return Outcome::Dead {
                     attempts: attempt,
                     error: format!("HTTP {} (not retried)", r.status()),
                 };
             }
-            Err(e) if e.is_timeout() => error = "timed out".to_owned(),
-            Err(e) => error = format!("request failed: {}", root_cause(&e)),
-        }
+            Err(e) if e.is_timeout() => Some("timed out".to_owned()),
+            Err(e) => Some(format!("request failed: {}", root_cause(&e))),
+        };
+        target
+            .health()
+            .answered(failure.as_deref(), probe, config, Instant::now());
+        let Some(failure) = failure else {
+            return Outcome::Delivered;
+        };
+        error = failure;
         stats.record_failed_attempt();
         if attempt < attempts {
             tokio::time::sleep(wait).await;
@@ -342,4 +468,44 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receiver_failing_for_a_whole_window_is_down_but_for_probes() {
+        let config = WebhookConfig {
+            max_attempts: 4,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 300,
+            ..WebhookConfig::default()
+        };
+        let window = retry_window(&config);
+        assert_eq!(window, Duration::from_millis(100 + 200 + 300));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut h = Health::default();
+        assert_eq!(h.admit(at(0), window), Admit::Send);
+        h.answered(Some("HTTP 503"), false, &config, at(0));
+        assert_eq!(
+            h.admit(at(500), window),
+            Admit::Send,
+            "failing, not yet down"
+        );
+        assert_eq!(h.admit(at(600), window), Admit::Probe, "down: one probe");
+        assert!(
+            matches!(h.admit(at(600), window), Admit::Refuse(e) if e.contains("HTTP 503")),
+            "the rest are refused"
+        );
+        h.answered(Some("timed out"), true, &config, at(700));
+        assert!(
+            matches!(h.admit(at(750), window), Admit::Refuse(_)),
+            "the next probe waits"
+        );
+        assert_eq!(h.admit(at(900), window), Admit::Probe);
+        h.answered(None, true, &config, at(950));
+        assert_eq!(h.admit(at(950), window), Admit::Send, "a 2xx: up again");
+    }
 }

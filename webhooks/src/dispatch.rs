@@ -4,14 +4,18 @@
 //! keeps compaction and trimming off the commits it has not read.
 //!
 //! A crash between the appends and the record re-reads that commit: outboxes ignore ids they
-//! hold, so nothing is owed twice. A subscription receives the events of the commits
+//! hold, so nothing is owed twice. The live store's offline, online and milestone alerts,
+//! which follow the dataflow's clock and are not in the event log, are dispatched from the
+//! store's alert feed ([`Dispatcher::dispatch_alerts`]). A subscription receives the events of the commits
 //! dispatched after it was created. On the first start the dispatcher begins after the newest
 //! commit: history from before webhooks existed is not sent.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use fleetflow_live_store::LiveStore;
 use fleetflow_model::Table;
 use fleetflow_tables::commit_log::{CommitError, CommitLog, ReadHold};
 use serde::{Deserialize, Serialize};
@@ -21,7 +25,7 @@ use crate::WebhookError;
 use crate::event::{WebhookEvent, read_events_file};
 use crate::outbox::Outbox;
 use crate::stats::WebhookStats;
-use crate::subscription::{Subscription, Subscriptions};
+use crate::subscription::{LIVE_ALERT_KINDS, Subscription, Subscriptions};
 
 /// `dispatched.json`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,10 +45,16 @@ pub struct Mailbox {
 /// The open outboxes, by subscription id.
 pub type Mailboxes = Arc<Mutex<BTreeMap<String, Arc<Mailbox>>>>;
 
-/// Reads commits into outboxes.
+/// Reads commits (and the live store's alerts) into outboxes.
 #[derive(Debug)]
 pub struct Dispatcher {
     log: CommitLog,
+    /// The live store, where the pipeline runs in this process: its offline, online and
+    /// milestone alerts.
+    live: Option<Arc<LiveStore>>,
+    /// The newest live alert dispatched (the store's alert sequence starts anew with the
+    /// process).
+    alert_cursor: AtomicU64,
     subscriptions: Arc<Subscriptions>,
     mailboxes: Mailboxes,
     hold: ReadHold,
@@ -81,12 +91,15 @@ impl Dispatcher {
     pub fn new(
         data_dir: &Path,
         hold: ReadHold,
+        live: Option<Arc<LiveStore>>,
         subscriptions: Arc<Subscriptions>,
         mailboxes: Mailboxes,
         stats: Arc<WebhookStats>,
     ) -> Dispatcher {
         Dispatcher {
             log: CommitLog::new(data_dir),
+            live,
+            alert_cursor: AtomicU64::new(0),
             subscriptions,
             mailboxes,
             hold,
@@ -192,6 +205,32 @@ impl Dispatcher {
             done += 1;
         }
         Ok(done)
+    }
+
+    /// Dispatches the live store's new offline, online and milestone alerts. They follow the
+    /// dataflow's clock, not the event log: what the store raised since the last call is
+    /// dispatched, and a crash can lose the alerts of one poll interval (a vehicle still silent
+    /// after a restart is reported offline again once its silence runs out anew).
+    pub fn dispatch_alerts(&self) -> Result<usize, WebhookError> {
+        let Some(live) = &self.live else {
+            return Ok(0);
+        };
+        let cursor = self.alert_cursor.load(Ordering::Relaxed);
+        let (newest, events): (u64, Vec<WebhookEvent>) = live.read(|snap| {
+            let mut newest = cursor;
+            let mut events = Vec::new();
+            for alert in snap.alerts_since(cursor) {
+                newest = newest.max(alert.seq);
+                if LIVE_ALERT_KINDS.contains(&alert.kind) {
+                    events.push(WebhookEvent::from_alert(alert));
+                }
+            }
+            (newest, events)
+        });
+        self.fan_out(&events)?;
+        self.stats.record_dispatched(events.len() as u64);
+        self.alert_cursor.store(newest, Ordering::Relaxed);
+        Ok(events.len())
     }
 
     fn fan_out(&self, events: &[WebhookEvent]) -> Result<(), WebhookError> {

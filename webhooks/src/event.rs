@@ -7,6 +7,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use fleetflow_live_store::Alert;
 use hmac::{Hmac, Mac};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,24 @@ impl WebhookEvent {
         hex::encode(&h.finalize()[..16])
     }
 
+    /// A live store alert (offline, back online, a distance milestone) as an event.
+    pub fn from_alert(alert: &Alert) -> WebhookEvent {
+        let kind = alert.kind.as_str();
+        let degrees = |e7: i32| f64::from(e7) / 1e7;
+        WebhookEvent {
+            id: WebhookEvent::id_of(&alert.company, &alert.vehicle, kind, alert.time_ms, None),
+            kind: kind.to_owned(),
+            company: alert.company.to_string(),
+            vehicle: alert.vehicle.to_string(),
+            time_ms: alert.time_ms,
+            lat: alert.pos.map(|(lat, _)| degrees(lat)),
+            lon: alert.pos.map(|(_, lon)| degrees(lon)),
+            trip_id: None,
+            value: alert.value,
+            detected_at_ms: alert.epoch as i64,
+        }
+    }
+
     /// The body sent to a subscription of `format`.
     pub fn body(&self, format: Format) -> Vec<u8> {
         let value = match format {
@@ -89,6 +108,9 @@ impl WebhookEvent {
             ("trip_end", None) => "trip ended".to_owned(),
             ("overspeed", Some(kmh)) => format!("overspeeding at {kmh:.0} km/h"),
             ("maintenance_due", Some(km)) => format!("maintenance due at {km:.0} km"),
+            ("offline", _) => "offline (nothing heard)".to_owned(),
+            ("online", _) => "back online".to_owned(),
+            ("milestone", Some(km)) => format!("passed {km:.0} km today"),
             (kind, _) => kind.replace('_', " "),
         };
         let place = match (self.lat, self.lon) {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use fleetflow_live_store::LiveStore;
 use fleetflow_tables::commit_log::ReadHold;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -89,9 +90,11 @@ impl Webhooks {
         })
     }
 
-    /// Starts the dispatcher thread; delivery tasks run on `runtime`.
+    /// Starts the dispatcher thread (with `live`, the pipeline's live store in this process,
+    /// for its alerts); delivery tasks run on `runtime`.
     pub fn start(
         prepared: Prepared,
+        live: Option<Arc<LiveStore>>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Webhooks, WebhookError> {
         let Prepared {
@@ -106,6 +109,7 @@ impl Webhooks {
         let dispatcher = Dispatcher::new(
             &data_dir,
             hold,
+            live,
             subscriptions,
             mailboxes.clone(),
             stats.clone(),
@@ -130,7 +134,8 @@ impl Webhooks {
                         for mailbox in opened {
                             runtime.spawn(delivery.clone().run(mailbox, stop_rx.clone()));
                         }
-                        dispatcher.dispatch_pending()
+                        dispatcher.dispatch_pending()?;
+                        dispatcher.dispatch_alerts()
                     });
                     if let Err(error) = round {
                         tracing::error!(%error, "webhook dispatch");

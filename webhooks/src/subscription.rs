@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
+use fleetflow_live_store::AlertKind;
 use fleetflow_model::EventKind;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,20 @@ pub const MAX_PER_COMPANY: usize = 100;
 pub const MAX_URL_LEN: usize = 2048;
 /// Longest secret accepted, bytes.
 pub const MAX_SECRET_LEN: usize = 256;
+
+/// The live store's alerts that webhooks deliver (its device alerts, overspeed and maintenance
+/// due, are `events` rows and come from there).
+pub const LIVE_ALERT_KINDS: [AlertKind; 3] =
+    [AlertKind::Offline, AlertKind::Online, AlertKind::Milestone];
+
+/// Every kind a subscription may name: the `events` table's, then the live alerts'.
+pub fn known_kinds() -> Vec<&'static str> {
+    EventKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .chain(LIVE_ALERT_KINDS.iter().map(|k| k.as_str()))
+        .collect()
+}
 
 /// The body a subscription is sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,14 +117,13 @@ impl NewSubscription {
         if url.host_str().is_none_or(str::is_empty) {
             return invalid("url: has no host".to_owned());
         }
+        let known = known_kinds();
         if self.events.is_empty() {
-            let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
             return invalid(format!("events: empty; name one or more of {known:?}"));
         }
         let mut kinds = BTreeSet::new();
         for kind in &self.events {
-            if EventKind::parse(kind).is_none() {
-                let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+            if !known.contains(&kind.as_str()) {
                 return invalid(format!(
                     "events: {kind:?} is not an event kind; known: {known:?}"
                 ));
@@ -296,10 +310,10 @@ mod tests {
         let mut r = request("http://x", &["trip_end"]);
         r.secret = Some(String::new());
         assert!(err(r).starts_with("secret:"));
-        let (_, kinds) = request("http://x/h", &["trip_end", "overspeed", "trip_end"])
+        let (_, kinds) = request("http://x/h", &["trip_end", "offline", "trip_end"])
             .validate()
             .unwrap();
-        assert_eq!(kinds, ["overspeed", "trip_end"]);
+        assert_eq!(kinds, ["offline", "trip_end"]);
     }
 
     #[test]

@@ -13,6 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use fleetflow_live_store::{
+    IgnitionState, LiveRow, LiveStore, LiveStoreConfig, MachineLive, Motion, VehicleLive,
+};
 use fleetflow_tables::commit_log::{CommitLog, CommitWriter};
 use fleetflow_webhooks::event::{WebhookEvent, signature};
 use fleetflow_webhooks::subscription::NewSubscription;
@@ -114,8 +117,16 @@ fn config() -> WebhookConfig {
 }
 
 fn start(data_dir: &Path, subs: &Arc<Subscriptions>) -> Webhooks {
+    start_with(data_dir, subs, None)
+}
+
+fn start_with(
+    data_dir: &Path,
+    subs: &Arc<Subscriptions>,
+    live: Option<Arc<LiveStore>>,
+) -> Webhooks {
     let prepared = Webhooks::prepare(data_dir, &config(), subs.clone()).unwrap();
-    Webhooks::start(prepared, tokio::runtime::Handle::current()).unwrap()
+    Webhooks::start(prepared, live, tokio::runtime::Handle::current()).unwrap()
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -229,6 +240,94 @@ async fn every_subscribed_event_arrives_once_per_id_to_its_own_company_only() {
     assert_eq!(letters[0].attempts, 5);
     assert_eq!(letters[0].error, "HTTP 500 Internal Server Error");
     assert_eq!(webhooks.dead_letters.total(), 1);
+    tokio::task::spawn_blocking(move || webhooks.stop())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A vehicle's live state, as the dataflow sends it to the store.
+fn vehicle(company: &str, id: &str) -> LiveRow {
+    LiveRow::Vehicle(VehicleLive {
+        vehicle: id.into(),
+        company: company.into(),
+        state: MachineLive {
+            fix: None,
+            ignition: IgnitionState::Unknown,
+            open_trip: None,
+            odometer_m: None,
+            motion: Motion::Parked,
+            motion_since_ms: 0,
+        },
+    })
+}
+
+fn offline(company: &str, id: &str, since_ms: u64) -> LiveRow {
+    LiveRow::Offline {
+        company: company.into(),
+        vehicle: id.into(),
+        since_ms,
+    }
+}
+
+/// The live store's offline and back-online alerts reach the subscriptions of their company.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_and_online_alerts_are_delivered() {
+    let dir = temp_dir("alerts");
+    let (addr, received) = receiver().await;
+    let subs = Arc::new(Subscriptions::open(&dir).unwrap());
+    subscribe(
+        &subs,
+        "acme",
+        format!("http://{addr}/ok"),
+        &["offline", "online"],
+    );
+    subscribe(
+        &subs,
+        "globex",
+        format!("http://{addr}/other"),
+        &["offline"],
+    );
+    let live = Arc::new(LiveStore::new(LiveStoreConfig::default()));
+    let webhooks = start_with(&dir, &subs, Some(live.clone()));
+    live.apply(
+        vec![(
+            50,
+            vec![(vehicle("acme", "a1"), 1), (offline("acme", "a1", 50), 1)],
+            vec![],
+        )],
+        51,
+    );
+    live.apply(
+        vec![(60, vec![(offline("acme", "a1", 50), -1)], vec![])],
+        61,
+    );
+    let kinds = || {
+        let got = received.got.lock().unwrap();
+        got.iter()
+            .filter(|g| g.answered == 200)
+            .map(|g| (g.endpoint.clone(), g.company.clone()))
+            .collect::<Vec<_>>()
+    };
+    wait_for("two alerts", || kinds().len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        kinds(),
+        [
+            ("ok".to_owned(), "acme".to_owned()),
+            ("ok".to_owned(), "acme".to_owned())
+        ],
+        "acme's offline and online, nothing to globex"
+    );
+    let ids: Vec<String> = received
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|g| g.id.clone())
+        .collect();
+    assert!(ids.contains(&WebhookEvent::id_of("acme", "a1", "offline", 50, None)));
+    assert!(ids.contains(&WebhookEvent::id_of("acme", "a1", "online", 60, None)));
     tokio::task::spawn_blocking(move || webhooks.stop())
         .await
         .unwrap();

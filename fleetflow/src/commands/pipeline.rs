@@ -101,7 +101,9 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
     let webhook_side = WebhookSide::prepare(&config, tenants.clone(), args.process == 0)?;
     job.read_hold = webhook_side.hold();
     let pipeline = fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?;
-    let (webhook_routes, webhooks) = webhook_side.start()?;
+    // Every worker sends its live rows to worker 0: process 0 holds the live store whole.
+    let (webhook_routes, webhooks) =
+        webhook_side.start((args.process == 0).then(|| pipeline.live.clone()))?;
     // The live views and SQL, served where they are computed: every worker sends its live rows
     // to worker 0 of the cluster, so process 0 holds them whole. The other processes answer
     // the live endpoints 503 rather than an empty fleet, and their SQL has no live tables.

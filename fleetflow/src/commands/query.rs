@@ -99,7 +99,7 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
         tenants: tenants.clone(),
     };
     // The API only: delivery runs beside the pipeline, which reads the subscriptions file.
-    let (webhook_routes, _) = WebhookSide::prepare(&config, tenants, false)?.start()?;
+    let (webhook_routes, _) = WebhookSide::prepare(&config, tenants, false)?.start(None)?;
     let router = crate::http::ops::routes(ops)
         .merge(sql.router.clone())
         .merge(webhook_routes);

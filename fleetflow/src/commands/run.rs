@@ -195,7 +195,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     };
     let (webhook_routes, webhooks) = match webhook_side {
         Some(side) => {
-            let (routes, webhooks) = side.start()?;
+            let (routes, webhooks) = side.start(pipeline.as_ref().map(|p| p.live.clone()))?;
             (Some(routes), webhooks)
         }
         None => (None, None),

@@ -8,6 +8,7 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMill
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use axum::Router;
+use fleetflow_live_store::LiveStore;
 use fleetflow_model::Tenants;
 use fleetflow_query::SuppliedTable;
 use fleetflow_tables::commit_log::ReadHold;
@@ -57,11 +58,15 @@ impl WebhookSide {
         self.prepared.as_ref().map(|p| p.hold.clone())
     }
 
-    /// Starts delivery (when prepared) on the current tokio runtime.
-    pub fn start(self) -> Result<(Router, Option<Webhooks>), AppError> {
+    /// Starts delivery (when prepared) on the current tokio runtime, with the alerts of
+    /// `live` (the pipeline's live store, when it is in this process).
+    pub fn start(
+        self,
+        live: Option<Arc<LiveStore>>,
+    ) -> Result<(Router, Option<Webhooks>), AppError> {
         let webhooks = match self.prepared {
             Some(prepared) => Some(
-                Webhooks::start(prepared, tokio::runtime::Handle::current())
+                Webhooks::start(prepared, live, tokio::runtime::Handle::current())
                     .map_err(|e| AppError::Internal(format!("webhooks: {e}")))?,
             ),
             None => None,
