@@ -36,9 +36,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::WebhookError;
+use crate::config::WebhookConfig;
 use crate::dispatch::{Mailbox, Mailboxes};
 use crate::event::{WebhookEvent, signature};
-use crate::service::WebhookConfig;
 use crate::stats::WebhookStats;
 use crate::subscription::Subscription;
 

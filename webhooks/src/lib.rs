@@ -12,10 +12,11 @@
 //!   Slack bodies, the signature), retries with backoff, and marks each delivered or
 //!   dead-lettered;
 //! - [`api`]: `/v1/webhooks` for companies to manage their subscriptions; [`stats`] for
-//!   `/metrics` and `/status`; [`service`] starts and stops it all; [`synthetic`] commits events
+//!   `/metrics` and `/status`; [`service`] starts and stops it all, as [`config`]ured; [`synthetic`] commits events
 //!   for tests and benchmarks.
 
 pub mod api;
+pub mod config;
 pub mod deliver;
 pub mod dispatch;
 pub mod event;
@@ -26,7 +27,8 @@ pub mod subscription;
 pub mod synthetic;
 
 pub use api::{WebhookApi, webhook_routes};
-pub use service::{WebhookConfig, Webhooks};
+pub use config::WebhookConfig;
+pub use service::Webhooks;
 pub use stats::WebhookStats;
 pub use subscription::{Format, Subscription, Subscriptions};
 

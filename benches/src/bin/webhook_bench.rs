@@ -1,9 +1,10 @@
 //! Webhook delivery benchmark (issue 41): events committed into the `events` table as the
 //! pipeline commits them, dispatched into a subscription's outbox and POSTed to a local receiver
 //! that answers 200. Prints how fast events reach outboxes (dispatch) and the receiver
-//! (delivery), end to end from the first commit.
+//! (delivery), end to end from the first commit. With `--dead` the receiver answers 503 to
+//! everything: how fast the dead-letter list fills once the receiver is down.
 //!
-//! `benches/scripts/run webhook_bench [--events N] [--commits C] [--max-requests R]`
+//! `benches/scripts/run webhook_bench [--events N] [--commits C] [--max-requests R] [--dead]`
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,13 +38,26 @@ struct Args {
     /// Events in their retry schedules at once (`webhooks.max_pending`).
     #[arg(long, default_value_t = 256)]
     max_pending: usize,
+    /// A receiver that answers every request 503: how fast the dead-letter list fills.
+    #[arg(long)]
+    dead: bool,
+    /// `webhooks.max_attempts`.
+    #[arg(long, default_value_t = 8)]
+    max_attempts: u32,
+    /// `webhooks.initial_backoff_ms` (the retry window is about 2^max_attempts times it).
+    #[arg(long, default_value_t = 1000)]
+    initial_backoff_ms: u64,
 }
 
 const T0: i64 = 1_606_780_800_000;
 
-async fn receive(State(count): State<Arc<AtomicU64>>) -> StatusCode {
+async fn receive(State((count, dead)): State<(Arc<AtomicU64>, bool)>) -> StatusCode {
     count.fetch_add(1, Ordering::Relaxed);
-    StatusCode::OK
+    if dead {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let app = Router::new()
         .route("/hook", post(receive))
-        .with_state(received.clone());
+        .with_state((received.clone(), args.dead));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -77,6 +91,8 @@ async fn main() -> anyhow::Result<()> {
         poll_ms: 20,
         max_requests: args.max_requests,
         max_pending: args.max_pending,
+        max_attempts: args.max_attempts,
+        initial_backoff_ms: args.initial_backoff_ms,
         ..WebhookConfig::default()
     };
     let writer = CommitWriter::new(CommitLog::new(&dir), None);
@@ -110,7 +126,12 @@ async fn main() -> anyhow::Result<()> {
         if dispatched_at.is_none() && counts.dispatched >= args.events as u64 {
             dispatched_at = Some(start.elapsed());
         }
-        if received.load(Ordering::Relaxed) >= args.events as u64 && counts.owed == 0 {
+        let done = if args.dead {
+            webhooks.dead_letters.total() >= args.events as u64
+        } else {
+            received.load(Ordering::Relaxed) >= args.events as u64 && counts.owed == 0
+        };
+        if done {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -128,16 +149,25 @@ async fn main() -> anyhow::Result<()> {
         dispatched_at.as_secs_f64(),
         rate(dispatched_at)
     );
-    println!(
-        "delivered in {:.2} s: {:.0} deliveries/s (first commit -> last 200)",
-        delivered_at.as_secs_f64(),
-        rate(delivered_at)
-    );
     let received = received.load(Ordering::Relaxed);
-    println!(
-        "receiver got {received} requests ({} repeated)",
-        received.saturating_sub(args.events as u64)
-    );
+    if args.dead {
+        println!(
+            "dead-lettered in {:.2} s: {:.0} events/s into the dead-letter list (retry window {:.1} s); the receiver got {received} requests",
+            delivered_at.as_secs_f64(),
+            rate(delivered_at),
+            fleetflow_webhooks::deliver::retry_window(&config).as_secs_f64()
+        );
+    } else {
+        println!(
+            "delivered in {:.2} s: {:.0} deliveries/s (first commit -> last 200)",
+            delivered_at.as_secs_f64(),
+            rate(delivered_at)
+        );
+        println!(
+            "receiver got {received} requests ({} repeated)",
+            received.saturating_sub(args.events as u64)
+        );
+    }
     tokio::task::spawn_blocking(move || webhooks.stop()).await?;
     let _ = std::fs::remove_dir_all(PathBuf::from(&dir));
     Ok(())
