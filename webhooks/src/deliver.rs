@@ -216,7 +216,13 @@ impl Delivery {
                     }
                 }
                 () = mailbox.wake.notified() => {}
-                _ = stop.changed() => {}
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        // Webhooks was dropped without `stop`: stop too.
+                        running.abort_all();
+                        return;
+                    }
+                }
             }
         }
     }

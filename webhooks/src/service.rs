@@ -123,12 +123,20 @@ impl Webhooks {
         })
     }
 
-    /// Stops dispatching and delivering; what is owed stays in the outboxes for the next start.
+    /// Stops dispatching and delivering, and waits for the dispatcher; what is owed stays in
+    /// the outboxes for the next start. (Dropping `Webhooks` stops them too, without waiting.)
     pub fn stop(mut self) {
         self.stopped.store(true, Ordering::Release);
         let _ = self.stop.send(true);
         if let Some(thread) = self.dispatcher.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for Webhooks {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Release);
+        let _ = self.stop.send(true);
     }
 }

@@ -333,3 +333,44 @@ async fn offline_and_online_alerts_are_delivered() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Delivery was off while compaction replaced a commit's events file: that commit is skipped
+/// (and counted), not waited for, and later commits are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_file_is_gone_is_skipped_not_waited_for() {
+    let dir = temp_dir("gone");
+    let (addr, received) = receiver().await;
+    let subs = Arc::new(Subscriptions::open(&dir).unwrap());
+    subscribe(&subs, "acme", format!("http://{addr}/ok"), &["trip_end"]);
+    let writer = CommitWriter::new(CommitLog::new(&dir), None);
+    // The cursor is recorded at the newest commit (none yet) on the first start.
+    Webhooks::prepare(&dir, &config(), subs.clone()).unwrap();
+    let gone = synthetic::commit_events(&writer, &[("acme", "a1", "trip_end", T0)]).unwrap();
+    std::fs::remove_file(dir.join(&gone.added[0].path)).unwrap();
+    commit_events(&writer, &[("acme", "a2", "trip_end", T0 + 1)]);
+    let webhooks = start(&dir, &subs);
+    let delivered = || {
+        received
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|g| g.answered == 200)
+            .map(|g| g.id.clone())
+            .collect::<Vec<_>>()
+    };
+    wait_for("the later commit's event", || !delivered().is_empty()).await;
+    let a2 = WebhookEvent::id_of(
+        "acme",
+        "a2",
+        "trip_end",
+        T0 + 1,
+        Some(&format!("a2:{}", T0 + 1)),
+    );
+    assert_eq!(delivered(), [a2]);
+    assert_eq!(webhooks.stats.counts().skipped_commits, 1);
+    tokio::task::spawn_blocking(move || webhooks.stop())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
