@@ -5,8 +5,8 @@
 #
 #   benches/scripts/emulate_run.sh [durable|memory] [vehicles] [speedup] [seconds]
 #                                  (default: durable 15000 20 60)
-#   WEBHOOK=dead|live benches/scripts/emulate_run.sh ...
-#       subscribes the fleet's company to every event kind, at a port nothing listens on (dead:
+#   WEBHOOK=dead|live [WEBHOOK_EVENTS=trip_end,...] benches/scripts/emulate_run.sh ...
+#       subscribes the fleet's company to every event kind (or those listed), at a port nothing listens on (dead:
 #       every event is retried, then dead-lettered) or at `fleetflow webhook-test` (live), to
 #       compare ingest's ack latency with and without webhook delivery.
 #
@@ -23,12 +23,15 @@ case "${WEBHOOK:-none}" in
   none) ;;
   dead | live)
     wport="$(free_port)"
+    # WEBHOOK_EVENTS=trip_end,overspeed: the kinds subscribed (default: every event kind).
+    events="$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1].split(",")))' \
+      "${WEBHOOK_EVENTS:-ignition_on,ignition_off,trip_start,trip_end,overspeed,maintenance_due}")"
     if [ "$WEBHOOK" = live ]; then
       "$bin/fleetflow" webhook-test --listen "127.0.0.1:$wport" >"$work/receiver.log" 2>&1 &
       pids+=($!)
     fi
     curl -sf -H "Authorization: Bearer bench-admin" -H "Content-Type: application/json" \
-      -d "{\"url\": \"http://127.0.0.1:$wport/hook\", \"company\": \"default\", \"events\": [\"ignition_on\", \"ignition_off\", \"trip_start\", \"trip_end\", \"overspeed\", \"maintenance_due\"]}" \
+      -d "{\"url\": \"http://127.0.0.1:$wport/hook\", \"company\": \"default\", \"events\": $events}" \
       "127.0.0.1:$hport/v1/webhooks" >/dev/null
     ;;
   *) echo "WEBHOOK is none, dead or live" >&2; exit 2 ;;

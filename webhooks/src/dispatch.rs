@@ -210,8 +210,8 @@ impl Dispatcher {
                         }
                     }
                 }
-                self.fan_out(&events)?;
-                self.stats.record_dispatched(events.len() as u64);
+                let appended = self.fan_out(&events)?;
+                self.stats.record_dispatched(appended as u64);
             }
             write_cursor(&self.cursor_path, Cursor { seq })?;
             self.hold.advance(seq);
@@ -240,16 +240,18 @@ impl Dispatcher {
             }
             (newest, events)
         });
-        self.fan_out(&events)?;
-        self.stats.record_dispatched(events.len() as u64);
+        let appended = self.fan_out(&events)?;
+        self.stats.record_dispatched(appended as u64);
         self.alert_cursor.store(newest, Ordering::Relaxed);
-        Ok(events.len())
+        Ok(appended)
     }
 
-    fn fan_out(&self, events: &[WebhookEvent]) -> Result<(), WebhookError> {
+    /// Appends each event to the outboxes that want it; returns how many appends that made.
+    fn fan_out(&self, events: &[WebhookEvent]) -> Result<usize, WebhookError> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
+        let mut appended = 0;
         let boxes: Vec<Arc<Mailbox>> = self
             .mailboxes
             .lock()
@@ -281,8 +283,9 @@ impl Dispatcher {
             if added > 0 {
                 mailbox.wake.notify_one();
             }
+            appended += added;
         }
-        Ok(())
+        Ok(appended)
     }
 }
 
