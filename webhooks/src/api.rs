@@ -21,6 +21,8 @@ use axum::{Json, Router};
 use fleetflow_model::{Principal, Tenants};
 use serde_json::json;
 
+use fleetflow_tables::commit_log::now_ms;
+
 use crate::WebhookError;
 use crate::subscription::{NewSubscription, Subscriptions};
 
@@ -60,12 +62,6 @@ fn principal(api: &WebhookApi, headers: &HeaderMap) -> Result<Principal, Webhook
         .and_then(|t| api.tenants.authenticate(t))
         .cloned()
         .ok_or(WebhookError::Unauthorized)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn create(

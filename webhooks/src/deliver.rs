@@ -35,6 +35,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use fleetflow_tables::commit_log::now_ms;
+
 use crate::WebhookError;
 use crate::config::WebhookConfig;
 use crate::dispatch::{Mailbox, Mailboxes};
@@ -265,12 +267,6 @@ impl Delivery {
 struct Finished {
     event: WebhookEvent,
     outcome: Outcome,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The wait before attempt `attempt + 1`: doubling from the initial backoff, capped, with up
