@@ -11,7 +11,8 @@
 #       compare ingest's ack latency with and without webhook delivery.
 #
 # Prints the emulator's last reports (requests, points/s, errors, p50/p99 of the last
-# interval), the worst interval p99, the catch-up time, and the broker log's size on disk.
+# interval), the worst interval p99, the catch-up time, the broker log's size on disk, and
+# the CPU seconds each group of threads used.
 set -euo pipefail
 source "$(dirname "$0")/bench_common.sh"
 broker="${1:-durable}"
@@ -63,3 +64,21 @@ w = json.load(sys.stdin)["webhooks"]
 names = ["dispatched", "delivered", "failed_attempts", "dead_letters", "owed"]
 print("webhooks (" + sys.argv[1] + " receiver): " + ", ".join(n + " " + str(w[n]) for n in names))' "$WEBHOOK"
 fi
+# CPU seconds per thread name (digits dropped), busiest first: where the process's CPU went,
+# a measure with less noise than the latency percentiles.
+python3 - "$run_pid" <<'PY'
+import os, re, sys
+pid, tick = sys.argv[1], os.sysconf("SC_CLK_TCK")
+groups = {}
+for task in os.listdir(f"/proc/{pid}/task"):
+    try:
+        stat = open(f"/proc/{pid}/task/{task}/stat").read()
+    except OSError:
+        continue
+    name = re.sub(r"[-_:]?\d+$", "", stat[stat.index("(") + 1 : stat.rindex(")")])
+    fields = stat[stat.rindex(")") + 2 :].split()
+    groups[name] = groups.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+total = sum(groups.values())
+print(f"cpu: {total:.1f} s in all; " + ", ".join(
+    f"{n} {s:.1f}" for n, s in sorted(groups.items(), key=lambda g: -g[1]) if s >= 0.1))
+PY

@@ -75,13 +75,16 @@ pub struct VehicleLive {
     pub state: MachineLive,
 }
 
-/// When the pipeline last read anything from a vehicle: the dataflow time (wall-clock epoch ms
-/// at the source) of its newest record, whatever the record held. Offline detection counts
-/// silence from here, so it fires on the dataflow's clock even when the vehicle sends nothing.
+/// When fleetflow last heard anything from a vehicle: when ingest received its newest record,
+/// whatever the record held. Offline detection counts silence from here, on the dataflow's
+/// clock, so it fires even when the vehicle sends nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LastHeard {
     pub company: Arc<str>,
     pub vehicle: Arc<str>,
+    /// When ingest received the vehicle's newest record (wall-clock ms; the dataflow time
+    /// for records without a receipt time). Carried by the record, so a restart's replay
+    /// rebuilds the same value.
     pub at_ms: u64,
     /// The ignition and motion of the vehicle's live state at `at_ms` (`None` while it has
     /// none). A vehicle's live state changes only when it is heard from, so this always equals

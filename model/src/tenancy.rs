@@ -128,6 +128,32 @@ impl Tenants {
     pub fn companies(&self) -> impl Iterator<Item = &CompanyConfig> {
         self.companies.values()
     }
+
+    /// The company a write by `who` is for (a webhook, a geofence): a company's token writes
+    /// for its own company only; the admin must name one. The error (for a 400) names the
+    /// `company` field.
+    pub fn owner(&self, who: &Principal, named: Option<&str>) -> Result<Arc<str>, String> {
+        match (who, named) {
+            (Principal::Company(own), None) => Ok(own.clone()),
+            (Principal::Company(own), Some(named)) if **own == *named => Ok(own.clone()),
+            (Principal::Company(_), Some(_)) => {
+                Err("company: a company's token writes for its own company only".to_owned())
+            }
+            (Principal::Admin, None) => {
+                Err("company: the admin token must name the company".to_owned())
+            }
+            (Principal::Admin, Some(named)) => self
+                .company(named)
+                .ok_or_else(|| format!("company: no company {named:?}")),
+        }
+    }
+
+    /// The principal of an `Authorization` header value, if it holds a known bearer token.
+    pub fn principal(&self, authorization: Option<&str>) -> Option<&Principal> {
+        authorization
+            .and_then(bearer)
+            .and_then(|t| self.authenticate(t))
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header value.

@@ -64,7 +64,8 @@ pub struct PipelineConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LiveConfig {
-    /// Silence after which a vehicle is offline, seconds of dataflow (wall-clock) time.
+    /// Silence after which a vehicle is offline, seconds: from when ingest received its newest
+    /// record, on the dataflow's (wall-clock) time.
     pub offline_after_secs: u64,
     /// Places per company leaderboard.
     pub leaderboard_top: usize,

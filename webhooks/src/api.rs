@@ -55,11 +55,8 @@ impl IntoResponse for WebhookError {
 }
 
 fn principal(api: &WebhookApi, headers: &HeaderMap) -> Result<Principal, WebhookError> {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(fleetflow_model::tenancy::bearer)
-        .and_then(|t| api.tenants.authenticate(t))
+    api.tenants
+        .principal(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))
         .cloned()
         .ok_or(WebhookError::Unauthorized)
 }
@@ -71,25 +68,11 @@ async fn create(
 ) -> Result<Response, WebhookError> {
     let who = principal(&api, &headers)?;
     let Json(request) = body.map_err(|e| WebhookError::Invalid(e.body_text()))?;
-    let company = match (&who, &request.company) {
-        (Principal::Company(own), None) => own.to_string(),
-        (Principal::Company(own), Some(named)) if **own == **named => own.to_string(),
-        (Principal::Company(_), Some(_)) => {
-            return Err(WebhookError::Invalid(
-                "company: a company's token subscribes its own company only".to_owned(),
-            ));
-        }
-        (Principal::Admin, None) => {
-            return Err(WebhookError::Invalid(
-                "company: the admin token must name the company to subscribe".to_owned(),
-            ));
-        }
-        (Principal::Admin, Some(named)) => api
-            .tenants
-            .company(named)
-            .ok_or_else(|| WebhookError::Invalid(format!("company: no company {named:?}")))?
-            .to_string(),
-    };
+    let company = api
+        .tenants
+        .owner(&who, request.company.as_deref())
+        .map_err(WebhookError::Invalid)?
+        .to_string();
     let subscriptions = api.subscriptions.clone();
     let sub =
         tokio::task::spawn_blocking(move || subscriptions.create(&company, &request, now_ms()))

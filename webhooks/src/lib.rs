@@ -60,6 +60,16 @@ pub enum WebhookError {
     Internal(String),
 }
 
+impl From<fleetflow_tables::list_file::ListFileError> for WebhookError {
+    fn from(error: fleetflow_tables::list_file::ListFileError) -> Self {
+        use fleetflow_tables::list_file::ListFileError;
+        match error {
+            ListFileError::Io { path, source } => WebhookError::Io { path, source },
+            ListFileError::Corrupt { path, source } => WebhookError::Corrupt { path, source },
+        }
+    }
+}
+
 impl WebhookError {
     /// The HTTP status a client is answered with. Internal errors never show their details.
     pub fn status(&self) -> axum::http::StatusCode {

@@ -1,5 +1,7 @@
 //! Starting and stopping webhooks beside the pipeline: the dispatcher on a thread of its own
-//! (file and Parquet reads), a delivery task per subscription on the caller's tokio runtime.
+//! (file and Parquet reads), a delivery task per subscription on a one-thread tokio runtime of
+//! its own (`fleetflow-webhook`), so deliveries never queue on the workers that answer ingest's
+//! requests, however many receivers are slow or dead.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +28,8 @@ pub struct Webhooks {
     stop: watch::Sender<bool>,
     stopped: Arc<AtomicBool>,
     dispatcher: Option<JoinHandle<()>>,
+    /// Where the delivery tasks run; shut down (in the background) with `Webhooks`.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// What [`Webhooks::prepare`] sets up before the pipeline starts.
@@ -54,11 +58,10 @@ impl Webhooks {
     }
 
     /// Starts the dispatcher thread (with `live`, the pipeline's live store in this process,
-    /// for its alerts); delivery tasks run on `runtime`.
+    /// for its alerts) and the delivery runtime.
     pub fn start(
         prepared: Prepared,
         live: Option<Arc<LiveStore>>,
-        runtime: tokio::runtime::Handle,
     ) -> Result<Webhooks, WebhookError> {
         let Prepared {
             data_dir,
@@ -84,6 +87,15 @@ impl Webhooks {
             dead_letters: dead_letters.clone(),
             mailboxes: mailboxes.clone(),
         };
+        // One thread: delivery is waiting on sockets and timers, and a second would only take
+        // CPU from ingest and the dataflow under load.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("fleetflow-webhook")
+            .enable_all()
+            .build()
+            .map_err(WebhookError::io("webhook delivery runtime"))?;
+        let spawner = runtime.handle().clone();
         let (stop, stop_rx) = watch::channel(false);
         let stopped = Arc::new(AtomicBool::new(false));
         let thread_stopped = stopped.clone();
@@ -95,7 +107,7 @@ impl Webhooks {
                 while !thread_stopped.load(Ordering::Acquire) {
                     let round = dispatcher.sync_subscriptions().and_then(|opened| {
                         for mailbox in opened {
-                            runtime.spawn(delivery.clone().run(mailbox, stop_rx.clone()));
+                            spawner.spawn(delivery.clone().run(mailbox, stop_rx.clone()));
                         }
                         dispatcher.dispatch_pending()?;
                         dispatcher.dispatch_alerts()
@@ -120,6 +132,7 @@ impl Webhooks {
             stop,
             stopped,
             dispatcher: Some(dispatcher),
+            runtime: Some(runtime),
         })
     }
 
@@ -131,6 +144,9 @@ impl Webhooks {
         if let Some(thread) = self.dispatcher.take() {
             let _ = thread.join();
         }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -138,5 +154,9 @@ impl Drop for Webhooks {
     fn drop(&mut self) {
         self.stopped.store(true, Ordering::Release);
         let _ = self.stop.send(true);
+        // Not a plain drop: that blocks, and `Webhooks` may be dropped on an async task.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }

@@ -4,13 +4,12 @@
 //! delivery side re-reads it when it changes (it may run in another process).
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::path::Path;
+use std::sync::Arc;
 
 use fleetflow_live_store::AlertKind;
 use fleetflow_model::EventKind;
+use fleetflow_tables::list_file::ListFile;
 use serde::{Deserialize, Serialize};
 
 use crate::WebhookError;
@@ -139,69 +138,28 @@ impl NewSubscription {
     }
 }
 
-/// The subscriptions file, and the version of it last read.
+/// The subscriptions file (`fleetflow_tables::list_file`), and the version of it last read.
 #[derive(Debug)]
 pub struct Subscriptions {
-    path: PathBuf,
-    current: RwLock<Arc<Vec<Subscription>>>,
-    /// The file's modification time when last read or written (`None`: no file).
-    seen: Mutex<Option<SystemTime>>,
-    /// Serialises writers in this process.
-    write: Mutex<()>,
+    file: ListFile<Subscription>,
 }
 
 impl Subscriptions {
     /// Opens (or starts) `<data_dir>/webhooks/subscriptions.json`.
     pub fn open(data_dir: &Path) -> Result<Subscriptions, WebhookError> {
-        let dir = data_dir.join("webhooks");
-        std::fs::create_dir_all(&dir).map_err(WebhookError::io(&dir))?;
-        let subs = Subscriptions {
-            path: dir.join("subscriptions.json"),
-            current: RwLock::new(Arc::new(Vec::new())),
-            seen: Mutex::new(None),
-            write: Mutex::new(()),
-        };
-        subs.reload()?;
-        Ok(subs)
+        Ok(Subscriptions {
+            file: ListFile::open(data_dir.join("webhooks").join("subscriptions.json"))?,
+        })
     }
 
     /// The current subscriptions.
     pub fn all(&self) -> Arc<Vec<Subscription>> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.file.all()
     }
 
     /// Re-reads the file if another process changed it since; returns the current list.
     pub fn reload_if_changed(&self) -> Result<Arc<Vec<Subscription>>, WebhookError> {
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if modified != seen {
-            self.reload()?;
-        }
-        Ok(self.all())
-    }
-
-    fn reload(&self) -> Result<(), WebhookError> {
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        let list: Vec<Subscription> = match std::fs::read(&self.path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| WebhookError::Corrupt {
-                    path: self.path.clone(),
-                    source,
-                })?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(WebhookError::io(&self.path)(e)),
-        };
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = modified;
-        Ok(())
+        Ok(self.file.reload_if_changed()?)
     }
 
     /// Adds a subscription for `company`.
@@ -212,29 +170,27 @@ impl Subscriptions {
         now_ms: i64,
     ) -> Result<Subscription, WebhookError> {
         let (url, events) = request.validate()?;
-        let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        self.reload()?;
-        let mut list = (*self.all()).clone();
-        if list.iter().filter(|s| s.company == company).count() >= MAX_PER_COMPANY {
-            return Err(WebhookError::Invalid(format!(
-                "company {company} already has {MAX_PER_COMPANY} webhooks: delete one first"
-            )));
-        }
-        let sub = Subscription {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            company: company.to_owned(),
-            url,
-            events,
-            format: request.format,
-            secret: request
-                .secret
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-            created_at_ms: now_ms,
-        };
-        list.push(sub.clone());
-        self.store(list)?;
-        Ok(sub)
+        self.file.update(|list| {
+            if list.iter().filter(|s| s.company == company).count() >= MAX_PER_COMPANY {
+                return Err(WebhookError::Invalid(format!(
+                    "company {company} already has {MAX_PER_COMPANY} webhooks: delete one first"
+                )));
+            }
+            let sub = Subscription {
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                company: company.to_owned(),
+                url,
+                events,
+                format: request.format,
+                secret: request
+                    .secret
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+                created_at_ms: now_ms,
+            };
+            list.push(sub.clone());
+            Ok(sub)
+        })
     }
 
     /// Removes subscription `id` if `may_access` allows its company; `NotFound` otherwise (a
@@ -244,39 +200,15 @@ impl Subscriptions {
         id: &str,
         may_access: impl Fn(&str) -> bool,
     ) -> Result<Subscription, WebhookError> {
-        let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        self.reload()?;
-        let mut list = (*self.all()).clone();
-        let Some(at) = list
-            .iter()
-            .position(|s| s.id == id && may_access(&s.company))
-        else {
-            return Err(WebhookError::NotFound(id.to_owned()));
-        };
-        let removed = list.remove(at);
-        self.store(list)?;
-        Ok(removed)
-    }
-
-    /// Writes `list` as the new version: temporary file, fsync, rename, directory fsync.
-    fn store(&self, list: Vec<Subscription>) -> Result<(), WebhookError> {
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(&list).expect("subscriptions serialize");
-        let mut file = std::fs::File::create(&tmp).map_err(WebhookError::io(&tmp))?;
-        file.write_all(&bytes).map_err(WebhookError::io(&tmp))?;
-        file.sync_all().map_err(WebhookError::io(&tmp))?;
-        std::fs::rename(&tmp, &self.path).map_err(WebhookError::io(&self.path))?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(WebhookError::io(dir))?;
-        }
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = modified;
-        Ok(())
+        self.file.update(|list| {
+            let Some(at) = list
+                .iter()
+                .position(|s| s.id == id && may_access(&s.company))
+            else {
+                return Err(WebhookError::NotFound(id.to_owned()));
+            };
+            Ok(list.remove(at))
+        })
     }
 }
 
@@ -294,7 +226,7 @@ mod tests {
         }
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
+    fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("ff-subs-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir

@@ -126,7 +126,7 @@ fn start_with(
     live: Option<Arc<LiveStore>>,
 ) -> Webhooks {
     let prepared = Webhooks::prepare(data_dir, &config(), subs.clone()).unwrap();
-    Webhooks::start(prepared, live, tokio::runtime::Handle::current()).unwrap()
+    Webhooks::start(prepared, live).unwrap()
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let writer = CommitWriter::new(CommitLog::new(&dir), None);
     let prepared = Webhooks::prepare(&dir, &config, subs.clone())?;
-    let webhooks = Webhooks::start(prepared, None, tokio::runtime::Handle::current())?;
+    let webhooks = Webhooks::start(prepared, None)?;
 
     // The clock runs from the first commit (each writes its events file, as the sink does).
     let per_commit = args.events.div_ceil(args.commits.max(1));

@@ -104,6 +104,7 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
     // Every worker sends its live rows to worker 0: process 0 holds the live store whole.
     let (webhook_routes, webhooks) =
         webhook_side.start((args.process == 0).then(|| pipeline.live.clone()))?;
+    let (geofence_routes, _) = crate::commands::geofences::geofence_side(&config, tenants.clone())?;
     // The live views and SQL, served where they are computed: every worker sends its live rows
     // to worker 0 of the cluster, so process 0 holds them whole. The other processes answer
     // the live endpoints 503 rather than an empty fleet, and their SQL has no live tables.
@@ -149,7 +150,8 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
             tenants.clone(),
         )))
         .merge(sql.router)
-        .merge(webhook_routes);
+        .merge(webhook_routes)
+        .merge(geofence_routes);
     let server = tokio::spawn(async move {
         crate::http::server::serve_http(listener, router, async move {
             shutdown_signal().await;

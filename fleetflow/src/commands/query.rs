@@ -99,10 +99,12 @@ pub async fn serve_query(args: ServeArgs) -> Result<(), AppError> {
         tenants: tenants.clone(),
     };
     // The API only: delivery runs beside the pipeline, which reads the subscriptions file.
+    let (geofence_routes, _) = crate::commands::geofences::geofence_side(&config, tenants.clone())?;
     let (webhook_routes, _) = WebhookSide::prepare(&config, tenants, false)?.start(None)?;
     let router = crate::http::ops::routes(ops)
         .merge(sql.router.clone())
-        .merge(webhook_routes);
+        .merge(webhook_routes)
+        .merge(geofence_routes);
     let (listener, addr) = crate::http::server::bind(config.http).await?;
     println!("fleetflow {} — query", env!("CARGO_PKG_VERSION"));
     println!("reading the history in {}", config.data_dir.display());

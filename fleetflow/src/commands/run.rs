@@ -240,11 +240,11 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     let mut postgres = None;
     if let Some(sql) = sql {
         postgres = sql.postgres;
-        router = router
-            .merge(sql.router)
-            .merge(crate::http::dashboard::dashboard_routes(
-                config.dashboard.clone(),
-            ));
+        let (geofence_routes, _) =
+            crate::commands::geofences::geofence_side(config, tenants.clone())?;
+        router = router.merge(sql.router).merge(geofence_routes).merge(
+            crate::http::dashboard::dashboard_routes(config.dashboard.clone()),
+        );
     }
     Ok(Services {
         router,

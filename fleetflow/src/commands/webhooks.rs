@@ -58,7 +58,7 @@ impl WebhookSide {
         self.prepared.as_ref().map(|p| p.hold.clone())
     }
 
-    /// Starts delivery (when prepared) on the current tokio runtime, with the alerts of
+    /// Starts delivery (when prepared, on a runtime of its own), with the alerts of
     /// `live` (the pipeline's live store, when it is in this process).
     pub fn start(
         self,
@@ -66,7 +66,7 @@ impl WebhookSide {
     ) -> Result<(Router, Option<Webhooks>), AppError> {
         let webhooks = match self.prepared {
             Some(prepared) => Some(
-                Webhooks::start(prepared, live, tokio::runtime::Handle::current())
+                Webhooks::start(prepared, live)
                     .map_err(|e| AppError::Internal(format!("webhooks: {e}")))?,
             ),
             None => None,

@@ -134,9 +134,11 @@ struct VehicleSessions {
     /// vehicle was heard from since [`Sessionizer::record_heard`] last ran.
     heard: Option<Heard>,
     heard_pending: bool,
+    /// When ingest received the vehicle's newest record (0: no record said).
+    received_ms: i64,
 }
 
-/// A last-heard record as emitted: company, dataflow time, live ignition and motion.
+/// A last-heard record as emitted: company, time of receipt, live ignition and motion.
 type Heard = (Arc<str>, u64, Option<(IgnitionState, Motion)>);
 
 impl VehicleSessions {
@@ -158,6 +160,7 @@ impl VehicleSessions {
             live: None,
             heard: None,
             heard_pending: false,
+            received_ms: 0,
         }
     }
 
@@ -503,6 +506,7 @@ impl Sessionizer {
             }
         };
         vs.partition = from.partition;
+        vs.received_ms = vs.received_ms.max(record.received_ms);
         if !vs.heard_pending {
             vs.heard_pending = true;
             self.heard.push(vs.name.clone());
@@ -632,8 +636,11 @@ impl Sessionizer {
         }
     }
 
-    /// Records that every vehicle admitted to since the last call was heard from at `at_ms`
-    /// (dataflow time) and emits the changes of the `heard` collection.
+    /// Records that every vehicle admitted to since the last call was heard from, and emits
+    /// the changes of the `heard` collection. A vehicle was heard when ingest received its
+    /// newest record: a time the record carries, so a restart's replay rebuilds the same
+    /// last-heard times (and the same offline times) as the run before it. `at_ms`, the
+    /// dataflow time, stands in for records that carry no receipt time.
     pub fn record_heard(&mut self, at_ms: u64, out: &mut Outputs) {
         for name in self.heard.drain(..) {
             let Some(vs) = Self::get_mut(&mut self.vehicles, &name) else {
@@ -642,7 +649,11 @@ impl Sessionizer {
             vs.heard_pending = false;
             // After `settle`: the live state emitted is the one as of this time.
             let live = vs.live.as_ref().map(|(_, l)| (l.ignition, l.motion));
-            let now = (vs.name.company.clone(), at_ms, live);
+            let heard_ms = u64::try_from(vs.received_ms)
+                .ok()
+                .filter(|&ms| ms > 0)
+                .unwrap_or(at_ms);
+            let now = (vs.name.company.clone(), heard_ms, live);
             if vs.heard.as_ref() == Some(&now) {
                 continue;
             }

@@ -35,7 +35,7 @@ pub struct SessionStreams<'scope> {
     pub trips: Collection<'scope, Epoch, TripRecord>,
     /// Each vehicle's live state after its newest item (retracted and re-inserted on change).
     pub vehicles: Collection<'scope, Epoch, VehicleLive>,
-    /// When each vehicle was last heard from (dataflow time of its newest record).
+    /// When each vehicle was last heard from (when ingest received its newest record).
     pub heard: Collection<'scope, Epoch, LastHeard>,
     pub positions: StreamVec<'scope, Epoch, PositionRow>,
     pub events: StreamVec<'scope, Epoch, EventRow>,
