@@ -254,12 +254,15 @@ async function pollRoutes() {
 }
 
 async function pollPanes() {
-  const [board, alerts] = await Promise.all([
+  const [board, alerts, inside, fences] = await Promise.all([
     api("/v1/live/leaderboard", { period: $("board-period").value, limit: 10 }),
     api("/v1/live/alerts", { limit: 30 }),
+    api("/v1/live/geofences"),
+    api("/v1/geofences"),
   ]);
   renderLeaderboard(board);
   renderAlerts(alerts);
+  renderGeofences(fences.geofences, inside.geofences);
 }
 
 const splitKey = (key) => {
@@ -351,6 +354,35 @@ function renderAlerts(alerts) {
         return `<li class="alert ${a.kind}"><span>${when}</span> <b>${a.kind}</b>${value} · ${esc(a.vehicle)}</li>`;
       })
       .join("") || "<li class=muted>no alerts</li>";
+}
+
+/// The geofences on the map (a circle's radius in world pixels at its latitude) and who is
+/// inside each, busiest first.
+function renderGeofences(fences, inside) {
+  const who = new Map(inside.map((g) => [`${g.company}/${g.id}`, g.vehicles]));
+  const perM = (lat) => 1 / (156543.03392 * Math.cos((lat * Math.PI) / 180));
+  map.layers.geofences = fences.map((f) => {
+    const occupied = who.has(`${f.company}/${f.id}`);
+    if (f.center) {
+      const [x, y] = project(f.center.lat, f.center.lon);
+      return { circle: [x, y, f.radius_m * perM(f.center.lat)], occupied };
+    }
+    const polygons = f.geometry.type === "Polygon" ? [f.geometry.coordinates] : f.geometry.coordinates;
+    const rings = polygons.flat().map((ring) => ring.map(([lon, lat]) => project(lat, lon)));
+    return { rings, occupied };
+  });
+  map.dirty = true;
+  const names = new Map(fences.map((f) => [`${f.company}/${f.id}`, f.name]));
+  const rows = [...who.entries()].sort((a, b) => b[1].length - a[1].length);
+  $("geofences").innerHTML =
+    rows
+      .slice(0, 20)
+      .map(([key, vehicles]) => {
+        const list = vehicles.slice(0, 5).map((v) => esc(v.vehicle)).join(", ");
+        const more = vehicles.length > 5 ? ` +${vehicles.length - 5}` : "";
+        return `<li><span>${esc(names.get(key) || key)}</span> <b>${vehicles.length}</b> · ${list}${more}</li>`;
+      })
+      .join("") || `<li class=muted>${fences.length ? "nobody inside" : "no geofences"}</li>`;
 }
 
 function select(key) {
@@ -538,6 +570,7 @@ window.fleetflow = {
   positions: () => Object.fromEntries([...map.layers.vehicles].map(([k, v]) => [k, [v.x, v.y]])),
   routePoints: () => map.layers.routes.reduce((n, r) => n + r.length, 0),
   replayPoints: () => (map.layers.replay ? map.layers.replay.points.length : 0),
+  geofences: () => map.layers.geofences.length,
   scale: () => map.scaleLabel,
   metrics: () => ({
     map_draws: map.stats.draws,

@@ -46,6 +46,8 @@ export class FleetMap {
     // Call vehiclesChanged() / routesChanged() after changing them: each of the two pixel
     // layers (the expensive part) is re-rendered only when its data or the view changes.
     this.layers = { vehicles: new Map(), routes: [], selectedRoute: null, replay: null, selected: null };
+    // geofences: [{rings: [[[x, y], ...], ...]} | {circle: [x, y, r]}, occupied], world pixels.
+    this.layers.geofences = [];
     this.dotLayer = new PixelLayer();
     this.routeLayer = new PixelLayer();
     this.versions = { vehicles: 0, routes: 0 };
@@ -196,6 +198,7 @@ export class FleetMap {
     ctx.fillRect(0, 0, this.width, this.height);
     if (this.tiles) this.drawTiles();
     else this.drawGraticule();
+    this.drawGeofences();
     this.renderRoutes();
     ctx.drawImage(this.routeLayer.canvas, 0, 0, this.width, this.height);
     this.renderDots();
@@ -285,6 +288,32 @@ export class FleetMap {
       layer.dot(x, y, stamps[v.status] || stamps.offline);
     }
     this.endLayer(layer, t0);
+  }
+
+  /// Geofences as outlined areas, filled darker while a vehicle is inside.
+  drawGeofences() {
+    const ctx = this.ctx;
+    for (const g of this.layers.geofences) {
+      ctx.beginPath();
+      if (g.circle) {
+        const [x, y] = this.toScreen(g.circle[0], g.circle[1]);
+        ctx.arc(x, y, Math.max(2, g.circle[2] * this.scale()), 0, 2 * Math.PI);
+      } else {
+        for (const ring of g.rings) {
+          ring.forEach(([wx, wy], i) => {
+            const [x, y] = this.toScreen(wx, wy);
+            if (i === 0) ctx.moveTo(x, y);
+            else ctx.lineTo(x, y);
+          });
+          ctx.closePath();
+        }
+      }
+      ctx.fillStyle = g.occupied ? "rgba(117, 107, 177, 0.28)" : "rgba(117, 107, 177, 0.10)";
+      ctx.fill("evenodd");
+      ctx.strokeStyle = "rgba(84, 39, 143, 0.8)";
+      ctx.lineWidth = 1;
+      ctx.stroke();
+    }
   }
 
   drawLine(points, color, width) {

@@ -5,6 +5,8 @@
 #
 #   benches/scripts/emulate_run.sh [durable|memory] [vehicles] [speedup] [seconds]
 #                                  (default: durable 15000 20 60)
+#   GEOFENCES=N benches/scripts/emulate_run.sh ...
+#       first creates N geofences of the fleet's company over the emulator's city.
 #   WEBHOOK=dead|live [WEBHOOK_EVENTS=trip_end,...] benches/scripts/emulate_run.sh ...
 #       subscribes the fleet's company to every event kind (or those listed), at a port nothing listens on (dead:
 #       every event is retried, then dead-lettered) or at `fleetflow webhook-test` (live), to
@@ -37,6 +39,35 @@ case "${WEBHOOK:-none}" in
     ;;
   *) echo "WEBHOOK is none, dead or live" >&2; exit 2 ;;
 esac
+if [ "${GEOFENCES:-0}" -gt 0 ]; then
+  # GEOFENCES=N: N geofences of the fleet's company over the emulator's city (12 km around
+  # Seoul City Hall): circles of 50-200 m and squares of 100-400 m, as customer sites and depots.
+  python3 - "$GEOFENCES" "$hport" <<'PY'
+import json, math, random, sys, urllib.request
+n, port = int(sys.argv[1]), sys.argv[2]
+rng = random.Random(42)
+fences = []
+for i in range(n):
+    lat = 37.5665 + rng.uniform(-0.108, 0.108)
+    lon = 126.9780 + rng.uniform(-0.136, 0.136)
+    if i % 2 == 0:
+        fences.append({"name": f"site {i}", "company": "default",
+                       "center": {"lat": lat, "lon": lon}, "radius_m": rng.uniform(50, 200)})
+    else:
+        d = rng.uniform(100, 400) / 111_000
+        e = d / math.cos(math.radians(lat))
+        ring = [[lon, lat], [lon + e, lat], [lon + e, lat + d], [lon, lat + d], [lon, lat]]
+        fences.append({"name": f"depot {i}", "company": "default",
+                       "geometry": {"type": "Polygon", "coordinates": [ring]}})
+for at in range(0, n, 5000):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/geofences", data=json.dumps(fences[at:at + 5000]).encode(),
+        headers={"Authorization": "Bearer bench-admin", "Content-Type": "application/json"})
+    urllib.request.urlopen(request).read()
+print(f"{n} geofences created")
+PY
+  sleep 2
+fi
 RUST_LOG=error "$bin/fleetflow" emulate --vehicles "$vehicles" --speedup "$speedup" \
   --duration "$seconds" --target "http://127.0.0.1:$hport" --report-every 5 >"$work/emulate.log" 2>&1
 ended=$(date +%s.%N)
@@ -57,6 +88,11 @@ echo "worst interval p99: $(grep -oE 'p99=[0-9.]+' "$work/emulate.log" | cut -d=
 echo "caught up ${caught_up} s after the load ended ($(caught | cut -d" " -f2) records committed)"
 echo "broker log on disk: $(du -sh "$work/data/broker" 2>/dev/null | cut -f1 || echo none)"
 echo "peak resident memory: $(awk '/VmHWM/ {printf "%.2f GB", $2/1e6}' /proc/$run_pid/status)"
+if [ "${GEOFENCES:-0}" -gt 0 ]; then
+  curl -s -H "Authorization: Bearer bench-admin" "127.0.0.1:$hport/v1/sql" \
+    -d '{"sql": "SELECT count(*) AS events, count(DISTINCT geofence_id) AS geofences FROM events WHERE kind IN ('"'"'geofence_enter'"'"', '"'"'geofence_exit'"'"')"}' \
+    | head -c 300; echo
+fi
 if [ "${WEBHOOK:-none}" != none ]; then
   curl -s -H "Authorization: Bearer bench-admin" "127.0.0.1:$hport/status" | python3 -c '
 import json, sys

@@ -105,6 +105,27 @@ async function check(page) {
   }
   step(`counts match /v1/live/summary: ${last}`);
 
+  // A geofence around a vehicle: drawn on the map, and listed with the vehicle inside.
+  const auth = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
+  const { vehicles } = await fetch(`${origin}/v1/live/vehicles`, { headers: auth }).then((r) => r.json());
+  const target = vehicles.find((v) => v.position);
+  const created = await fetch(`${origin}/v1/geofences`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({
+      name: "check zone",
+      company: target.company,
+      center: { lat: target.position.lat, lon: target.position.lon },
+      radius_m: 50000,
+    }),
+  });
+  if (created.status !== 201) throw new Error(`creating a geofence: ${created.status} ${await created.text()}`);
+  await page.waitForFunction(() => window.fleetflow.geofences() > 0, null, { timeout: 30_000 });
+  await page.waitForFunction(() => /check zone/.test(document.getElementById("geofences").textContent), null, {
+    timeout: 60_000,
+  });
+  step(`geofence drawn; inside: "${await page.textContent("#geofences li")}"`);
+
   // The vehicle panel: pick the first vehicle in the list, replay its route.
   await page.click("#list li.vehicle");
   await page.waitForSelector("#panel", { state: "visible" });

@@ -12,17 +12,24 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-/// The four tables.
+/// The history tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Positions,
     Trips,
     Events,
     Errors,
+    GeofenceVisits,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::Positions, Table::Trips, Table::Events, Table::Errors];
+    pub const ALL: [Table; 5] = [
+        Table::Positions,
+        Table::Trips,
+        Table::Events,
+        Table::Errors,
+        Table::GeofenceVisits,
+    ];
 
     /// Directory and SQL name.
     pub fn name(self) -> &'static str {
@@ -31,6 +38,7 @@ impl Table {
             Table::Trips => "trips",
             Table::Events => "events",
             Table::Errors => "errors",
+            Table::GeofenceVisits => "geofence_visits",
         }
     }
 
@@ -45,6 +53,7 @@ impl Table {
             Table::Trips => trips_schema(),
             Table::Events => events_schema(),
             Table::Errors => errors_schema(),
+            Table::GeofenceVisits => geofence_visits_schema(),
         }
     }
 
@@ -55,6 +64,7 @@ impl Table {
             Table::Trips => ["vehicle", "start_time"],
             Table::Events => ["vehicle", "time"],
             Table::Errors => ["vehicle", "detected_at"],
+            Table::GeofenceVisits => ["vehicle", "enter_time"],
         }
     }
 }
@@ -143,16 +153,22 @@ pub enum EventKind {
     TripEnd,
     Overspeed,
     MaintenanceDue,
+    /// A vehicle's first accepted fix inside a geofence (`geofence_id` says which).
+    GeofenceEnter,
+    /// Its first accepted fix outside again.
+    GeofenceExit,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::IgnitionOn,
         EventKind::IgnitionOff,
         EventKind::TripStart,
         EventKind::TripEnd,
         EventKind::Overspeed,
         EventKind::MaintenanceDue,
+        EventKind::GeofenceEnter,
+        EventKind::GeofenceExit,
     ];
 
     /// The value `kind` holds for it.
@@ -164,6 +180,8 @@ impl EventKind {
             EventKind::TripEnd => "trip_end",
             EventKind::Overspeed => "overspeed",
             EventKind::MaintenanceDue => "maintenance_due",
+            EventKind::GeofenceEnter => "geofence_enter",
+            EventKind::GeofenceExit => "geofence_exit",
         }
     }
 
@@ -183,6 +201,34 @@ fn events_schema() -> SchemaRef {
         f("trip_id", DataType::Utf8, true),
         f("value", DataType::Float64, true),
         f("detected_at", ts(), false),
+        // Added in session 28 (issue 42); files written before lack them and read as null.
+        // The geofence of `geofence_enter` and `geofence_exit`.
+        f("geofence_id", DataType::Utf8, true),
+        // True on a row that takes back an earlier event of the same vehicle, kind, time and
+        // geofence: a late fix showed it did not happen. Null or false: an event.
+        f("retraction", DataType::Boolean, true),
+    ]))
+}
+
+fn geofence_visits_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("company", DataType::Utf8, false),
+        f("vehicle", DataType::Utf8, false),
+        f("geofence_id", DataType::Utf8, false),
+        // `geofence_id:vehicle:enter_ms`. Rows are versions, as in `trips`: the highest version
+        // per visit_id is current; `deleted` marks a visit a correction removed.
+        f("visit_id", DataType::Utf8, false),
+        f("version", DataType::Int64, false),
+        f("deleted", DataType::Boolean, false),
+        // Still inside (no exit yet): exit and seconds_inside are null.
+        f("open", DataType::Boolean, false),
+        f("enter_time", ts(), false),
+        f("exit_time", ts(), true),
+        f("seconds_inside", DataType::Float64, true),
+        f("enter_lat", DataType::Float64, false),
+        f("enter_lon", DataType::Float64, false),
+        f("exit_lat", DataType::Float64, true),
+        f("exit_lon", DataType::Float64, true),
     ]))
 }
 

@@ -19,8 +19,10 @@ use crate::live::views::{LiveViewConfig, live_views};
 use crate::sink::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
 use crate::source::broker_check::{BrokerMismatch, observe, reconcile};
 use crate::source::kafka_source::{SourceConfig, SourceError, kafka_source};
+use crate::trips::geofence_feed::GeofenceFeed;
 use crate::trips::sessionize::{RuleBook, Sessionizer};
 use crate::trips::sessionize_operator::{Epoch, Sessionize};
+use fleetflow_geofences::Geofences;
 use fleetflow_live_store::store::{LiveStore, LiveStoreConfig};
 use fleetflow_tables::commit_log::{CommitError, CommitLog, ReadHold};
 use fleetflow_tables::compaction::{CompactionConfig, CompactionReport, Compactor};
@@ -145,6 +147,8 @@ pub struct PipelineJob {
     pub rebaseline: bool,
     /// A reader of the commits (the webhook dispatcher) that compaction and trimming wait for.
     pub read_hold: Option<ReadHold>,
+    /// The geofences file, watched while the pipeline runs (`None`: no geofences).
+    pub geofences: Option<Arc<Geofences>>,
 }
 
 /// Pipeline errors.
@@ -177,6 +181,7 @@ pub struct PipelineStats {
     pub trips_written: AtomicU64,
     pub events_written: AtomicU64,
     pub errors_written: AtomicU64,
+    pub visits_written: AtomicU64,
     /// The newest commit's summary.
     pub last_commit: Mutex<Option<CommitSummary>>,
     /// Compaction merges committed, the files they replaced, bytes before and after.
@@ -196,6 +201,7 @@ impl PipelineStats {
                 "positions" => &self.positions_written,
                 "trips" => &self.trips_written,
                 "events" => &self.events_written,
+                "geofence_visits" => &self.visits_written,
                 _ => &self.errors_written,
             };
             counter.fetch_add(*rows, Ordering::Relaxed);
@@ -217,6 +223,8 @@ impl PipelineStats {
 /// A started pipeline.
 pub struct RunningPipeline {
     shutdown: Arc<AtomicBool>,
+    /// Stops the geofence watcher.
+    geofence_watch: Arc<AtomicBool>,
     guards: timely::communication::WorkerGuards<Result<(), String>>,
     pub stats: Arc<PipelineStats>,
     /// The live views, as worker 0 of this process publishes them (in a cluster, process 0
@@ -240,6 +248,7 @@ impl RunningPipeline {
 
     /// Waits for the workers (a `stop_when_caught_up` run ends by itself).
     pub fn join(self) -> Result<(), PipelineError> {
+        self.geofence_watch.store(true, Ordering::Release);
         for result in self.guards.join() {
             result.and_then(|r| r).map_err(PipelineError::Timely)?;
         }
@@ -325,6 +334,17 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         .fold(RuleBook::new(&job.config.trips), |book, (c, r)| {
             book.with_company(c, r)
         });
+    let geofence_feed = GeofenceFeed::default();
+    let geofence_watch = Arc::new(AtomicBool::new(false));
+    if let Some(geofences) = &job.geofences {
+        geofence_feed
+            .watch(
+                geofences.clone(),
+                Duration::from_secs(1),
+                geofence_watch.clone(),
+            )
+            .map_err(|e| PipelineError::Config(format!("geofence watcher: {e}")))?;
+    }
     let live = Arc::new(LiveStore::new(job.config.live.store()));
     let view_config = job.config.live.views();
     let worker_live = live.clone();
@@ -333,6 +353,7 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         let source = source.clone();
         let sink = sink.clone();
         let rules = rules.clone();
+        let geofence_feed = geofence_feed.clone();
         let stats = worker_stats.clone();
         let live = worker_live.clone();
         // The compactor commits beside the committer, worker 0.
@@ -349,7 +370,9 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         let probe: Result<ProbeHandle<Epoch>, SourceError> =
             worker.dataflow::<Epoch, _, _>(|scope| {
                 let (records, progress) = kafka_source(scope, source, committed.clone())?;
-                let mut streams = records.sessionize(move || Sessionizer::new(rules, horizon_ms));
+                let mut streams = records.sessionize(move || {
+                    Sessionizer::new(rules, horizon_ms).with_geofence_feed(geofence_feed)
+                });
                 // The sink reads the rows the route window passed on (moved, not copied).
                 let (recent, positions) =
                     recent_fixes(streams.positions, view_config.route_window_ms);
@@ -381,6 +404,7 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
     .map_err(PipelineError::Timely)?;
     Ok(RunningPipeline {
         shutdown,
+        geofence_watch,
         guards,
         stats,
         live,

@@ -27,7 +27,9 @@ pub use fleetflow_live_store::{
     CloseRule, IgnitionState, LastHeard, LiveFix, MachineLive, Motion, Status, Trip, TripRule,
     VehicleLive,
 };
-pub use rows::{ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName};
+pub use rows::{
+    ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName, VisitRecord,
+};
 pub use source::raw_record::RawRecord;
 pub use trips::sessionize::{Outputs, Provenance, RuleBook, SessionStats, Sessionizer};
 pub use trips::sessionize_operator::{Epoch, SessionStreams, Sessionize};

@@ -168,7 +168,8 @@ impl PositionRow {
     }
 }
 
-/// One event, emitted once when first detected (an append-only log, like an alert feed).
+/// One event, emitted once when first detected (an append-only log, like an alert feed); a
+/// geofence event a correction takes back is emitted again as a retraction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRow {
     pub company: Arc<str>,
@@ -182,6 +183,28 @@ pub struct EventRow {
     /// Kind-specific measure: speed km/h (overspeed), odometer km (maintenance), trip
     /// distance m (trip end), odometer m (ignition on), device trip metres (ignition off).
     pub value: Option<f64>,
+    /// The geofence entered or left.
+    pub geofence: Option<Arc<str>>,
+    /// Takes back the event of the same vehicle, kind, time and geofence.
+    pub retraction: bool,
+}
+
+/// A geofence visit of one vehicle: the data of the differential `visits` collection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VisitRecord {
+    pub company: Arc<str>,
+    pub vehicle: Arc<str>,
+    pub visit: fleetflow_geofences::visit::Visit,
+}
+
+impl VisitRecord {
+    /// `geofence_id:vehicle:enter_ms`: what stays the same across the visit's versions.
+    pub fn id(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.visit.geofence, self.vehicle, self.visit.enter_ms
+        )
+    }
 }
 
 /// Why a record or item went to `errors`.

@@ -220,6 +220,7 @@ fn psql_lists_tables_and_views_and_answers_what_clients_ask() {
         [
             "public|errors|table|fleetflow",
             "public|events|table|fleetflow",
+            "public|geofence_visits|table|fleetflow",
             "public|positions|table|fleetflow",
             "public|trips|table|fleetflow",
         ]
@@ -227,6 +228,7 @@ fn psql_lists_tables_and_views_and_answers_what_clients_ask() {
     let views = ok(&psql(&s, "acme", ACME, "\\dv"));
     assert!(
         views.contains(&"public|trips_latest|view|fleetflow".to_owned())
+            && views.contains(&"public|geofence_visits_latest|view|fleetflow".to_owned())
             && views.contains(&"public|live_vehicles|view|fleetflow".to_owned()),
         "{views:?}"
     );

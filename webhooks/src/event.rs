@@ -34,17 +34,24 @@ pub struct WebhookEvent {
     pub value: Option<f64>,
     /// When the pipeline detected it, epoch ms.
     pub detected_at_ms: i64,
+    /// The geofence of `geofence_enter` and `geofence_exit`.
+    #[serde(default)]
+    pub geofence_id: Option<String>,
+    /// Takes back an event sent before (same kind, time and geofence): a late fix showed it
+    /// did not happen. Its id is not the event's, so receivers that de-duplicate keep both.
+    #[serde(default)]
+    pub retraction: bool,
 }
 
 impl WebhookEvent {
-    /// The id of the event `(company, vehicle, kind, time, trip)`: the first 16 bytes of their
-    /// SHA-256, as hex.
+    /// The id of the event `(company, vehicle, kind, time, trip or geofence)`: the first 16
+    /// bytes of their SHA-256, as hex. A retraction's is [`WebhookEvent::retraction_id`].
     pub fn id_of(
         company: &str,
         vehicle: &str,
         kind: &str,
         time_ms: i64,
-        trip_id: Option<&str>,
+        reference: Option<&str>,
     ) -> String {
         let mut h = Sha256::new();
         for part in [company, vehicle, kind] {
@@ -52,7 +59,15 @@ impl WebhookEvent {
             h.update([0]);
         }
         h.update(time_ms.to_le_bytes());
-        h.update(trip_id.unwrap_or("").as_bytes());
+        h.update(reference.unwrap_or("").as_bytes());
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// The id of the retraction of the event with id `id`.
+    pub fn retraction_id(id: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(b"retraction\0");
+        h.update(id.as_bytes());
         hex::encode(&h.finalize()[..16])
     }
 
@@ -71,6 +86,8 @@ impl WebhookEvent {
             trip_id: None,
             value: alert.value,
             detected_at_ms: alert.epoch as i64,
+            geofence_id: None,
+            retraction: false,
         }
     }
 
@@ -89,9 +106,8 @@ impl WebhookEvent {
                 "trip_id": self.trip_id,
                 "value": self.value,
                 "detected_at_ms": self.detected_at_ms,
-                // Events are never retracted today (each is reported once, when first
-                // detected); the field is here so that receivers can rely on it once they are.
-                "retraction": false,
+                "geofence_id": self.geofence_id,
+                "retraction": self.retraction,
             }),
             Format::Slack => serde_json::json!({ "text": self.slack_text() }),
         };
@@ -111,6 +127,14 @@ impl WebhookEvent {
             ("offline", _) => "offline (nothing heard)".to_owned(),
             ("online", _) => "back online".to_owned(),
             ("milestone", Some(km)) => format!("passed {km:.0} km today"),
+            ("geofence_enter", _) => format!(
+                "entered geofence {}",
+                self.geofence_id.as_deref().unwrap_or("?")
+            ),
+            ("geofence_exit", _) => format!(
+                "left geofence {}",
+                self.geofence_id.as_deref().unwrap_or("?")
+            ),
             (kind, _) => kind.replace('_', " "),
         };
         let place = match (self.lat, self.lon) {
@@ -118,6 +142,11 @@ impl WebhookEvent {
                 " at <https://www.openstreetmap.org/?mlat={lat:.5}&mlon={lon:.5}|{lat:.5}, {lon:.5}>"
             ),
             _ => String::new(),
+        };
+        let what = if self.retraction {
+            format!("correction: did not happen: {what}")
+        } else {
+            what
         };
         format!(
             "*{}* ({}): {what}, {}{place}",
@@ -185,12 +214,38 @@ fn events_of(batch: &RecordBatch, out: &mut Vec<WebhookEvent>) -> Result<(), Str
     );
     let (time, detected) = (int("time")?, int("detected_at")?);
     let (lat, lon, value) = (float("lat")?, float("lon")?, float("value")?);
+    // Files written before session 28 have neither column.
+    let geofence = match batch.column_by_name("geofence_id") {
+        Some(_) => Some(text("geofence_id")?),
+        None => None,
+    };
+    let retraction = match batch.column_by_name("retraction") {
+        Some(c) => Some(
+            cast(c, &DataType::Boolean)
+                .map_err(|e| e.to_string())?
+                .as_boolean()
+                .clone(),
+        ),
+        None => None,
+    };
     let opt = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
     for i in 0..batch.num_rows() {
         let trip_id = (!trip.is_null(i)).then(|| trip.value(i).to_owned());
+        let geofence_id = geofence
+            .as_ref()
+            .and_then(|g| (!g.is_null(i)).then(|| g.value(i).to_owned()));
+        let retraction = retraction
+            .as_ref()
+            .is_some_and(|r| !r.is_null(i) && r.value(i));
         let (company, vehicle, kind) = (company.value(i), vehicle.value(i), kind.value(i));
+        let reference = trip_id.as_deref().or(geofence_id.as_deref());
+        let id = WebhookEvent::id_of(company, vehicle, kind, time.value(i), reference);
         out.push(WebhookEvent {
-            id: WebhookEvent::id_of(company, vehicle, kind, time.value(i), trip_id.as_deref()),
+            id: if retraction {
+                WebhookEvent::retraction_id(&id)
+            } else {
+                id
+            },
             kind: kind.to_owned(),
             company: company.to_owned(),
             vehicle: vehicle.to_owned(),
@@ -200,6 +255,8 @@ fn events_of(batch: &RecordBatch, out: &mut Vec<WebhookEvent>) -> Result<(), Str
             trip_id,
             value: opt(&value, i),
             detected_at_ms: detected.value(i),
+            geofence_id,
+            retraction,
         });
     }
     Ok(())
@@ -221,6 +278,8 @@ mod tests {
             trip_id: Some("v1:1".into()),
             value: Some(12_345.0),
             detected_at_ms: 1_606_780_801_000,
+            geofence_id: None,
+            retraction: false,
         }
     }
 
@@ -253,6 +312,27 @@ mod tests {
         assert_eq!(
             signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn a_retraction_says_so_under_an_id_of_its_own() {
+        let mut e = event();
+        e.kind = "geofence_enter".into();
+        e.trip_id = None;
+        e.geofence_id = Some("depot".into());
+        let text = e.slack_text();
+        assert!(text.contains("entered geofence depot"), "{text}");
+        e.retraction = true;
+        e.id = WebhookEvent::retraction_id(&e.id);
+        let json: serde_json::Value = serde_json::from_slice(&e.body(Format::Json)).unwrap();
+        assert_eq!(json["retraction"], true);
+        assert_eq!(json["geofence_id"], "depot");
+        assert_ne!(json["id"], event().id);
+        let text = e.slack_text();
+        assert!(
+            text.contains("correction: did not happen: entered geofence depot"),
+            "{text}"
         );
     }
 }

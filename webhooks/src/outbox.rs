@@ -218,6 +218,8 @@ mod tests {
             trip_id: None,
             value: None,
             detected_at_ms: n,
+            geofence_id: None,
+            retraction: false,
         }
     }
 

@@ -36,6 +36,11 @@ pub fn commit_events(writer: &CommitWriter, rows: &[EventRow<'_>]) -> Result<Com
             text(&|r| format!("{}:{}", r.1, r.3)),
             floats(),
             times(),
+            Arc::new(StringArray::from(vec![None::<&str>; rows.len()])),
+            Arc::new(arrow::array::BooleanArray::from(vec![
+                None::<bool>;
+                rows.len()
+            ])),
         ],
     )
     .map_err(|e| e.to_string())?;

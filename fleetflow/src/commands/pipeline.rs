@@ -54,6 +54,7 @@ pub fn pipeline_job(config: &Config, brokers: &str, timely: timely::Config) -> P
         rebaseline: config.rebaseline
             || (config.kafka.brokers.is_none() && config.kafka.embedded == EmbeddedKind::Memory),
         read_hold: None,
+        geofences: None,
     }
 }
 
@@ -100,11 +101,13 @@ pub async fn serve_pipeline(args: PipelineArgs) -> Result<(), AppError> {
     // Webhooks are delivered beside the committer, worker 0 of the cluster (process 0).
     let webhook_side = WebhookSide::prepare(&config, tenants.clone(), args.process == 0)?;
     job.read_hold = webhook_side.hold();
+    let (geofence_routes, geofences) =
+        crate::commands::geofences::geofence_side(&config, tenants.clone())?;
+    job.geofences = Some(geofences);
     let pipeline = fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?;
     // Every worker sends its live rows to worker 0: process 0 holds the live store whole.
     let (webhook_routes, webhooks) =
         webhook_side.start((args.process == 0).then(|| pipeline.live.clone()))?;
-    let (geofence_routes, _) = crate::commands::geofences::geofence_side(&config, tenants.clone())?;
     // The live views and SQL, served where they are computed: every worker sends its live rows
     // to worker 0 of the cluster, so process 0 holds them whole. The other processes answer
     // the live endpoints 503 rather than an empty fleet, and their SQL has no live tables.

@@ -178,6 +178,13 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     .map_err(|e| AppError::Config(e.to_string()))?;
 
     let run_pipeline = role == Role::Run && config.pipeline.enabled;
+    let geofence_side = match role {
+        Role::Run => Some(crate::commands::geofences::geofence_side(
+            config,
+            tenants.clone(),
+        )?),
+        Role::Ingest => None,
+    };
     let webhook_side = match role {
         Role::Run => Some(WebhookSide::prepare(config, tenants.clone(), run_pipeline)?),
         Role::Ingest => None,
@@ -189,6 +196,7 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
             timely::Config::process(config.pipeline.workers.max(1)),
         );
         job.read_hold = webhook_side.as_ref().and_then(WebhookSide::hold);
+        job.geofences = geofence_side.as_ref().map(|(_, g)| g.clone());
         Some(fleetflow_pipeline::start(job).map_err(|e| AppError::Pipeline(e.to_string()))?)
     } else {
         None
@@ -240,11 +248,14 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
     let mut postgres = None;
     if let Some(sql) = sql {
         postgres = sql.postgres;
-        let (geofence_routes, _) =
-            crate::commands::geofences::geofence_side(config, tenants.clone())?;
-        router = router.merge(sql.router).merge(geofence_routes).merge(
-            crate::http::dashboard::dashboard_routes(config.dashboard.clone()),
-        );
+        router = router
+            .merge(sql.router)
+            .merge(crate::http::dashboard::dashboard_routes(
+                config.dashboard.clone(),
+            ));
+        if let Some((routes, _)) = geofence_side {
+            router = router.merge(routes);
+        }
     }
     Ok(Services {
         router,

@@ -20,7 +20,9 @@ pub fn device_alerts<'scope>(
             EventKind::IgnitionOn
             | EventKind::IgnitionOff
             | EventKind::TripStart
-            | EventKind::TripEnd => return None,
+            | EventKind::TripEnd
+            | EventKind::GeofenceEnter
+            | EventKind::GeofenceExit => return None,
         };
         Some(Alert {
             seq: 0,

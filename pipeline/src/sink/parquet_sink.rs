@@ -29,8 +29,8 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::frontier::MutableAntichain;
 
-use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord};
-use crate::sink::table_batches::{self, Detected, TripVersion};
+use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord, VisitRecord};
+use crate::sink::table_batches::{self, Detected, Version};
 use crate::sink::window_writer::{QUEUED_WINDOWS, WindowJob, WindowWriter};
 use crate::trips::sessionize_operator::{Epoch, Retained, SessionStreams};
 use fleetflow_tables::commit_log::{Commit, CommitLog, CommitWriter, DataFile};
@@ -101,6 +101,7 @@ const SPARE_BUFFERS: usize = QUEUED_WINDOWS + 2;
 #[derive(Default)]
 struct WindowData {
     trips: Vec<(TripRecord, isize)>,
+    visits: Vec<(VisitRecord, isize)>,
     positions: Vec<PositionRow>,
     events: Vec<Detected<EventRow>>,
     errors: Vec<Detected<ErrorRow>>,
@@ -187,6 +188,7 @@ fn write_windows<'scope>(
 ) -> StreamVec<'scope, Epoch, StagedFile> {
     let mut builder = OperatorBuilder::new("ParquetWrite".to_owned(), streams.positions.scope());
     let mut trips_in = builder.new_input(streams.trips.inner.clone(), Pipeline);
+    let mut visits_in = builder.new_input(streams.visits.inner.clone(), Pipeline);
     let mut positions_in = builder.new_input(streams.positions.clone(), Pipeline);
     let mut events_in = builder.new_input(streams.events.clone(), Pipeline);
     let mut errors_in = builder.new_input(streams.errors.clone(), Pipeline);
@@ -210,6 +212,11 @@ fn write_windows<'scope>(
             trips_in.for_each(|cap, data| {
                 if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
                     w.data.trips.extend(data.drain(..).map(|(t, _, d)| (t, d)));
+                }
+            });
+            visits_in.for_each(|cap, data| {
+                if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
+                    w.data.visits.extend(data.drain(..).map(|(v, _, d)| (v, d)));
                 }
             });
             positions_in.for_each(|cap, data| {
@@ -297,9 +304,17 @@ fn write_window(
     if positions.capacity() > 2 * needed.max(1 << 16) {
         *positions = Vec::new();
     }
-    let trips = trip_versions(std::mem::take(&mut rows.trips), end);
+    let trips = versions(std::mem::take(&mut rows.trips), end, TripRecord::id);
     for (day, mut part) in group_by_day(trips, |v| v.record.trip.start_ms) {
         out.write(Table::Trips, day, [table_batches::trips(&mut part)])?;
+    }
+    let visits = versions(std::mem::take(&mut rows.visits), end, VisitRecord::id);
+    for (day, mut part) in group_by_day(visits, |v| v.record.visit.enter_ms) {
+        out.write(
+            Table::GeofenceVisits,
+            day,
+            [table_batches::visits(&mut part)],
+        )?;
     }
     for (day, mut part) in group_by_day(std::mem::take(&mut rows.events), |e| e.row.time_ms) {
         out.write(Table::Events, day, [table_batches::events(&mut part)])?;
@@ -380,11 +395,15 @@ fn group_by_day<R>(rows: Vec<R>, time_ms: impl Fn(&R) -> i64) -> Vec<(String, Ve
         .collect()
 }
 
-/// A window's trip changes as version rows: each trip inserted (net) is a new version; a trip
-/// only retracted is a `deleted` version.
-fn trip_versions(mut changes: Vec<(TripRecord, isize)>, version: Epoch) -> Vec<TripVersion> {
+/// A window's trip (or visit) changes as version rows: each one inserted (net) is a new
+/// version; one only retracted is a `deleted` version.
+fn versions<R: Ord>(
+    mut changes: Vec<(R, isize)>,
+    version: Epoch,
+    id: impl Fn(&R) -> String,
+) -> Vec<Version<R>> {
     changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut net: Vec<(TripRecord, isize)> = Vec::with_capacity(changes.len());
+    let mut net: Vec<(R, isize)> = Vec::with_capacity(changes.len());
     for (record, diff) in changes {
         match net.last_mut() {
             Some((last, d)) if *last == record => *d += diff,
@@ -395,11 +414,11 @@ fn trip_versions(mut changes: Vec<(TripRecord, isize)>, version: Epoch) -> Vec<T
     let inserted: std::collections::HashSet<String> = net
         .iter()
         .filter(|(_, d)| *d > 0)
-        .map(|(r, _)| r.id())
+        .map(|(r, _)| id(r))
         .collect();
     net.into_iter()
-        .filter(|(record, d)| *d > 0 || !inserted.contains(&record.id()))
-        .map(|(record, d)| TripVersion {
+        .filter(|(record, d)| *d > 0 || !inserted.contains(&id(record)))
+        .map(|(record, d)| Version {
             record,
             version: version as i64,
             deleted: d < 0,

@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::error::ArrowError;
 use fleetflow_model::{E7, Table};
 
-use crate::rows::{ErrorRow, EventRow, TripRecord};
+use crate::rows::{ErrorRow, EventRow, TripRecord, VisitRecord};
 use fleetflow_live_store::trip::Trip;
 
 fn ts(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
@@ -46,12 +46,64 @@ fn trip_ids<'a>(rows: impl ExactSizeIterator<Item = (&'a str, Option<i64>)>) -> 
     Arc::new(builder.finish())
 }
 
-/// One version row of a trip: `deleted` when a correction removed it.
+/// One version row of a trip or a visit: `deleted` when a correction removed it.
 #[derive(Debug, Clone)]
-pub struct TripVersion {
-    pub record: TripRecord,
+pub struct Version<R> {
+    pub record: R,
     pub version: i64,
     pub deleted: bool,
+}
+
+pub type TripVersion = Version<TripRecord>;
+pub type VisitVersion = Version<VisitRecord>;
+
+/// `geofence_visits` version rows, sorted by vehicle and enter time.
+pub fn visits(rows: &mut [VisitVersion]) -> Result<RecordBatch, ArrowError> {
+    rows.sort_unstable_by(|a, b| {
+        (&a.record.vehicle, a.record.visit.enter_ms)
+            .cmp(&(&b.record.vehicle, b.record.visit.enter_ms))
+    });
+    let r = &*rows;
+    let exit = |v: &VisitVersion| v.record.visit.exit;
+    batch(
+        Table::GeofenceVisits,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|v| &*v.record.company),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|v| &*v.record.vehicle),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|v| &*v.record.visit.geofence),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|v| v.record.id()),
+            )),
+            Arc::new(Int64Array::from_iter_values(r.iter().map(|v| v.version))),
+            Arc::new(BooleanArray::from_iter(r.iter().map(|v| Some(v.deleted)))),
+            Arc::new(BooleanArray::from_iter(
+                r.iter().map(|v| Some(v.record.visit.is_open())),
+            )),
+            ts(r.iter().map(|v| Some(v.record.visit.enter_ms))),
+            ts(r.iter().map(|v| exit(v).map(|(t, _)| t))),
+            Arc::new(Float64Array::from_iter(r.iter().map(|v| {
+                exit(v).map(|(t, _)| (t - v.record.visit.enter_ms) as f64 / 1000.0)
+            }))),
+            Arc::new(Float64Array::from_iter_values(
+                r.iter().map(|v| deg(v.record.visit.enter_pos.0)),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                r.iter().map(|v| deg(v.record.visit.enter_pos.1)),
+            )),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|v| exit(v).map(|(_, p)| deg(p.0))),
+            )),
+            Arc::new(Float64Array::from_iter(
+                r.iter().map(|v| exit(v).map(|(_, p)| deg(p.1))),
+            )),
+        ],
+    )
 }
 
 /// `trips` version rows, sorted by vehicle and start.
@@ -165,6 +217,12 @@ pub fn events(rows: &mut [Detected<EventRow>]) -> Result<RecordBatch, ArrowError
             trip_ids(r.iter().map(|e| (&*e.row.vehicle, e.row.trip_start_ms))),
             Arc::new(Float64Array::from_iter(r.iter().map(|e| e.row.value))),
             ts(r.iter().map(|e| Some(e.detected_ms))),
+            Arc::new(StringArray::from_iter(
+                r.iter().map(|e| e.row.geofence.as_deref()),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                r.iter().map(|e| e.row.retraction.then_some(true)),
+            )),
         ],
     )
 }

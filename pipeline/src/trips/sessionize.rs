@@ -20,10 +20,16 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use fleetflow_geofences::GeofenceIndex;
+
+use crate::trips::geofence_feed::GeofenceFeed;
+use fleetflow_geofences::visit::{Visit, VisitTrack};
+use fleetflow_model::geo::LatLonE7;
 use fleetflow_model::{Item, TelemetryRecord, TripRules};
 
 use crate::rows::{
-    ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName, flags,
+    ErrorReason, ErrorRow, EventKind, EventRow, PositionRow, TripRecord, VehicleName, VisitRecord,
+    flags,
 };
 use crate::trips::timeline::{Admission, Entry, EntryKey, EntryKind, Timeline};
 use crate::trips::trip_machine::{Detected, Limits, Machine, Verdict};
@@ -76,6 +82,8 @@ pub struct Outputs {
     pub events: Vec<EventRow>,
     pub errors: Vec<ErrorRow>,
     pub trips: Vec<(TripRecord, isize)>,
+    /// Changes of the geofence visits (the `visits` collection).
+    pub visits: Vec<(VisitRecord, isize)>,
     /// Changes of the vehicles' live state (the `vehicles` collection).
     pub vehicles: Vec<(VehicleLive, isize)>,
     /// Changes of when each vehicle was last heard from (the `heard` collection).
@@ -96,12 +104,15 @@ pub struct SessionStats {
     pub retractions: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Checkpoint {
     /// The machine state before the entry with this key.
     key: EntryKey,
     machine: Machine,
     closed_len: usize,
+    /// The geofence visits open before the entry, and how many had closed.
+    visits: VisitTrack,
+    closed_visits_len: usize,
 }
 
 /// A fix admitted since the last settle, waiting for its verdict.
@@ -121,6 +132,9 @@ struct VehicleSessions {
     machine: Machine,
     last_processed: Option<EntryKey>,
     closed: Vec<Trip>,
+    /// The geofence visits open after `last_processed`, and those closed since the base.
+    visits: VisitTrack,
+    closed_visits: Vec<Visit>,
     /// Ascending keys. When `sealed`, the first is the eviction base: nothing before it changes.
     checkpoints: Vec<Checkpoint>,
     sealed: bool,
@@ -151,6 +165,8 @@ impl VehicleSessions {
             machine: Machine::default(),
             last_processed: None,
             closed: Vec::new(),
+            visits: VisitTrack::default(),
+            closed_visits: Vec::new(),
             checkpoints: Vec::new(),
             sealed: false,
             dirty_from: None,
@@ -177,35 +193,50 @@ impl VehicleSessions {
     }
 
     /// Re-runs the machine from the last checkpoint before the earliest new entry.
-    fn settle(&mut self, out: &mut Outputs, stats: &mut SessionStats, scratch: &mut Vec<Detected>) {
+    fn settle(
+        &mut self,
+        out: &mut Outputs,
+        stats: &mut SessionStats,
+        scratch: &mut Vec<Detected>,
+        fences: &mut FenceScratch<'_>,
+    ) {
         let Some(from) = self.dirty_from.take() else {
             return;
         };
         let entries = self.timeline.entries();
-        let (start, mut machine, closed_len, keep) = match self.last_processed {
-            Some(last) if from > last => (
-                self.timeline.lower_bound(from),
-                self.machine,
-                self.closed.len(),
-                self.checkpoints.len(),
-            ),
-            _ => {
-                let ci = self.checkpoints.partition_point(|c| c.key < from);
-                match ci.checked_sub(1).map(|i| self.checkpoints[i]) {
-                    Some(c) => (
-                        self.timeline.lower_bound(c.key),
-                        c.machine,
-                        c.closed_len,
-                        ci,
-                    ),
-                    None => (0, Machine::default(), 0, 0),
+        let (start, mut machine, closed_len, mut visits, closed_visits_len, keep) =
+            match self.last_processed {
+                Some(last) if from > last => (
+                    self.timeline.lower_bound(from),
+                    self.machine,
+                    self.closed.len(),
+                    self.visits.clone(),
+                    self.closed_visits.len(),
+                    self.checkpoints.len(),
+                ),
+                _ => {
+                    let ci = self.checkpoints.partition_point(|c| c.key < from);
+                    match ci.checked_sub(1).map(|i| &self.checkpoints[i]) {
+                        Some(c) => (
+                            self.timeline.lower_bound(c.key),
+                            c.machine,
+                            c.closed_len,
+                            c.visits.clone(),
+                            c.closed_visits_len,
+                            ci,
+                        ),
+                        None => (0, Machine::default(), 0, VisitTrack::default(), 0, 0),
+                    }
                 }
-            }
-        };
+            };
         let old_open = self.machine.open_trip();
         let mut old_tail = self.closed.split_off(closed_len);
         old_tail.extend(old_open);
+        let mut old_visits = self.closed_visits.split_off(closed_visits_len);
+        old_visits.extend_from_slice(self.visits.open());
         self.checkpoints.truncate(keep);
+        let company = self.name.company.clone();
+        let has_fences = fences.index.has_company(&company);
 
         self.pending.sort_unstable_by_key(|p| p.key);
         let mut pending = self.pending.drain(..).peekable();
@@ -216,10 +247,27 @@ impl VehicleSessions {
                     key,
                     machine,
                     closed_len: self.closed.len(),
+                    visits: visits.clone(),
+                    closed_visits_len: self.closed_visits.len(),
                 });
             }
             scratch.clear();
             let verdict = machine.step(e, &self.limits, scratch);
+            // Only accepted fixes (usable, not a jump) enter or leave geofences.
+            if matches!(verdict, Verdict::Accepted { .. })
+                && (has_fences || !visits.open().is_empty())
+            {
+                let pos = LatLonE7::new(e.lat_e7, e.lon_e7);
+                fences
+                    .index
+                    .containing(&company, pos, e.time_ms, fences.inside);
+                visits.step(
+                    e.time_ms,
+                    (e.lat_e7, e.lon_e7),
+                    fences.inside,
+                    &mut self.closed_visits,
+                );
+            }
             for detected in scratch.drain(..) {
                 let (kind, time_ms, pos, value) = match detected {
                     Detected::TripClosed(trip) => {
@@ -275,11 +323,15 @@ impl VehicleSessions {
         }
         drop(pending);
         self.machine = machine;
+        self.visits = visits;
         self.last_processed = self.timeline.last_key();
 
         let mut new_tail: Vec<Trip> = self.closed[closed_len..].to_vec();
         new_tail.extend(self.machine.open_trip());
         self.emit_trip_changes(old_tail, new_tail, out, stats);
+        let mut new_visits = self.closed_visits[closed_visits_len..].to_vec();
+        new_visits.extend_from_slice(self.visits.open());
+        crate::trips::visit_changes::emit(&self.name, old_visits, new_visits, out);
         self.emit_live_change(out);
     }
 
@@ -387,10 +439,13 @@ impl VehicleSessions {
         }
         self.timeline.evict_before(at);
         let sealed = self.checkpoints[base].closed_len;
+        let sealed_visits = self.checkpoints[base].closed_visits_len;
         self.closed.drain(..sealed);
+        self.closed_visits.drain(..sealed_visits);
         self.checkpoints.drain(..base);
         for c in &mut self.checkpoints {
             c.closed_len -= sealed;
+            c.closed_visits_len -= sealed_visits;
         }
         self.sealed = true;
         let base_ms = self.checkpoints[0].key.0;
@@ -417,6 +472,8 @@ fn event_row(
         pos,
         trip_start_ms,
         value,
+        geofence: None,
+        retraction: false,
     }
 }
 
@@ -450,6 +507,17 @@ pub struct Sessionizer {
     heard: Vec<Arc<VehicleName>>,
     stats: SessionStats,
     scratch: Vec<Detected>,
+    /// The geofences fixes are tested against, and a buffer for the answer.
+    geofences: Arc<GeofenceIndex>,
+    inside: Vec<Arc<str>>,
+    /// Where newer geofences come from, and the version last taken.
+    feed: Option<(GeofenceFeed, u64)>,
+}
+
+/// What a settle tests fixes against, with a buffer for the answer.
+struct FenceScratch<'a> {
+    index: &'a GeofenceIndex,
+    inside: &'a mut Vec<Arc<str>>,
 }
 
 impl Sessionizer {
@@ -462,6 +530,40 @@ impl Sessionizer {
             heard: Vec::new(),
             stats: SessionStats::default(),
             scratch: Vec::new(),
+            geofences: Arc::default(),
+            inside: Vec::new(),
+            feed: None,
+        }
+    }
+
+    /// Takes the geofences from `feed`, checking for newer ones before each settle.
+    pub fn with_geofence_feed(mut self, feed: GeofenceFeed) -> Self {
+        self.feed = Some((feed, 0));
+        self
+    }
+
+    /// Tests fixes against `index` from now on. Geofence versions that apply from `from_ms`
+    /// on (new or changed since the previous index) may hold fixes already settled: every
+    /// vehicle with items at or after `from_ms` is re-run from there at the next settle, so
+    /// its visits are what the new geofences make of them.
+    pub fn set_geofences(&mut self, index: Arc<GeofenceIndex>, from_ms: Option<i64>) {
+        self.geofences = index;
+        let Some(from_ms) = from_ms else {
+            return;
+        };
+        for by_id in self.vehicles.values_mut() {
+            for vs in by_id.values_mut() {
+                let Some(at) = vs.timeline.first_key_at_or_after(from_ms) else {
+                    continue;
+                };
+                if vs.base_key().is_some_and(|base| at < base) {
+                    continue;
+                }
+                if vs.dirty_from.is_none() {
+                    self.dirty.push(vs.name.clone());
+                }
+                vs.dirty_from = Some(vs.dirty_from.map_or(at, |d| d.min(at)));
+            }
         }
     }
 
@@ -628,9 +730,23 @@ impl Sessionizer {
     /// Recomputes the trips of every vehicle admitted to since the last call and emits what
     /// changed. Call once the timestamp's input is complete.
     pub fn settle(&mut self, out: &mut Outputs) {
+        if let Some((version, index, from_ms)) = self
+            .feed
+            .as_ref()
+            .and_then(|(feed, seen)| feed.newer_than(*seen))
+        {
+            self.set_geofences(index, from_ms);
+            if let Some((_, seen)) = &mut self.feed {
+                *seen = version;
+            }
+        }
+        let mut fences = FenceScratch {
+            index: &self.geofences,
+            inside: &mut self.inside,
+        };
         for name in std::mem::take(&mut self.dirty) {
             if let Some(vs) = Self::get_mut(&mut self.vehicles, &name) {
-                vs.settle(out, &mut self.stats, &mut self.scratch);
+                vs.settle(out, &mut self.stats, &mut self.scratch, &mut fences);
                 vs.evict(self.horizon_ms);
             }
         }

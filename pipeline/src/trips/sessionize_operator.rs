@@ -1,7 +1,8 @@
 //! The sessionize operator: raw Kafka records in, routed by vehicle; when the frontier passes a
 //! timestamp, that timestamp's records are decoded, admitted and settled, and what changed
-//! leaves on seven outputs. Trips, vehicles and last-heard times leave as differential collections (retractions and
-//! insertions), the other tables as plain streams of rows.
+//! leaves on eight outputs. Trips, geofence visits, vehicles and last-heard times leave as
+//! differential collections (retractions and insertions), the other tables as plain streams of
+//! rows.
 //!
 //! Records are held until their timestamp is complete and processed in timestamp order, so
 //! every row a record causes carries that record's timestamp: the Parquet sink can then commit
@@ -18,7 +19,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::{Stream, StreamVec};
 
-use crate::rows::{ErrorReason, ErrorRow, EventRow, PositionRow, TripRecord};
+use crate::rows::{ErrorReason, ErrorRow, EventRow, PositionRow, TripRecord, VisitRecord};
 use crate::source::raw_record::RawRecord;
 use crate::trips::sessionize::{Outputs, Provenance, Sessionizer};
 use fleetflow_live_store::{LastHeard, VehicleLive};
@@ -33,6 +34,8 @@ pub type Retained = (usize, i32, i64);
 /// The streams [`Sessionize::sessionize`] produces.
 pub struct SessionStreams<'scope> {
     pub trips: Collection<'scope, Epoch, TripRecord>,
+    /// Geofence visits (retracted and re-inserted when a correction changes them).
+    pub visits: Collection<'scope, Epoch, VisitRecord>,
     /// Each vehicle's live state after its newest item (retracted and re-inserted on change).
     pub vehicles: Collection<'scope, Epoch, VehicleLive>,
     /// When each vehicle was last heard from (when ingest received its newest record).
@@ -77,6 +80,8 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
         let (heard_out, heard) = builder.new_output::<Vec<(LastHeard, Epoch, isize)>>();
         let mut vehicles_out = OutputBuilder::from(vehicles_out);
         let mut heard_out = OutputBuilder::from(heard_out);
+        let (visits_out, visits) = builder.new_output::<Vec<(VisitRecord, Epoch, isize)>>();
+        let mut visits_out = OutputBuilder::from(visits_out);
 
         builder.build(move |initial: Vec<Capability<Epoch>>| {
             drop(initial);
@@ -88,7 +93,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
             move |frontiers| {
                 input.for_each(|cap, data| {
                     let slot = stash.entry(*cap.time()).or_insert_with(|| {
-                        ((0..7).map(|port| cap.retain(port)).collect(), Vec::new())
+                        ((0..8).map(|port| cap.retain(port)).collect(), Vec::new())
                     });
                     slot.1.append(data);
                 });
@@ -99,6 +104,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                 let mut retained_h = retained_out.activate();
                 let mut vehicles_h = vehicles_out.activate();
                 let mut heard_h = heard_out.activate();
+                let mut visits_h = visits_out.activate();
                 while let Some(entry) = stash.first_entry() {
                     let time = *entry.key();
                     if frontiers[0].less_equal(&time) {
@@ -128,6 +134,9 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                     heard_h
                         .session(&caps[6])
                         .give_iterator(out.heard.drain(..).map(|(h, diff)| (h, time, diff)));
+                    visits_h
+                        .session(&caps[7])
+                        .give_iterator(out.visits.drain(..).map(|(v, diff)| (v, time, diff)));
                     retained_h.session(&caps[4]).give_iterator(
                         sessionizer
                             .retained_offsets()
@@ -140,6 +149,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
 
         SessionStreams {
             trips: trips.as_collection(),
+            visits: visits.as_collection(),
             vehicles: vehicles.as_collection(),
             heard: heard.as_collection(),
             positions,

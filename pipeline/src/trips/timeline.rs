@@ -111,6 +111,12 @@ impl Timeline {
         self.entries.last().map(Entry::key)
     }
 
+    /// The key of the first entry at or after `time_ms`.
+    pub fn first_key_at_or_after(&self, time_ms: i64) -> Option<EntryKey> {
+        let at = self.entries.partition_point(|e| e.time_ms < time_ms);
+        self.entries.get(at).map(Entry::key)
+    }
+
     /// Index of the first entry with key >= `key`.
     pub fn lower_bound(&self, key: EntryKey) -> usize {
         self.entries.partition_point(|e| e.key() < key)

@@ -380,6 +380,8 @@ fn events_batch(shape: &HistoryShape, events: &[EventSpec]) -> Result<RecordBatc
         Arc::new(events.iter().map(|e| e.3.clone()).collect::<StringArray>()),
         Arc::new(Float64Array::from(vec![None::<f64>; n])),
         time(events.iter().map(|e| e.1 + 1000).collect()),
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
+        Arc::new(BooleanArray::from(vec![None::<bool>; n])),
     ];
     RecordBatch::try_new(Table::Events.schema(), columns)
 }

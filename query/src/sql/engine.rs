@@ -274,10 +274,9 @@ impl SqlEngine {
         let mut relations = Vec::new();
         for table in Table::ALL {
             let scoped = scoped(table.name(), self.history_table(table)?, principal)?;
-            if table == Table::Trips {
-                let latest = crate::sql::trips_latest::view(scoped.clone())?;
-                relations.push(("trips_latest", Relation::View, latest.schema()));
-                ctx.register_table("trips_latest", latest)?;
+            if let Some((name, latest)) = crate::sql::trips_latest::view_of(table, &scoped)? {
+                relations.push((name, Relation::View, latest.schema()));
+                ctx.register_table(name, latest)?;
             }
             relations.push((table.name(), Relation::Table, scoped.schema()));
             ctx.register_table(table.name(), scoped)?;

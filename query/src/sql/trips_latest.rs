@@ -16,14 +16,41 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{LogicalPlanBuilder, col, not};
 
 use crate::sql::plan::latest_version::LatestVersion;
+use fleetflow_model::Table;
 
 /// What identifies a trip.
 const KEY: [&str; 3] = ["company", "vehicle", "trip_id"];
+/// What identifies a geofence visit.
+const VISIT_KEY: [&str; 3] = ["company", "vehicle", "visit_id"];
 
 /// The view over `trips` (already scoped to the caller).
 pub fn view(trips: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
-    let scan = LogicalPlanBuilder::scan("trips", provider_as_source(trips), None)?.build()?;
-    let plan = LogicalPlanBuilder::from(LatestVersion::plan(scan, &KEY, "version")?)
+    latest("trips", trips, &KEY)
+}
+
+/// The latest-version view a versioned table has (`trips_latest`, `geofence_visits_latest`),
+/// over the table already scoped to the caller.
+pub fn view_of(
+    table: Table,
+    scoped: &Arc<dyn TableProvider>,
+) -> Result<Option<(&'static str, Arc<dyn TableProvider>)>> {
+    Ok(match table {
+        Table::Trips => Some(("trips_latest", view(scoped.clone())?)),
+        Table::GeofenceVisits => Some((
+            "geofence_visits_latest",
+            latest("geofence_visits", scoped.clone(), &VISIT_KEY)?,
+        )),
+        Table::Positions | Table::Events | Table::Errors => None,
+    })
+}
+
+fn latest(
+    name: &str,
+    table: Arc<dyn TableProvider>,
+    key: &[&str],
+) -> Result<Arc<dyn TableProvider>> {
+    let scan = LogicalPlanBuilder::scan(name, provider_as_source(table), None)?.build()?;
+    let plan = LogicalPlanBuilder::from(LatestVersion::plan(scan, key, "version")?)
         .filter(not(col("deleted")))?
         .build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
