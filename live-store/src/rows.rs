@@ -40,4 +40,12 @@ pub enum LiveRow {
     Leader(Leader),
     /// A fix inside the live-route window.
     Fix(RecentFix),
+    /// The vehicle is inside this geofence now (an open visit), since `since_ms` (the time of
+    /// the fix that entered).
+    Inside {
+        company: Arc<str>,
+        vehicle: Arc<str>,
+        geofence: Arc<str>,
+        since_ms: i64,
+    },
 }

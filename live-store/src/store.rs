@@ -267,6 +267,27 @@ impl LiveStore {
                     }
                     touched.push(slot);
                 }
+                LiveRow::Inside {
+                    company,
+                    vehicle,
+                    geofence,
+                    since_ms,
+                } => {
+                    let slot = snap.vehicles.slot_or_insert(&(company, vehicle));
+                    snap.vehicles.update(slot, |e| {
+                        let at = e.geofences.partition_point(|(g, _)| *g < geofence);
+                        let held = e.geofences.get(at).is_some_and(|(g, _)| *g == geofence);
+                        match (insert, held) {
+                            (true, true) => e.geofences[at].1 = since_ms,
+                            (true, false) => e.geofences.insert(at, (geofence, since_ms)),
+                            (false, true) if e.geofences[at].1 == since_ms => {
+                                e.geofences.remove(at);
+                            }
+                            (false, _) => {}
+                        }
+                    });
+                    touched.push(slot);
+                }
                 LiveRow::Summary(key, count) => {
                     if insert {
                         snap.summary.insert(key, count);

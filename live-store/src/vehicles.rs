@@ -32,6 +32,8 @@ pub struct VehicleEntry {
     pub live: Option<MachineLive>,
     /// When its silence ran out, if it is offline.
     pub offline_since: Option<u64>,
+    /// The geofences it is inside now, with when it entered each; sorted by geofence id.
+    pub geofences: Vec<(Arc<str>, i64)>,
     /// Today's and this week's totals (no trips: zero).
     totals: [PeriodTotal; 2],
 }
@@ -42,6 +44,7 @@ impl VehicleEntry {
             key,
             live: None,
             offline_since: None,
+            geofences: Vec::new(),
             totals: [PeriodTotal::default(); 2],
         }
     }

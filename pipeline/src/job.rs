@@ -15,7 +15,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use crate::live::alerts::device_alerts;
 use crate::live::publish::PublishLive;
 use crate::live::routes::recent_fixes;
-use crate::live::views::{LiveViewConfig, live_views};
+use crate::live::views::{LiveViewConfig, inside, live_views};
 use crate::sink::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
 use crate::source::broker_check::{BrokerMismatch, observe, reconcile};
 use crate::source::kafka_source::{SourceConfig, SourceError, kafka_source};
@@ -385,6 +385,7 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
                     &view_config,
                 )
                 .rows()
+                .concatenate([inside(streams.visits.clone())])
                 .publish_live(device_alerts(streams.events.clone()), live);
                 streams
                     .write_parquet(progress, sink)

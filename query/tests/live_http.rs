@@ -82,6 +82,19 @@ fn store() -> Arc<LiveStore> {
         ),
     ];
     rows.extend(summary_rows(&[&a1, &a2, &b1]));
+    for (company, vehicle, geofence, since_ms) in
+        [("a", "a1", "depot", 900), ("b", "b1", "yard", 800)]
+    {
+        rows.push((
+            LiveRow::Inside {
+                company: company.into(),
+                vehicle: vehicle.into(),
+                geofence: geofence.into(),
+                since_ms,
+            },
+            1,
+        ));
+    }
     for (company, vehicle, km) in [("a", "a1", 12), ("b", "b1", 30)] {
         rows.push((
             LiveRow::Leader(Leader {
@@ -650,4 +663,32 @@ async fn live_routes_are_the_open_trips_recent_fixes() {
     }
     let (status, _) = get(&store, "/v1/live/routes", Some("nope")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// `/v1/live/geofences` lists who is inside each geofence now, per company; each vehicle shows
+/// the geofences it is inside.
+#[tokio::test]
+async fn geofences_show_who_is_inside_to_their_company_only() {
+    let store = store();
+    let (status, body) = get(&store, "/v1/live/geofences", Some(TOKEN_A)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["geofences"],
+        serde_json::json!([{"company": "a", "id": "depot", "count": 1,
+            "vehicles": [{"vehicle": "a1", "since_ms": 900}]}])
+    );
+    let (_, body) = get(&store, "/v1/live/geofences", Some(ADMIN)).await;
+    assert_eq!(body["geofences"].as_array().unwrap().len(), 2);
+    let (_, body) = get(&store, "/v1/live/vehicles", Some(TOKEN_A)).await;
+    let a1 = body["vehicles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vehicle"] == "a1")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        a1["geofences"],
+        serde_json::json!([{"id": "depot", "since_ms": 900}])
+    );
 }

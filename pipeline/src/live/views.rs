@@ -23,7 +23,7 @@ use fleetflow_live_store::{
 use crate::live::local_top::LocalTop;
 use crate::live::period_totals::PeriodTotals;
 use crate::live::temporal_filter::{FOREVER, ValidDuring};
-use crate::rows::TripRecord;
+use crate::rows::{TripRecord, VisitRecord};
 use crate::source::stable_hash::vehicle_route;
 
 /// `[live]`-derived settings of the views.
@@ -109,6 +109,20 @@ impl<'scope> LiveViews<'scope> {
             self.recent.map(LiveRow::Fix),
         ])
     }
+}
+
+/// The geofences each vehicle is inside now (its open visits), as live rows.
+pub fn inside<'scope>(
+    visits: Collection<'scope, Epoch, VisitRecord>,
+) -> Collection<'scope, Epoch, LiveRow> {
+    visits
+        .filter(|v| v.visit.is_open())
+        .map(|v| LiveRow::Inside {
+            company: v.company,
+            vehicle: v.vehicle,
+            geofence: v.visit.geofence,
+            since_ms: v.visit.enter_ms,
+        })
 }
 
 /// The vehicles silent for `after_ms` of dataflow time.

@@ -117,6 +117,7 @@ pub(crate) fn snapshot_routes() -> Router<LiveApi> {
         .route("/v1/live/clusters", get(clusters))
         .route("/v1/live/leaderboard", get(leaderboard))
         .route("/v1/live/alerts", get(alerts))
+        .route("/v1/live/geofences", get(geofences))
         .route("/v1/live/changes", get(changes))
 }
 
@@ -261,6 +262,37 @@ async fn summary(
         }
         let companies: Vec<SummaryView> = companies.into_values().collect();
         json!({ "upto_ms": s.upto, "companies": companies, "total": total })
+    })))
+}
+
+/// `GET /v1/live/geofences[?company=c]`: each geofence with a vehicle inside now, with those
+/// vehicles and when each entered.
+async fn geofences(
+    State(api): State<LiveApi>,
+    headers: HeaderMap,
+    Query(raw): Raw,
+) -> Result<Json<Value>, QueryError> {
+    let (store, viewer, _) = api.open(&headers, raw, &[])?;
+    Ok(Json(store.read(|s| {
+        let mut inside: BTreeMap<(&str, &str), Vec<Value>> = BTreeMap::new();
+        for entry in s.vehicles.iter_where(|c| viewer.sees(c)) {
+            if entry.live.is_none() {
+                continue;
+            }
+            for (geofence, since_ms) in &entry.geofences {
+                inside
+                    .entry((entry.company(), geofence))
+                    .or_default()
+                    .push(json!({ "vehicle": entry.vehicle(), "since_ms": since_ms }));
+            }
+        }
+        let geofences: Vec<Value> = inside
+            .into_iter()
+            .map(|((company, id), vehicles)| {
+                json!({ "company": company, "id": id, "count": vehicles.len(), "vehicles": vehicles })
+            })
+            .collect();
+        json!({ "upto_ms": s.upto, "geofences": geofences })
     })))
 }
 

@@ -23,6 +23,15 @@ pub struct VehicleView {
     pub today: TotalView,
     pub week: TotalView,
     pub odometer_km: Option<f64>,
+    /// The geofences it is inside now.
+    pub geofences: Vec<InsideView>,
+}
+
+/// A geofence a vehicle is inside, and since when (the fix that entered).
+#[derive(Debug, Clone, Serialize)]
+pub struct InsideView {
+    pub id: String,
+    pub since_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -108,6 +117,14 @@ pub fn vehicle_view(entry: &VehicleEntry) -> Option<VehicleView> {
         today: total(Period::Today),
         week: total(Period::Week),
         odometer_km: s.odometer_m.map(|m| m as f64 / 1000.0),
+        geofences: entry
+            .geofences
+            .iter()
+            .map(|(id, since_ms)| InsideView {
+                id: id.to_string(),
+                since_ms: *since_ms,
+            })
+            .collect(),
     })
 }
 

@@ -29,14 +29,16 @@ pub enum LiveTable {
     Summary,
     Leaderboard,
     Alerts,
+    Geofences,
 }
 
 impl LiveTable {
-    pub const ALL: [LiveTable; 4] = [
+    pub const ALL: [LiveTable; 5] = [
         LiveTable::Vehicles,
         LiveTable::Summary,
         LiveTable::Leaderboard,
         LiveTable::Alerts,
+        LiveTable::Geofences,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl LiveTable {
             LiveTable::Summary => "live_summary",
             LiveTable::Leaderboard => "live_leaderboard",
             LiveTable::Alerts => "live_alerts",
+            LiveTable::Geofences => "live_geofences",
         }
     }
 
@@ -100,6 +103,14 @@ impl LiveTable {
                 n("lat"),
                 n("lon"),
                 n("value"),
+                upto,
+            ],
+            // One row per vehicle inside a geofence now.
+            LiveTable::Geofences => vec![
+                s("company"),
+                s("geofence_id"),
+                s("vehicle"),
+                f("since", ts(), false),
                 upto,
             ],
         }))
@@ -287,6 +298,29 @@ fn take(snap: &LiveSnapshot, principal: &Principal) -> arrow::error::Result<Take
     batches.insert(
         LiveTable::Alerts,
         RecordBatch::try_new(LiveTable::Alerts.schema(), columns)?,
+    );
+
+    // Who is inside which geofence.
+    let inside: Vec<(&str, &str, &str, i64)> = snap
+        .vehicles
+        .iter_where(sees)
+        .filter(|e| e.live.is_some())
+        .flat_map(|e| {
+            e.geofences
+                .iter()
+                .map(move |(g, since)| (&**e.company(), &**g, &**e.vehicle(), *since))
+        })
+        .collect();
+    let columns: Vec<ArrayRef> = vec![
+        text(&inside, |r| Some(r.0)),
+        text(&inside, |r| Some(r.1)),
+        text(&inside, |r| Some(r.2)),
+        time(&inside, |r| Some(r.3)),
+        upto_column(inside.len(), upto),
+    ];
+    batches.insert(
+        LiveTable::Geofences,
+        RecordBatch::try_new(LiveTable::Geofences.schema(), columns)?,
     );
 
     Ok(Taken {
