@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use fleetflow_model::E7;
 use fleetflow_model::geo::LatLonE7;
+use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{AABB, RTree};
 
 use crate::geofence::Geofence;
 use crate::shape::Shape;
@@ -27,9 +27,28 @@ type Boxed = GeomWithData<Rectangle<[f64; 2]>, usize>;
 
 /// A company's geofences, indexed.
 #[derive(Debug, Default)]
-struct CompanyIndex {
+pub struct CompanyIndex {
     entries: Vec<Entry>,
     tree: RTree<Boxed>,
+}
+
+impl CompanyIndex {
+    /// The ids of the geofences that hold `pos` at `time_ms`, sorted, into `out` (cleared
+    /// first).
+    pub fn containing(&self, pos: LatLonE7, time_ms: i64, out: &mut Vec<Arc<str>>) {
+        out.clear();
+        let point = [f64::from(pos.lon_e7) / E7, f64::from(pos.lat_e7) / E7];
+        for boxed in self.tree.locate_all_at_point(&point) {
+            let entry = &self.entries[boxed.data];
+            if entry.from_ms <= time_ms && time_ms < entry.until_ms && entry.shape.contains(pos) {
+                out.push(entry.id.clone());
+            }
+        }
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+    }
 }
 
 /// Every company's geofences, indexed for point queries.
@@ -101,30 +120,18 @@ impl GeofenceIndex {
         self.versions == 0
     }
 
-    /// Whether `company` has any geofence.
-    pub fn has_company(&self, company: &str) -> bool {
-        self.companies.contains_key(company)
+    /// `company`'s geofences, if it has any: look it up once, then ask it per fix.
+    pub fn company(&self, company: &str) -> Option<&CompanyIndex> {
+        self.companies.get(company)
     }
 
     /// The ids of `company`'s geofences that hold `pos` at `time_ms`, sorted, into `out`
     /// (cleared first).
     pub fn containing(&self, company: &str, pos: LatLonE7, time_ms: i64, out: &mut Vec<Arc<str>>) {
-        out.clear();
-        let Some(index) = self.companies.get(company) else {
-            return;
-        };
-        let point = [f64::from(pos.lon_e7) / E7, f64::from(pos.lat_e7) / E7];
-        for boxed in index
-            .tree
-            .locate_in_envelope_intersecting(&AABB::from_point(point))
-        {
-            let entry = &index.entries[boxed.data];
-            if entry.from_ms <= time_ms && time_ms < entry.until_ms && entry.shape.contains(pos) {
-                out.push(entry.id.clone());
-            }
+        match self.company(company) {
+            Some(index) => index.containing(pos, time_ms, out),
+            None => out.clear(),
         }
-        out.sort_unstable();
-        out.dedup();
     }
 }
 

@@ -1,5 +1,5 @@
-//! Alerts: the feed a dispatcher watches. Device alerts (overspeed episodes, maintenance due)
-//! come from the sessionizer's events (`fleetflow_pipeline::live::alerts`); the store adds
+//! Alerts: the feed a dispatcher watches. Device alerts (overspeed episodes, maintenance due,
+//! geofence enters and exits) come from the sessionizer's events (`fleetflow_pipeline::live::alerts`); the store adds
 //! offline and back-online and distance milestones ([`crate::LiveStore`]).
 
 use std::sync::Arc;
@@ -21,15 +21,21 @@ pub enum AlertKind {
     Online,
     /// Today's distance passed a multiple of the milestone (value: km).
     Milestone,
+    /// Entered a geofence (`geofence`: which).
+    GeofenceEnter,
+    /// Left a geofence.
+    GeofenceExit,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::Overspeed,
         AlertKind::MaintenanceDue,
         AlertKind::Offline,
         AlertKind::Online,
         AlertKind::Milestone,
+        AlertKind::GeofenceEnter,
+        AlertKind::GeofenceExit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +45,8 @@ impl AlertKind {
             AlertKind::Offline => "offline",
             AlertKind::Online => "online",
             AlertKind::Milestone => "milestone",
+            AlertKind::GeofenceEnter => "geofence_enter",
+            AlertKind::GeofenceExit => "geofence_exit",
         }
     }
 
@@ -61,4 +69,11 @@ pub struct Alert {
     pub time_ms: i64,
     pub pos: Option<(i32, i32)>,
     pub value: Option<f64>,
+    /// The geofence of a geofence enter or exit.
+    #[serde(default)]
+    pub geofence: Option<Arc<str>>,
+    /// Takes back an earlier alert of the same vehicle, kind, time and geofence (a late fix
+    /// showed it did not happen).
+    #[serde(default)]
+    pub retraction: bool,
 }

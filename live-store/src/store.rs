@@ -346,6 +346,8 @@ impl LiveStore {
                 time_ms: time_ms as i64,
                 pos: entry.live.and_then(|l| l.fix).map(|f| (f.lat_e7, f.lon_e7)),
                 value: None,
+                geofence: None,
+                retraction: false,
             };
             snap.alert(alert, epoch);
         }
@@ -364,6 +366,8 @@ impl LiveStore {
                         time_ms: epoch as i64,
                         pos: None,
                         value: Some((now / step * step) as f64 / 1e6),
+                        geofence: None,
+                        retraction: false,
                     };
                     snap.alert(alert, epoch);
                 }

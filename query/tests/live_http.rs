@@ -117,6 +117,8 @@ fn store() -> Arc<LiveStore> {
             time_ms: 950,
             pos: None,
             value: Some(130.0),
+            geofence: None,
+            retraction: false,
         })
         .to_vec();
     store.apply(vec![(10, rows, alerts)], 11);
@@ -507,6 +509,8 @@ async fn the_stream_sends_a_snapshot_then_the_changes_a_company_may_see() {
         time_ms: 2_000,
         pos: None,
         value: Some(15_000.0),
+        geofence: None,
+        retraction: false,
     };
     store.apply(
         vec![(

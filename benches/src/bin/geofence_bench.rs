@@ -120,8 +120,12 @@ fn main() -> anyhow::Result<()> {
     let mut inside = Vec::new();
     let mut hits = 0;
     let started = Instant::now();
+    let companies: Vec<_> = ["co0", "co1", "co2"]
+        .iter()
+        .map(|c| index.company(c).expect("each company has geofences"))
+        .collect();
     for (i, p) in points.iter().enumerate() {
-        index.containing(&format!("co{}", i % 3), *p, 1, &mut inside);
+        companies[i % 3].containing(*p, 1, &mut inside);
         hits += inside.len();
     }
     let secs = started.elapsed().as_secs_f64();

@@ -20,9 +20,9 @@ pub fn device_alerts<'scope>(
             EventKind::IgnitionOn
             | EventKind::IgnitionOff
             | EventKind::TripStart
-            | EventKind::TripEnd
-            | EventKind::GeofenceEnter
-            | EventKind::GeofenceExit => return None,
+            | EventKind::TripEnd => return None,
+            EventKind::GeofenceEnter => AlertKind::GeofenceEnter,
+            EventKind::GeofenceExit => AlertKind::GeofenceExit,
         };
         Some(Alert {
             seq: 0,
@@ -33,6 +33,8 @@ pub fn device_alerts<'scope>(
             time_ms: e.time_ms,
             pos: e.pos,
             value: e.value,
+            geofence: e.geofence.clone(),
+            retraction: e.retraction,
         })
     })
 }

@@ -235,8 +235,7 @@ impl VehicleSessions {
         let mut old_visits = self.closed_visits.split_off(closed_visits_len);
         old_visits.extend_from_slice(self.visits.open());
         self.checkpoints.truncate(keep);
-        let company = self.name.company.clone();
-        let has_fences = fences.index.has_company(&company);
+        let company_fences = fences.index.company(&self.name.company);
 
         self.pending.sort_unstable_by_key(|p| p.key);
         let mut pending = self.pending.drain(..).peekable();
@@ -255,12 +254,13 @@ impl VehicleSessions {
             let verdict = machine.step(e, &self.limits, scratch);
             // Only accepted fixes (usable, not a jump) enter or leave geofences.
             if matches!(verdict, Verdict::Accepted { .. })
-                && (has_fences || !visits.open().is_empty())
+                && (company_fences.is_some() || !visits.open().is_empty())
             {
                 let pos = LatLonE7::new(e.lat_e7, e.lon_e7);
-                fences
-                    .index
-                    .containing(&company, pos, e.time_ms, fences.inside);
+                match company_fences {
+                    Some(index) => index.containing(pos, e.time_ms, fences.inside),
+                    None => fences.inside.clear(),
+                }
                 visits.step(
                     e.time_ms,
                     (e.lat_e7, e.lon_e7),

@@ -169,6 +169,12 @@ pub struct AlertView {
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub value: Option<f64>,
+    /// Geofence alerts: which geofence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geofence_id: Option<String>,
+    /// Present (true) on an alert that takes back an earlier one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retraction: bool,
 }
 
 impl From<&Alert> for AlertView {
@@ -182,6 +188,8 @@ impl From<&Alert> for AlertView {
             lat: a.pos.map(|p| degrees(p.0)),
             lon: a.pos.map(|p| degrees(p.1)),
             value: a.value,
+            geofence_id: a.geofence.as_deref().map(str::to_owned),
+            retraction: a.retraction,
         }
     }
 }
