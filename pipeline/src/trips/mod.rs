@@ -8,9 +8,11 @@
 //! nothing of Parquet or the live store.
 
 pub mod geofence_feed;
+pub mod outputs;
 pub mod reference;
 pub mod sessionize;
 pub mod sessionize_operator;
 pub mod timeline;
 pub mod trip_machine;
+pub mod vehicle_sessions;
 pub mod visit_changes;

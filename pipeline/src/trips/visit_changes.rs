@@ -11,7 +11,7 @@ use std::sync::Arc;
 use fleetflow_geofences::visit::Visit;
 
 use crate::rows::{EventKind, EventRow, VehicleName, VisitRecord};
-use crate::trips::sessionize::Outputs;
+use crate::trips::outputs::Outputs;
 
 /// An event a visit makes: (geofence, time, kind, position).
 type VisitEvent = (Arc<str>, i64, EventKind, (i32, i32));
