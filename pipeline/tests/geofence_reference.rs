@@ -14,7 +14,6 @@ use fleetflow_geofences::{Geofence, GeofenceIndex};
 use fleetflow_model::{
     EventKind, Fix, GpsStatus, Item, Source, TelemetryRecord, TripRules, encode_to_vec,
 };
-use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::trips::geofence_feed::GeofenceFeed;
 use fleetflow_pipeline::trips::reference::{VehicleKey, reference_visits};
 use fleetflow_pipeline::{
@@ -27,27 +26,11 @@ use timely::dataflow::InputHandleVec;
 use timely::dataflow::operators::Inspect;
 use timely::dataflow::operators::probe::Probe;
 
-const FLEET_START_MS: i64 = 1_606_866_600_000;
+mod common;
+use common::{FLEET_START_MS, admit_and_settle, epochs, fleet};
 
 fn rules() -> RuleBook {
     RuleBook::new(&TripRules::default())
-}
-
-fn fleet(seed: u64) -> Vec<TelemetryRecord> {
-    let shape = FleetShape {
-        vehicles: 12,
-        fixes_per_vehicle: 3_000,
-        seed,
-        start_ms: FLEET_START_MS,
-        ..FleetShape::default()
-    };
-    let delivery = Delivery {
-        late_share: 0.15,
-        max_delay: 300,
-        duplicate_share: 0.08,
-        seed: seed + 1,
-    };
-    deliver(generate(&shape), &delivery)
 }
 
 fn version(request: serde_json::Value, from_ms: i64) -> Version {
@@ -116,20 +99,6 @@ fn geofences(records: &[TelemetryRecord], seed: u64) -> Vec<Geofence> {
             }
         })
         .collect()
-}
-
-/// Splits arrival order into epochs of varying size.
-fn epochs(records: &[TelemetryRecord], seed: u64) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    let mut step = 1 + (seed as usize % 7);
-    while at < records.len() {
-        let end = (at + step).min(records.len());
-        out.push(at..end);
-        at = end;
-        step = 1 + (step * 31 + 17) % 40;
-    }
-    out
 }
 
 type Visits = BTreeMap<VehicleKey, Vec<Visit>>;
@@ -211,15 +180,7 @@ fn incremental_visits_match_reference_at_every_settle() {
         let mut retractions = 0;
         let ranges = epochs(&records, seed);
         for (n, range) in ranges.iter().enumerate() {
-            let mut out = Outputs::default();
-            for (offset, r) in range.clone().zip(&records[range.clone()]) {
-                let from = Provenance {
-                    partition: 0,
-                    offset: offset as i64,
-                };
-                s.admit(r, from, &mut out);
-            }
-            s.settle(&mut out);
+            let mut out = admit_and_settle(&mut s, &records, range.clone());
             retractions += out.events.iter().filter(|e| e.retraction).count();
             accumulate_visits(&mut visits, std::mem::take(&mut out.visits));
             accumulate_events(&mut events, &out.events);
@@ -280,15 +241,7 @@ fn a_geofence_published_late_re_runs_the_fixes_it_holds() {
             let from = fleetflow_pipeline::trips::geofence_feed::earliest_change(&early, &fences);
             feed.publish(GeofenceIndex::build(&fences), from);
         }
-        let mut out = Outputs::default();
-        for (offset, r) in range.clone().zip(&records[range.clone()]) {
-            let from = Provenance {
-                partition: 0,
-                offset: offset as i64,
-            };
-            s.admit(r, from, &mut out);
-        }
-        s.settle(&mut out);
+        let mut out = admit_and_settle(&mut s, &records, range.clone());
         accumulate_visits(&mut visits, std::mem::take(&mut out.visits));
         accumulate_events(&mut events, &out.events);
     }

@@ -17,14 +17,16 @@ use fleetflow_pipeline::live::alerts::device_alerts;
 use fleetflow_pipeline::live::publish::PublishLive;
 use fleetflow_pipeline::live::routes::{recent_fixes, route_window};
 use fleetflow_pipeline::live::views::{LiveViewConfig, live_views};
-use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::trips::reference::{VehicleKey, reference_trips, reference_vehicles};
 use fleetflow_pipeline::trips::timeline::position_usable;
 use fleetflow_pipeline::{
-    Epoch, LiveFix, Outputs, Provenance, RawRecord, RuleBook, Sessionize, Sessionizer, Status,
-    Trip, TripRecord, VehicleLive,
+    Epoch, LiveFix, RawRecord, RuleBook, Sessionize, Sessionizer, Status, Trip, TripRecord,
+    VehicleLive,
 };
 use timely::dataflow::InputHandleVec;
+
+mod common;
+use common::{FLEET_START_MS, admit_and_settle, epochs, fleet};
 
 type TripSet = BTreeMap<Arc<str>, Vec<Trip>>;
 
@@ -110,62 +112,6 @@ fn totals(set: &TripSet) -> BTreeMap<Arc<str>, (usize, u64, u64, i64, i64)> {
             (v.clone(), t)
         })
         .collect()
-}
-
-/// The synthetic fleet starts at 2020-12-01 23:50 UTC, so trips and "today" cross midnight.
-const FLEET_START_MS: i64 = 1_606_866_600_000;
-
-fn fleet(seed: u64) -> Vec<TelemetryRecord> {
-    let shape = FleetShape {
-        vehicles: 12,
-        fixes_per_vehicle: 3_000,
-        seed,
-        start_ms: FLEET_START_MS,
-        ..FleetShape::default()
-    };
-    let delivery = Delivery {
-        late_share: 0.15,
-        max_delay: 300,
-        duplicate_share: 0.08,
-        seed: seed + 1,
-    };
-    deliver(generate(&shape), &delivery)
-}
-
-/// Splits arrival order into epochs of varying size.
-fn epochs(records: &[TelemetryRecord], seed: u64) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    let mut step = 1 + (seed as usize % 7);
-    while at < records.len() {
-        let end = (at + step).min(records.len());
-        out.push(at..end);
-        at = end;
-        step = 1 + (step * 31 + 17) % 40;
-    }
-    out
-}
-
-/// Admits `records[range]` (each at its index as its offset, partition 0), then settles: one
-/// epoch of the sessionizer alone.
-fn admit_and_settle(
-    s: &mut Sessionizer,
-    records: &[TelemetryRecord],
-    range: std::ops::Range<usize>,
-) -> Outputs {
-    let mut out = Outputs::default();
-    for (offset, r) in range.clone().zip(&records[range]) {
-        s.admit(
-            r,
-            Provenance {
-                partition: 0,
-                offset: offset as i64,
-            },
-            &mut out,
-        );
-    }
-    s.settle(&mut out);
-    out
 }
 
 #[test]
