@@ -59,10 +59,6 @@ impl<T: Serialize + DeserializeOwned + Clone> ListFile<T> {
         Ok(file)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The list as last read or written.
     pub fn all(&self) -> Arc<Vec<T>> {
         self.current
