@@ -168,8 +168,9 @@ impl PositionRow {
     }
 }
 
-/// One event, emitted once when first detected (an append-only log, like an alert feed); a
-/// geofence event a correction takes back is emitted again as a retraction.
+/// One event, emitted once when first detected (an append-only log, like an alert feed); an
+/// event a correction takes back (a late fix joins two trips, moves a trip's end, or shows an
+/// overspeed episode or geofence visit was not one) is emitted again as a retraction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRow {
     pub company: Arc<str>,
@@ -185,7 +186,7 @@ pub struct EventRow {
     pub value: Option<f64>,
     /// The geofence entered or left.
     pub geofence: Option<Arc<str>>,
-    /// Takes back the event of the same vehicle, kind, time and geofence.
+    /// Takes back the event of the same vehicle, kind, time, trip, geofence and value.
     pub retraction: bool,
 }
 

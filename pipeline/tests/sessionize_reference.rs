@@ -17,13 +17,17 @@ use fleetflow_pipeline::live::alerts::device_alerts;
 use fleetflow_pipeline::live::publish::PublishLive;
 use fleetflow_pipeline::live::routes::{recent_fixes, route_window};
 use fleetflow_pipeline::live::views::{LiveViewConfig, live_views};
-use fleetflow_pipeline::trips::reference::{VehicleKey, reference_trips, reference_vehicles};
+use fleetflow_pipeline::rows::{EventKind, EventRow, VehicleName};
+use fleetflow_pipeline::trips::reference::{
+    VehicleKey, reference_events, reference_trips, reference_vehicles,
+};
 use fleetflow_pipeline::trips::timeline::position_usable;
 use fleetflow_pipeline::{
     Epoch, LiveFix, RawRecord, RuleBook, Sessionize, Sessionizer, Status, Trip, TripRecord,
     VehicleLive,
 };
 use timely::dataflow::InputHandleVec;
+use timely::dataflow::operators::core::{Inspect, Probe};
 
 mod common;
 use common::{FLEET_START_MS, admit_and_settle, epochs, fleet};
@@ -44,7 +48,13 @@ fn rules() -> RuleBook {
         gap_secs: 900,
         ..TripRules::default()
     };
-    RuleBook::new(&TripRules::default()).with_company("co1", &tight)
+    // A low speed limit, so that overspeed episodes happen (and late fixes correct them).
+    let strict = TripRules {
+        overspeed_kmh: 80.0,
+        overspeed_secs: 2,
+        ..TripRules::default()
+    };
+    RuleBook::new(&strict).with_company("co1", &tight)
 }
 
 /// Sums diffs into a multiset and checks every count is 0 or 1.
@@ -60,6 +70,67 @@ fn accumulate<T: Ord>(set: &mut BTreeMap<T, isize>, updates: impl IntoIterator<I
 }
 
 /// The accumulated `vehicles` collection, by vehicle (one state each).
+/// An event row as a key: (company, vehicle, kind, time, position, trip, value bits).
+type EventKey = (
+    Name,
+    Name,
+    EventKind,
+    i64,
+    Option<(i32, i32)>,
+    Option<i64>,
+    Option<u64>,
+);
+
+fn event_key(e: &EventRow) -> EventKey {
+    (
+        e.company.clone(),
+        e.vehicle.clone(),
+        e.kind,
+        e.time_ms,
+        e.pos,
+        e.trip_start_ms,
+        e.value.map(f64::to_bits),
+    )
+}
+
+/// Whether the trip machine made the event (not an ignition or geofence one).
+fn machine_made(e: &EventRow) -> bool {
+    matches!(
+        e.kind,
+        EventKind::TripStart
+            | EventKind::TripEnd
+            | EventKind::Overspeed
+            | EventKind::MaintenanceDue
+    )
+}
+
+/// An event row as a change of the events net of retractions.
+fn event_change(e: &EventRow) -> (EventKey, isize) {
+    (event_key(e), if e.retraction { -1 } else { 1 })
+}
+
+/// The trip and machine events of `rows`, net of retractions.
+fn accumulate_events(set: &mut BTreeMap<EventKey, isize>, rows: &[EventRow]) {
+    accumulate(
+        set,
+        rows.iter().filter(|e| machine_made(e)).map(event_change),
+    );
+}
+
+fn reference_event_set(records: &[TelemetryRecord]) -> BTreeMap<EventKey, isize> {
+    let mut want = BTreeMap::new();
+    for ((company, vehicle), events) in reference_events(records, &rules()) {
+        let name = VehicleName {
+            company: company.as_str().into(),
+            vehicle: vehicle.as_str().into(),
+        };
+        for e in events {
+            *want.entry(event_key(&e.row(&name, false))).or_insert(0) += 1;
+        }
+    }
+    want
+}
+
 fn as_vehicle_map(set: &BTreeMap<VehicleLive, isize>) -> BTreeMap<Arc<str>, VehicleLive> {
     let map: BTreeMap<Arc<str>, VehicleLive> =
         set.keys().map(|v| (v.vehicle.clone(), v.clone())).collect();
@@ -121,10 +192,20 @@ fn incremental_matches_reference_at_every_settle() {
         let mut s = Sessionizer::new(rules(), i64::MAX);
         let mut set = BTreeMap::new();
         let mut vehicles = BTreeMap::new();
+        let mut events = BTreeMap::new();
+        let mut retracted = 0;
         for range in epochs(&records, seed) {
             let out = admit_and_settle(&mut s, &records, range.clone());
             accumulate(&mut set, out.trips);
             accumulate(&mut vehicles, out.vehicles);
+            retracted += out.events.iter().filter(|e| e.retraction).count();
+            accumulate_events(&mut events, &out.events);
+            assert_eq!(
+                events,
+                reference_event_set(&records[..range.end]),
+                "seed {seed}, events after record {}",
+                range.end
+            );
             let got = as_trip_set(&set);
             let want = reference_sorted(&records[..range.end]);
             assert_eq!(got, want, "seed {seed}, after record {}", range.end);
@@ -140,6 +221,18 @@ fn incremental_matches_reference_at_every_settle() {
             stats.late > 100 && stats.duplicates > 100 && stats.retractions > 0,
             "{stats:?}"
         );
+        let count = |kind| events.keys().filter(|k| k.2 == kind).count();
+        let (ends, speeding) = (count(EventKind::TripEnd), count(EventKind::Overspeed));
+        let due = count(EventKind::MaintenanceDue);
+        eprintln!(
+            "seed {seed}: {ends} trip ends, {speeding} overspeed, {due} maintenance due, \
+             {retracted} retracted"
+        );
+        assert!(
+            ends > 0 && speeding > 0,
+            "the fleet makes trip and overspeed events"
+        );
+        assert!(retracted > 0, "late fixes corrected some trip events");
     }
 }
 
@@ -325,6 +418,8 @@ fn cluster_members(
 struct Produced {
     trips: Updates<TripRecord>,
     vehicles: Updates<VehicleLive>,
+    /// The trip and machine events, as changes of the events net of retractions.
+    events: Updates<EventKey>,
     store: Vec<Served>,
 }
 
@@ -352,12 +447,15 @@ fn run_dataflow(
     let batches = Arc::new(batches);
     let captured = Arc::new(Mutex::new(Vec::new()));
     let captured_vehicles = Arc::new(Mutex::new(Vec::new()));
+    let captured_events = Arc::new(Mutex::new(Vec::new()));
     let store_views = Arc::new(Mutex::new(Vec::new()));
     let views = store_views.clone();
     let (sink, vehicle_sink) = (captured.clone(), captured_vehicles.clone());
+    let event_sink = captured_events.clone();
     timely::execute(timely::Config::process(workers), move |worker| {
         let mut input = InputHandleVec::<Epoch, RawRecord>::new();
         let (sink, vehicle_sink) = (sink.clone(), vehicle_sink.clone());
+        let event_sink = event_sink.clone();
         // A small change log, so cursors also expire in the test.
         let store = Arc::new(LiveStore::new(LiveStoreConfig {
             change_log: 64,
@@ -377,6 +475,16 @@ fn run_dataflow(
                 .vehicles
                 .clone()
                 .inspect(move |update| vehicle_sink.lock().unwrap().push(update.clone()))
+                .probe_with(&probe);
+            streams
+                .events
+                .clone()
+                .inspect_time(move |time, e| {
+                    if machine_made(e) {
+                        let (key, diff) = event_change(e);
+                        event_sink.lock().unwrap().push((key, *time, diff));
+                    }
+                })
                 .probe_with(&probe);
             let config = LiveViewConfig {
                 offline_after_ms: OFFLINE_AFTER_MS,
@@ -452,6 +560,7 @@ fn run_dataflow(
     Produced {
         trips: take(captured),
         vehicles: take(captured_vehicles),
+        events: take(captured_events),
         store: take(store_views)
             .into_iter()
             .map(|(view, _)| view)
@@ -699,8 +808,11 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
         let Produced {
             trips: mut updates,
             vehicles: mut vehicle_updates,
+            events: mut event_updates,
             store,
         } = run_dataflow(workers, &records, &ranges);
+        event_updates.sort_by_key(|(_, t, _)| *t);
+        let (mut events, mut next_event) = (BTreeMap::new(), 0);
         assert_eq!(store.len(), ranges.len());
         updates.sort_by_key(|(_, t, _)| *t);
         vehicle_updates.sort_by_key(|(_, t, _)| *t);
@@ -749,6 +861,12 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
             if i > 0 && Period::Today.window(epoch as i64).0 > epoch_time(i - 1) {
                 midnight_crossed = true;
             }
+            accumulate(&mut events, upto(&event_updates, &mut next_event, epoch));
+            assert_eq!(
+                events,
+                reference_event_set(&records[..range.end]),
+                "{workers} workers, epoch {i}: trip and machine events"
+            );
             let got = as_trip_set(&set);
             let want = reference_sorted(&records[..range.end]);
             assert_eq!(
@@ -760,6 +878,7 @@ fn dataflow_matches_reference_at_every_timestamp_at_1_and_4_workers() {
         }
         assert_eq!(next, updates.len());
         assert_eq!(next_vehicle, vehicle_updates.len());
+        assert_eq!(next_event, event_updates.len());
         let last = store.last().expect("epochs");
         assert_eq!(
             last.offline.len(),

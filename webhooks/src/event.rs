@@ -44,14 +44,18 @@ pub struct WebhookEvent {
 }
 
 impl WebhookEvent {
-    /// The id of the event `(company, vehicle, kind, time, trip or geofence)`: the first 16
-    /// bytes of their SHA-256, as hex. A retraction's is [`WebhookEvent::retraction_id`].
+    /// The id of the event `(company, vehicle, kind, time, trip or geofence, value)`: the
+    /// first 16 bytes of their SHA-256, as hex. The value is part of it so that a correction
+    /// that changes only an event's measure (a trip's distance) sends the corrected event under
+    /// a new id, after the old one's retraction. A retraction's is
+    /// [`WebhookEvent::retraction_id`].
     pub fn id_of(
         company: &str,
         vehicle: &str,
         kind: &str,
         time_ms: i64,
         reference: Option<&str>,
+        value: Option<f64>,
     ) -> String {
         let mut h = Sha256::new();
         for part in [company, vehicle, kind] {
@@ -60,6 +64,10 @@ impl WebhookEvent {
         }
         h.update(time_ms.to_le_bytes());
         h.update(reference.unwrap_or("").as_bytes());
+        if let Some(v) = value {
+            h.update([0]);
+            h.update(v.to_bits().to_le_bytes());
+        }
         hex::encode(&h.finalize()[..16])
     }
 
@@ -76,7 +84,14 @@ impl WebhookEvent {
         let kind = alert.kind.as_str();
         let degrees = |e7: i32| f64::from(e7) / 1e7;
         WebhookEvent {
-            id: WebhookEvent::id_of(&alert.company, &alert.vehicle, kind, alert.time_ms, None),
+            id: WebhookEvent::id_of(
+                &alert.company,
+                &alert.vehicle,
+                kind,
+                alert.time_ms,
+                None,
+                None,
+            ),
             kind: kind.to_owned(),
             company: alert.company.to_string(),
             vehicle: alert.vehicle.to_string(),
@@ -239,7 +254,14 @@ fn events_of(batch: &RecordBatch, out: &mut Vec<WebhookEvent>) -> Result<(), Str
             .is_some_and(|r| !r.is_null(i) && r.value(i));
         let (company, vehicle, kind) = (company.value(i), vehicle.value(i), kind.value(i));
         let reference = trip_id.as_deref().or(geofence_id.as_deref());
-        let id = WebhookEvent::id_of(company, vehicle, kind, time.value(i), reference);
+        let id = WebhookEvent::id_of(
+            company,
+            vehicle,
+            kind,
+            time.value(i),
+            reference,
+            opt(&value, i),
+        );
         out.push(WebhookEvent {
             id: if retraction {
                 WebhookEvent::retraction_id(&id)
@@ -268,7 +290,14 @@ mod tests {
 
     fn event() -> WebhookEvent {
         WebhookEvent {
-            id: WebhookEvent::id_of("acme", "v1", "trip_end", 1_606_780_800_000, Some("v1:1")),
+            id: WebhookEvent::id_of(
+                "acme",
+                "v1",
+                "trip_end",
+                1_606_780_800_000,
+                Some("v1:1"),
+                Some(12_345.0),
+            ),
             kind: "trip_end".into(),
             company: "acme".into(),
             vehicle: "v1".into(),
@@ -289,11 +318,37 @@ mod tests {
         assert_eq!(e.id.len(), 32);
         assert_eq!(
             e.id,
-            WebhookEvent::id_of("acme", "v1", "trip_end", 1_606_780_800_000, Some("v1:1"))
+            WebhookEvent::id_of(
+                "acme",
+                "v1",
+                "trip_end",
+                1_606_780_800_000,
+                Some("v1:1"),
+                Some(12_345.0)
+            )
         );
         assert_ne!(
             e.id,
-            WebhookEvent::id_of("acme", "v1", "trip_start", 1_606_780_800_000, Some("v1:1"))
+            WebhookEvent::id_of(
+                "acme",
+                "v1",
+                "trip_start",
+                1_606_780_800_000,
+                Some("v1:1"),
+                None
+            )
+        );
+        assert_ne!(
+            e.id,
+            WebhookEvent::id_of(
+                "acme",
+                "v1",
+                "trip_end",
+                1_606_780_800_000,
+                Some("v1:1"),
+                Some(12_346.0)
+            ),
+            "a corrected distance is a new event"
         );
     }
 

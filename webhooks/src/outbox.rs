@@ -208,7 +208,7 @@ mod tests {
 
     fn event(n: i64) -> WebhookEvent {
         WebhookEvent {
-            id: WebhookEvent::id_of("acme", "v", "trip_end", n, None),
+            id: WebhookEvent::id_of("acme", "v", "trip_end", n, None, None),
             kind: "trip_end".into(),
             company: "acme".into(),
             vehicle: "v".into(),

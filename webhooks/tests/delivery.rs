@@ -194,7 +194,7 @@ async fn every_subscribed_event_arrives_once_per_id_to_its_own_company_only() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let id = |c: &str, v: &str, k: &str, t: i64| {
-        WebhookEvent::id_of(c, v, k, t, Some(&format!("{v}:{t}")))
+        WebhookEvent::id_of(c, v, k, t, Some(&format!("{v}:{t}")), Some(1.5))
     };
     let unique = |mut ids: Vec<String>| {
         ids.dedup();
@@ -328,8 +328,10 @@ async fn offline_and_online_alerts_are_delivered() {
         .iter()
         .map(|g| g.id.clone())
         .collect();
-    assert!(ids.contains(&WebhookEvent::id_of("acme", "a1", "offline", 50, None)));
-    assert!(ids.contains(&WebhookEvent::id_of("acme", "a1", "online", 60, None)));
+    assert!(ids.contains(&WebhookEvent::id_of(
+        "acme", "a1", "offline", 50, None, None
+    )));
+    assert!(ids.contains(&WebhookEvent::id_of("acme", "a1", "online", 60, None, None)));
     tokio::task::spawn_blocking(move || webhooks.stop())
         .await
         .unwrap();
@@ -368,6 +370,7 @@ async fn a_commit_whose_file_is_gone_is_skipped_not_waited_for() {
         "trip_end",
         T0 + 1,
         Some(&format!("a2:{}", T0 + 1)),
+        Some(1.5),
     );
     assert_eq!(delivered(), [a2]);
     assert_eq!(webhooks.stats.counts().skipped_commits, 1);

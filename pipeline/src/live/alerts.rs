@@ -1,5 +1,6 @@
 //! Alerts: the feed a dispatcher watches. Device alerts (overspeed episodes, maintenance due)
-//! come from the sessionizer's `events`, detected once per episode in event time; the store
+//! come from the sessionizer's `events`, detected once per episode in event time and retracted
+//! when a late fix shows the episode was not one (the store marks such alerts); the store
 //! adds offline and back-online (when a vehicle enters or leaves the `offline` view) and
 //! distance milestones (when today's distance passes a multiple of the milestone).
 

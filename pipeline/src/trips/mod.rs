@@ -7,6 +7,7 @@
 //! [`crate::rows`], trips, visits and vehicles' live state (their types are `fleetflow_live_store`'s `trip` and `vehicle`); knows
 //! nothing of Parquet or the live store.
 
+pub mod event_changes;
 pub mod geofence_feed;
 pub mod outputs;
 pub mod reference;

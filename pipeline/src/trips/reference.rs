@@ -14,6 +14,7 @@ use fleetflow_geofences::visit::Visit;
 use fleetflow_model::TelemetryRecord;
 use fleetflow_model::geo::LatLonE7;
 
+use crate::trips::event_changes::{MachineEvent, events_of};
 use crate::trips::sessionize::RuleBook;
 use crate::trips::timeline::Entry;
 use crate::trips::trip_machine::{Detected, Machine, Verdict};
@@ -30,7 +31,19 @@ pub fn reference_trips<'a>(
 ) -> BTreeMap<VehicleKey, Vec<Trip>> {
     reference_run(records, rules)
         .into_iter()
-        .map(|(vehicle, (trips, _))| (vehicle, trips))
+        .map(|(vehicle, run)| (vehicle, run.trips))
+        .collect()
+}
+
+/// Every vehicle's trip and machine events (trip starts and ends, overspeed, maintenance due),
+/// sorted, for `records` in arrival order.
+pub fn reference_events<'a>(
+    records: impl IntoIterator<Item = &'a TelemetryRecord>,
+    rules: &RuleBook,
+) -> BTreeMap<VehicleKey, Vec<MachineEvent>> {
+    reference_run(records, rules)
+        .into_iter()
+        .map(|(vehicle, run)| (vehicle, events_of(&run.trips, &run.detected)))
         .collect()
 }
 
@@ -41,7 +54,7 @@ pub fn reference_vehicles<'a>(
 ) -> BTreeMap<VehicleKey, VehicleLive> {
     reference_run(records, rules)
         .into_iter()
-        .map(|(vehicle, (_, live))| (vehicle, live))
+        .map(|(vehicle, run)| (vehicle, run.live))
         .collect()
 }
 
@@ -137,23 +150,31 @@ pub fn reference_visits<'a>(
     out
 }
 
-/// Per vehicle: its trips and its live state.
+/// What one run of a vehicle's machine made.
+struct Run {
+    trips: Vec<Trip>,
+    detected: Vec<MachineEvent>,
+    live: VehicleLive,
+}
+
+/// Per vehicle: its trips, detections and live state.
 fn reference_run<'a>(
     records: impl IntoIterator<Item = &'a TelemetryRecord>,
     rules: &RuleBook,
-) -> BTreeMap<VehicleKey, (Vec<Trip>, VehicleLive)> {
+) -> BTreeMap<VehicleKey, Run> {
     sorted_entries(records)
         .into_iter()
         .map(|((company, vehicle), entries)| {
             let limits = rules.limits(&company);
             let mut machine = Machine::default();
             let mut detected = Vec::new();
-            let mut trips = Vec::new();
+            let (mut trips, mut events) = (Vec::new(), Vec::new());
             for entry in &entries {
                 machine.step(entry, &limits, &mut detected);
                 for d in detected.drain(..) {
-                    if let Detected::TripClosed(trip) = d {
-                        trips.push(trip);
+                    match d {
+                        Detected::TripClosed(trip) => trips.push(trip),
+                        other => events.extend(MachineEvent::of_detected(&other)),
                     }
                 }
             }
@@ -163,7 +184,12 @@ fn reference_run<'a>(
                 company: company.as_str().into(),
                 state: machine.live(),
             };
-            ((company, vehicle), (trips, live))
+            let run = Run {
+                trips,
+                detected: events,
+                live,
+            };
+            ((company, vehicle), run)
         })
         .collect()
 }

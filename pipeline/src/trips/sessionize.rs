@@ -7,7 +7,9 @@
 //! timeline. Appends resume from the live state (O(new items)); a late item re-runs at most
 //! [`CHECKPOINT_EVERY`] items before it plus everything after it. The trips the re-run produces
 //! are compared with the ones it replaces and only the differences leave, as retractions (-1) and
-//! insertions (+1): a differential collection of trips.
+//! insertions (+1): a differential collection of trips. Its events (trip starts and ends,
+//! overspeed, maintenance due, geofence enters and exits) likewise: those the re-run no longer
+//! makes leave as retraction rows (`trips/event_changes.rs`, `trips/visit_changes.rs`).
 //!
 //! Why not differential's `reduce` keyed by vehicle: it hands the whole per-vehicle history to
 //! the reduction on every change, O(history) per update, where this resumes from a checkpoint.

@@ -4,7 +4,6 @@
 //! differences from what it emitted before; and eviction behind the correction horizon. The
 //! worker's [`Sessionizer`](crate::trips::sessionize::Sessionizer) owns one per vehicle.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use fleetflow_geofences::GeofenceIndex;
@@ -12,6 +11,7 @@ use fleetflow_geofences::visit::{Visit, VisitTrack};
 use fleetflow_model::geo::LatLonE7;
 
 use crate::rows::{EventKind, EventRow, PositionRow, TripRecord, VehicleName, flags};
+use crate::trips::event_changes::{self, MachineEvent};
 use crate::trips::outputs::{Outputs, SessionStats};
 use crate::trips::timeline::{EntryKey, EntryKind, Timeline};
 use crate::trips::trip_machine::{Detected, Limits, Machine, Verdict};
@@ -32,10 +32,19 @@ pub(crate) struct Checkpoint {
     /// The machine state before the entry with this key.
     pub(crate) key: EntryKey,
     pub(crate) machine: Machine,
-    pub(crate) closed_len: usize,
-    /// The geofence visits open before the entry, and how many had closed.
+    /// The geofence visits open before the entry.
     pub(crate) visits: VisitTrack,
-    pub(crate) closed_visits_len: usize,
+    /// How many trips and visits had closed, and events been detected, before the entry.
+    pub(crate) lens: TailLens,
+}
+
+/// Lengths of a vehicle's closed trips, closed visits and detections: where a re-run from a
+/// checkpoint starts replacing them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TailLens {
+    pub(crate) trips: usize,
+    pub(crate) visits: usize,
+    pub(crate) detected: usize,
 }
 
 /// A fix admitted since the last settle, waiting for its verdict.
@@ -63,7 +72,8 @@ pub(crate) struct VehicleSessions {
     pub(crate) sealed: bool,
     pub(crate) dirty_from: Option<EntryKey>,
     pub(crate) pending: Vec<Pending>,
-    pub(crate) reported: HashSet<(EventKind, i64)>,
+    /// The machine's detections (overspeed, maintenance due) since the base, in run order.
+    pub(crate) detected: Vec<MachineEvent>,
     pub(crate) min_offset: i64,
     /// The live state last emitted (with the company it was emitted under).
     pub(crate) live: Option<(Arc<str>, MachineLive)>,
@@ -94,7 +104,7 @@ impl VehicleSessions {
             sealed: false,
             dirty_from: None,
             pending: Vec::new(),
-            reported: HashSet::new(),
+            detected: Vec::new(),
             min_offset: i64::MAX,
             live: None,
             heard: None,
@@ -108,6 +118,15 @@ impl VehicleSessions {
             self.checkpoints.first().map(|c| c.key)
         } else {
             None
+        }
+    }
+
+    /// The lengths of the closed trips, closed visits and detections now.
+    fn lens(&self) -> TailLens {
+        TailLens {
+            trips: self.closed.len(),
+            visits: self.closed_visits.len(),
+            detected: self.detected.len(),
         }
     }
 
@@ -127,36 +146,40 @@ impl VehicleSessions {
             return;
         };
         let entries = self.timeline.entries();
-        let (start, mut machine, closed_len, mut visits, closed_visits_len, keep) =
-            match self.last_processed {
-                Some(last) if from > last => (
-                    self.timeline.lower_bound(from),
-                    self.machine,
-                    self.closed.len(),
-                    self.visits.clone(),
-                    self.closed_visits.len(),
-                    self.checkpoints.len(),
-                ),
-                _ => {
-                    let ci = self.checkpoints.partition_point(|c| c.key < from);
-                    match ci.checked_sub(1).map(|i| &self.checkpoints[i]) {
-                        Some(c) => (
-                            self.timeline.lower_bound(c.key),
-                            c.machine,
-                            c.closed_len,
-                            c.visits.clone(),
-                            c.closed_visits_len,
-                            ci,
-                        ),
-                        None => (0, Machine::default(), 0, VisitTrack::default(), 0, 0),
-                    }
+        let (start, mut machine, mut visits, lens, keep) = match self.last_processed {
+            Some(last) if from > last => (
+                self.timeline.lower_bound(from),
+                self.machine,
+                self.visits.clone(),
+                self.lens(),
+                self.checkpoints.len(),
+            ),
+            _ => {
+                let ci = self.checkpoints.partition_point(|c| c.key < from);
+                match ci.checked_sub(1).map(|i| &self.checkpoints[i]) {
+                    Some(c) => (
+                        self.timeline.lower_bound(c.key),
+                        c.machine,
+                        c.visits.clone(),
+                        c.lens,
+                        ci,
+                    ),
+                    None => (
+                        0,
+                        Machine::default(),
+                        VisitTrack::default(),
+                        TailLens::default(),
+                        0,
+                    ),
                 }
-            };
+            }
+        };
         let old_open = self.machine.open_trip();
-        let mut old_tail = self.closed.split_off(closed_len);
+        let mut old_tail = self.closed.split_off(lens.trips);
         old_tail.extend(old_open);
-        let mut old_visits = self.closed_visits.split_off(closed_visits_len);
+        let mut old_visits = self.closed_visits.split_off(lens.visits);
         old_visits.extend_from_slice(self.visits.open());
+        let old_detected = self.detected.split_off(lens.detected);
         self.checkpoints.truncate(keep);
         let company_fences = fences.index.company(&self.name.company);
 
@@ -168,9 +191,12 @@ impl VehicleSessions {
                 self.checkpoints.push(Checkpoint {
                     key,
                     machine,
-                    closed_len: self.closed.len(),
                     visits: visits.clone(),
-                    closed_visits_len: self.closed_visits.len(),
+                    lens: TailLens {
+                        trips: self.closed.len(),
+                        visits: self.closed_visits.len(),
+                        detected: self.detected.len(),
+                    },
                 });
             }
             scratch.clear();
@@ -192,43 +218,9 @@ impl VehicleSessions {
                 );
             }
             for detected in scratch.drain(..) {
-                let (kind, time_ms, pos, value) = match detected {
-                    Detected::TripClosed(trip) => {
-                        self.closed.push(trip);
-                        continue;
-                    }
-                    Detected::Overspeed {
-                        since_ms,
-                        speed_dkmh,
-                        pos,
-                    } => (
-                        EventKind::Overspeed,
-                        since_ms,
-                        Some(pos),
-                        f64::from(speed_dkmh) / 10.0,
-                    ),
-                    Detected::MaintenanceDue {
-                        at_ms,
-                        odometer_m,
-                        pos,
-                    } => (
-                        EventKind::MaintenanceDue,
-                        at_ms,
-                        pos,
-                        odometer_m as f64 / 1000.0,
-                    ),
-                };
-                // Once per (kind, time): a re-run after a late item detects it again.
-                if self.reported.insert((kind, time_ms)) {
-                    out.events.push(event_row(
-                        &self.name.company,
-                        &self.name.vehicle,
-                        kind,
-                        time_ms,
-                        pos.map(|p| (p.lat_e7, p.lon_e7)),
-                        None,
-                        Some(value),
-                    ));
+                match detected {
+                    Detected::TripClosed(trip) => self.closed.push(trip),
+                    other => self.detected.extend(MachineEvent::of_detected(&other)),
                 }
             }
             while let Some(p) = pending.next_if(|p| p.key <= key) {
@@ -249,10 +241,16 @@ impl VehicleSessions {
         self.visits = visits;
         self.last_processed = self.timeline.last_key();
 
-        let mut new_tail: Vec<Trip> = self.closed[closed_len..].to_vec();
+        let mut new_tail: Vec<Trip> = self.closed[lens.trips..].to_vec();
         new_tail.extend(self.machine.open_trip());
+        let new_detected = &self.detected[lens.detected..];
+        if old_tail != new_tail || old_detected != new_detected {
+            let old_events = event_changes::events_of(&old_tail, &old_detected);
+            let new_events = event_changes::events_of(&new_tail, new_detected);
+            event_changes::emit(&self.name, &old_events, &new_events, out);
+        }
         self.emit_trip_changes(old_tail, new_tail, out, stats);
-        let mut new_visits = self.closed_visits[closed_visits_len..].to_vec();
+        let mut new_visits = self.closed_visits[lens.visits..].to_vec();
         new_visits.extend_from_slice(self.visits.open());
         crate::trips::visit_changes::emit(&self.name, old_visits, new_visits, out);
         self.emit_live_change(out);
@@ -293,7 +291,6 @@ impl VehicleSessions {
             company: self.name.company.clone(),
             trip: *trip,
         };
-        let mut events = Vec::new();
         for trip in &old {
             if new.binary_search(trip).is_err() {
                 out.trips.push((record(trip), -1));
@@ -301,40 +298,9 @@ impl VehicleSessions {
             }
         }
         for trip in &new {
-            if old.binary_search(trip).is_ok() {
-                continue;
+            if old.binary_search(trip).is_err() {
+                out.trips.push((record(trip), 1));
             }
-            out.trips.push((record(trip), 1));
-            if self.reported.insert((EventKind::TripStart, trip.start_ms)) {
-                events.push((
-                    EventKind::TripStart,
-                    trip.start_ms,
-                    trip.start_pos,
-                    trip.start_ms,
-                    None,
-                ));
-            }
-            if !trip.is_open() && self.reported.insert((EventKind::TripEnd, trip.start_ms)) {
-                let distance = Some(trip.distance_m());
-                events.push((
-                    EventKind::TripEnd,
-                    trip.end_ms,
-                    trip.end_pos,
-                    trip.start_ms,
-                    distance,
-                ));
-            }
-        }
-        for (kind, time_ms, pos, start_ms, value) in events {
-            out.events.push(event_row(
-                &self.name.company,
-                &self.name.vehicle,
-                kind,
-                time_ms,
-                pos,
-                Some(start_ms),
-                value,
-            ));
         }
     }
 
@@ -361,19 +327,17 @@ impl VehicleSessions {
             return;
         }
         self.timeline.evict_before(at);
-        let sealed = self.checkpoints[base].closed_len;
-        let sealed_visits = self.checkpoints[base].closed_visits_len;
-        self.closed.drain(..sealed);
-        self.closed_visits.drain(..sealed_visits);
+        let sealed = self.checkpoints[base].lens;
+        self.closed.drain(..sealed.trips);
+        self.closed_visits.drain(..sealed.visits);
+        self.detected.drain(..sealed.detected);
         self.checkpoints.drain(..base);
         for c in &mut self.checkpoints {
-            c.closed_len -= sealed;
-            c.closed_visits_len -= sealed_visits;
+            c.lens.trips -= sealed.trips;
+            c.lens.visits -= sealed.visits;
+            c.lens.detected -= sealed.detected;
         }
         self.sealed = true;
-        let base_ms = self.checkpoints[0].key.0;
-        self.reported
-            .retain(|&(_, t)| t >= base_ms.saturating_sub(horizon_ms));
         self.min_offset = self.timeline.min_offset().unwrap_or(i64::MAX);
     }
 }
