@@ -28,6 +28,22 @@ QUERIES = {
     "daily_points": f"""SELECT date, count(*), avg(speed_kmh) FROM {table('positions')}
                  GROUP BY date ORDER BY date""",
 }
+# The rollups' questions, answered from positions and trips (DuckDB has no rollups): the same
+# SQL as query_bench's `*_scan` queries.
+HOURLY_CHART = f"""SELECT date_trunc('hour', time) AS hour, count(*), avg(speed_kmh)
+                 FROM {table('positions')} WHERE NOT invalid AND NOT jump GROUP BY 1 ORDER BY 1"""
+TRIPS_LATEST = f"""(SELECT * FROM {table('trips')}
+                 QUALIFY row_number() OVER (PARTITION BY company, vehicle, trip_id ORDER BY version DESC) = 1
+                 AND NOT deleted)"""
+VEHICLE_DAILY = f"""SELECT p.company, p.vehicle, p.date, t.trips, t.distance_m, p.fixes, p.max_speed_kmh FROM
+     (SELECT company, vehicle, date, count(*) AS fixes, max(speed_kmh) AS max_speed_kmh
+      FROM {table('positions')} WHERE NOT invalid AND NOT jump GROUP BY 1, 2, 3) p
+     LEFT JOIN (SELECT company, vehicle, date, count(*) AS trips, sum(distance_m) AS distance_m
+      FROM {TRIPS_LATEST} GROUP BY 1, 2, 3) t
+     ON p.company = t.company AND p.vehicle = t.vehicle AND p.date = t.date
+     ORDER BY p.vehicle, p.date"""
+QUERIES["hourly_chart"] = HOURLY_CHART
+QUERIES["vehicle_daily"] = VEHICLE_DAILY
 
 out = {}
 for name, sql in QUERIES.items():

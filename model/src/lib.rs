@@ -15,4 +15,4 @@ pub use tenancy::{CompanyConfig, Principal, TenancyError, Tenants};
 pub mod trip_rules;
 pub use trip_rules::TripRules;
 pub mod tables;
-pub use tables::{EventKind, PARTITION_COLUMN, Table, partition_dir};
+pub use tables::{EventKind, PARTITION_COLUMN, ROLLUP_SUMS, Rollup, Table, partition_dir};

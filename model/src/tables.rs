@@ -20,16 +20,40 @@ pub enum Table {
     Events,
     Errors,
     GeofenceVisits,
+    /// The rollups' changes (see [`Rollup`]): per vehicle or company, per UTC hour or day.
+    VehicleHourly,
+    VehicleDaily,
+    CompanyHourly,
+    CompanyDaily,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 9] = [
         Table::Positions,
         Table::Trips,
         Table::Events,
         Table::Errors,
         Table::GeofenceVisits,
+        Table::VehicleHourly,
+        Table::VehicleDaily,
+        Table::CompanyHourly,
+        Table::CompanyDaily,
     ];
+
+    /// The rollup a table holds the changes of, if it is a rollup table.
+    pub fn rollup(self) -> Option<Rollup> {
+        match self {
+            Table::VehicleHourly => Some(Rollup::VehicleHourly),
+            Table::VehicleDaily => Some(Rollup::VehicleDaily),
+            Table::CompanyHourly => Some(Rollup::CompanyHourly),
+            Table::CompanyDaily => Some(Rollup::CompanyDaily),
+            Table::Positions
+            | Table::Trips
+            | Table::Events
+            | Table::Errors
+            | Table::GeofenceVisits => None,
+        }
+    }
 
     /// Directory and SQL name.
     pub fn name(self) -> &'static str {
@@ -39,6 +63,10 @@ impl Table {
             Table::Events => "events",
             Table::Errors => "errors",
             Table::GeofenceVisits => "geofence_visits",
+            Table::VehicleHourly => "vehicle_hourly_changes",
+            Table::VehicleDaily => "vehicle_daily_changes",
+            Table::CompanyHourly => "company_hourly_changes",
+            Table::CompanyDaily => "company_daily_changes",
         }
     }
 
@@ -54,6 +82,10 @@ impl Table {
             Table::Events => events_schema(),
             Table::Errors => errors_schema(),
             Table::GeofenceVisits => geofence_visits_schema(),
+            Table::VehicleHourly
+            | Table::VehicleDaily
+            | Table::CompanyHourly
+            | Table::CompanyDaily => rollup_schema(self.rollup().expect("a rollup table")),
         }
     }
 
@@ -65,7 +97,98 @@ impl Table {
             Table::Events => ["vehicle", "time"],
             Table::Errors => ["vehicle", "detected_at"],
             Table::GeofenceVisits => ["vehicle", "enter_time"],
+            Table::VehicleHourly => ["vehicle", "hour"],
+            Table::VehicleDaily => ["vehicle", "day"],
+            Table::CompanyHourly => ["company", "hour"],
+            Table::CompanyDaily => ["company", "day"],
         }
+    }
+}
+
+/// A rollup the dataflow keeps: per (company, vehicle) or per company, per UTC hour or day,
+/// the trips that started in the period (count, distance, driving and idle time) and the
+/// accepted fixes in it (count, speed sum and maximum, first and last time).
+///
+/// Its table holds *changes*, as differential dataflow's updates do: every flush window adds
+/// one row per key that changed, holding what changed (a trip a correction removed counts -1,
+/// its distance negatively). A key's value is the sum of its rows (the maximum speed and the
+/// last fix their maximum, the first fix their minimum); the SQL view named [`Rollup::view`]
+/// sums them, and compaction merges each key's rows into one. Sums are exact integers
+/// (millimetres, milliseconds, tenths of km/h), so the order rows are summed in does not
+/// matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rollup {
+    VehicleHourly,
+    VehicleDaily,
+    CompanyHourly,
+    CompanyDaily,
+}
+
+/// The columns of a rollup's change rows summed per key.
+pub const ROLLUP_SUMS: [&str; 6] = [
+    "trips",
+    "distance_mm",
+    "moving_ms",
+    "idle_ms",
+    "fixes",
+    "speed_sum_dkmh",
+];
+
+impl Rollup {
+    pub const ALL: [Rollup; 4] = [
+        Rollup::VehicleHourly,
+        Rollup::VehicleDaily,
+        Rollup::CompanyHourly,
+        Rollup::CompanyDaily,
+    ];
+
+    pub fn table(self) -> Table {
+        match self {
+            Rollup::VehicleHourly => Table::VehicleHourly,
+            Rollup::VehicleDaily => Table::VehicleDaily,
+            Rollup::CompanyHourly => Table::CompanyHourly,
+            Rollup::CompanyDaily => Table::CompanyDaily,
+        }
+    }
+
+    /// The SQL view of the rollup's current values.
+    pub fn view(self) -> &'static str {
+        match self {
+            Rollup::VehicleHourly => "vehicle_hourly",
+            Rollup::VehicleDaily => "vehicle_daily",
+            Rollup::CompanyHourly => "company_hourly",
+            Rollup::CompanyDaily => "company_daily",
+        }
+    }
+
+    pub fn per_vehicle(self) -> bool {
+        matches!(self, Rollup::VehicleHourly | Rollup::VehicleDaily)
+    }
+
+    /// The period's column: `hour` or `day` (its start, UTC).
+    pub fn period_column(self) -> &'static str {
+        match self {
+            Rollup::VehicleHourly | Rollup::CompanyHourly => "hour",
+            Rollup::VehicleDaily | Rollup::CompanyDaily => "day",
+        }
+    }
+
+    /// The period's length, ms.
+    pub fn period_ms(self) -> i64 {
+        match self {
+            Rollup::VehicleHourly | Rollup::CompanyHourly => 3_600_000,
+            Rollup::VehicleDaily | Rollup::CompanyDaily => 86_400_000,
+        }
+    }
+
+    /// The columns that identify a row's key.
+    pub fn key_columns(self) -> Vec<&'static str> {
+        let mut key = vec!["company"];
+        if self.per_vehicle() {
+            key.push("vehicle");
+        }
+        key.push(self.period_column());
+        key
     }
 }
 
@@ -230,6 +353,30 @@ fn geofence_visits_schema() -> SchemaRef {
         f("exit_lat", DataType::Float64, true),
         f("exit_lon", DataType::Float64, true),
     ]))
+}
+
+fn rollup_schema(rollup: Rollup) -> SchemaRef {
+    let mut fields = vec![f("company", DataType::Utf8, false)];
+    if rollup.per_vehicle() {
+        fields.push(f("vehicle", DataType::Utf8, false));
+    }
+    fields.extend([
+        // The period's start (UTC); the partition is its date.
+        f(rollup.period_column(), ts(), false),
+        // Trips that started in the period (net: a correction that removes one counts -1).
+        f("trips", DataType::Int64, false),
+        f("distance_mm", DataType::Int64, false),
+        f("moving_ms", DataType::Int64, false),
+        f("idle_ms", DataType::Int64, false),
+        // Accepted fixes (neither invalid nor a jump) in the period.
+        f("fixes", DataType::Int64, false),
+        f("speed_sum_dkmh", DataType::Int64, false),
+        // Null while the row holds no fix.
+        f("max_speed_dkmh", DataType::Int32, true),
+        f("first_fix", ts(), true),
+        f("last_fix", ts(), true),
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 fn errors_schema() -> SchemaRef {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fleetflow_model::TripRules;
+use fleetflow_model::{Table, TripRules};
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::ProbeHandle;
@@ -26,6 +26,7 @@ use fleetflow_geofences::Geofences;
 use fleetflow_live_store::store::{LiveStore, LiveStoreConfig};
 use fleetflow_tables::commit_log::{CommitError, CommitLog, ReadHold};
 use fleetflow_tables::compaction::{CompactionConfig, CompactionReport, Compactor};
+use fleetflow_tables::retention::{RetentionConfig, RetentionStats};
 
 /// `[pipeline]` in the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +59,8 @@ pub struct PipelineConfig {
     pub trips: TripRules,
     /// Background merging of small files (`[pipeline.compaction]`).
     pub compaction: CompactionConfig,
+    /// How many days of each table to keep (`[pipeline.retention]`; default: all).
+    pub retention: RetentionConfig,
     /// The live views (`[pipeline.live]`).
     pub live: LiveConfig,
 }
@@ -125,6 +128,7 @@ impl Default for PipelineConfig {
             horizon_secs: 3600,
             trips: TripRules::default(),
             compaction: CompactionConfig::default(),
+            retention: RetentionConfig::default(),
             live: LiveConfig::default(),
         }
     }
@@ -189,6 +193,10 @@ pub struct PipelineStats {
     pub compacted_files: AtomicU64,
     pub compacted_bytes_in: AtomicU64,
     pub compacted_bytes_out: AtomicU64,
+    /// Rollup change rows written.
+    pub rollups_written: AtomicU64,
+    /// What retention removed.
+    pub retention: Arc<RetentionStats>,
 }
 
 impl PipelineStats {
@@ -197,12 +205,19 @@ impl PipelineStats {
         self.last_commit_epoch
             .store(summary.upto_epoch, Ordering::Relaxed);
         for (table, rows) in &summary.rows {
-            let counter = match table.as_str() {
-                "positions" => &self.positions_written,
-                "trips" => &self.trips_written,
-                "events" => &self.events_written,
-                "geofence_visits" => &self.visits_written,
-                _ => &self.errors_written,
+            let Some(table) = Table::from_name(table) else {
+                continue;
+            };
+            let counter = match table {
+                Table::Positions => &self.positions_written,
+                Table::Trips => &self.trips_written,
+                Table::Events => &self.events_written,
+                Table::GeofenceVisits => &self.visits_written,
+                Table::Errors => &self.errors_written,
+                Table::VehicleHourly
+                | Table::VehicleDaily
+                | Table::CompanyHourly
+                | Table::CompanyDaily => &self.rollups_written,
             };
             counter.fetch_add(*rows, Ordering::Relaxed);
         }
@@ -328,6 +343,8 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
     let log = CommitLog::new(&job.data_dir).with_read_hold(job.read_hold.clone());
     let sink = SinkConfig::new(log, flush_ms, resume);
     let compaction = job.config.compaction.clone();
+    let retention = job.config.retention.clone();
+    retention.limits().map_err(PipelineError::Config)?;
     let rules = job
         .company_rules
         .iter()
@@ -357,12 +374,16 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         let stats = worker_stats.clone();
         let live = worker_live.clone();
         // The compactor commits beside the committer, worker 0.
-        let compactor = (worker.index() == 0 && compaction.enabled)
+        let compactor = (worker.index() == 0 && (compaction.enabled || !retention.days.is_empty()))
             .then(|| {
                 let stats = stats.clone();
-                Compactor::spawn(sink.commits.clone(), compaction.clone(), move |r| {
-                    stats.record_compaction(r)
-                })
+                Compactor::spawn(
+                    sink.commits.clone(),
+                    compaction.clone(),
+                    retention.clone(),
+                    stats.retention.clone(),
+                    move |r| stats.record_compaction(r),
+                )
             })
             .flatten();
         // How far the commits have come: the source's flow control reads it.

@@ -17,6 +17,7 @@
 
 pub mod job;
 pub mod live;
+pub mod rollups;
 pub mod rows;
 pub mod sink;
 pub mod source;

@@ -218,17 +218,22 @@ fn psql_lists_tables_and_views_and_answers_what_clients_ask() {
     assert_eq!(
         ok(&psql(&s, "acme", ACME, "\\dt")),
         [
+            "public|company_daily_changes|table|fleetflow",
+            "public|company_hourly_changes|table|fleetflow",
             "public|errors|table|fleetflow",
             "public|events|table|fleetflow",
             "public|geofence_visits|table|fleetflow",
             "public|positions|table|fleetflow",
             "public|trips|table|fleetflow",
+            "public|vehicle_daily_changes|table|fleetflow",
+            "public|vehicle_hourly_changes|table|fleetflow",
         ]
     );
     let views = ok(&psql(&s, "acme", ACME, "\\dv"));
     assert!(
         views.contains(&"public|trips_latest|view|fleetflow".to_owned())
             && views.contains(&"public|geofence_visits_latest|view|fleetflow".to_owned())
+            && views.contains(&"public|vehicle_daily|view|fleetflow".to_owned())
             && views.contains(&"public|live_vehicles|view|fleetflow".to_owned()),
         "{views:?}"
     );

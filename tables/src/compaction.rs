@@ -10,6 +10,9 @@
 //! the partition directory switches in one atomic exchange ([`crate::partition_swap`]), so a
 //! glob reader sees either the inputs or the merge, never both, never neither.
 //!
+//! A rollup table's merge is also consolidated: its change rows become one per key
+//! ([`crate::rollup_consolidation`]).
+//!
 //! The compactor runs beside worker 0 (the committer) and commits through the same
 //! [`CommitWriter`]; only the sink adds files and only the compactor removes them, so its inputs
 //! are still there when it commits, and files the sink adds meanwhile stay in the directory.
@@ -35,6 +38,8 @@ use serde::{Deserialize, Serialize};
 use crate::commit_log::{CommitError, CommitWriter, DataFile, now_ms};
 use crate::parquet_file::{FileKind, write_file};
 use crate::partition_swap;
+use crate::retention::{RetentionConfig, RetentionStats, retain_once};
+use crate::rollup_consolidation::consolidate;
 use crate::sorted_merge::merge_sorted;
 
 /// `[pipeline.compaction]` in the config file.
@@ -303,7 +308,13 @@ pub fn compact_once(
             let Some(inputs) = pick(files, config) else {
                 continue;
             };
-            let batch = merge(&data_dir, table, &inputs)?;
+            let mut batch = merge(&data_dir, table, &inputs)?;
+            if let Some(rollup) = table.rollup() {
+                batch = consolidate(rollup, &batch).map_err(|source| CompactionError::Arrow {
+                    path: data_dir.join(&inputs[0].path),
+                    source,
+                })?;
+            }
             let name = format!("part-c{}-{}.parquet", now_ms(), report.merges);
             let path = format!("{partition}/{name}");
             let staged = format!("_fleetflow/staging/compaction/{path}");
@@ -353,11 +364,15 @@ pub struct Compactor {
 }
 
 impl Compactor {
-    /// Starts compacting every `interval_secs`; `on_report` sees each pass that merged
-    /// something. Returns `None` (and says why) when the filesystem lacks the atomic exchange.
+    /// Starts compacting (when `config.enabled`) and applying `retention` every
+    /// `interval_secs`; `on_report` sees each pass that merged something, `retained` counts
+    /// what retention removed. Returns `None` (and says why) when the filesystem lacks the
+    /// atomic exchange.
     pub fn spawn(
         writer: Arc<CommitWriter>,
         config: CompactionConfig,
+        retention: RetentionConfig,
+        retained: Arc<RetentionStats>,
         on_report: impl Fn(&CompactionReport) + Send + 'static,
     ) -> Option<Compactor> {
         let scratch = writer.log().data_dir().join("_fleetflow");
@@ -383,8 +398,13 @@ impl Compactor {
             .spawn(move || {
                 lower_priority();
                 let mut known = FileRows::default();
+                let retains = !retention.days.is_empty();
                 while !sleep_unless_stopped(&stopping, interval) {
-                    match compact_once(&writer, &config, &mut known) {
+                    let compacted = match config.enabled {
+                        true => compact_once(&writer, &config, &mut known),
+                        false => Ok(CompactionReport::default()),
+                    };
+                    match compacted {
                         Ok(report) if report.merges > 0 => on_report(&report),
                         Ok(_) => {}
                         Err(CompactionError::Commit(error)) => {
@@ -394,6 +414,18 @@ impl Compactor {
                             return;
                         }
                         Err(error) => tracing::warn!(%error, "compaction skipped a merge"),
+                    }
+                    if retains {
+                        match retain_once(&writer, &retention, now_ms()) {
+                            Ok(report) => retained.record(&report),
+                            Err(error @ CommitError::Io { .. }) => {
+                                tracing::warn!(%error, "retention skipped a pass");
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "retention commit failed; compactor stops");
+                                return;
+                            }
+                        }
                     }
                     if let Err(error) = writer.log().prune_retired(grace) {
                         tracing::warn!(%error, "cannot delete retired partition directories");

@@ -10,5 +10,7 @@ pub mod compaction;
 pub mod list_file;
 pub mod parquet_file;
 pub mod partition_swap;
+pub mod retention;
+pub mod rollup_consolidation;
 pub mod sorted_merge;
 pub mod table_reader;

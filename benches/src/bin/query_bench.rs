@@ -3,7 +3,11 @@
 //! DuckDB (PyPI) on the same files in the same run:
 //! - one vehicle's route for one day (goal < 50 ms);
 //! - a fleet-wide daily distance aggregate over `trips_latest`;
-//! - a fleet-wide scan of every position per day.
+//! - a fleet-wide scan of every position per day;
+//! - the fleet's hourly chart (fixes and mean speed per hour) and the daily per-vehicle table
+//!   (trips, distance, fixes, top speed), from the rollups (`company_hourly`, `vehicle_daily`)
+//!   and from `positions` and `trips` (`*_scan`); DuckDB always from `positions` and `trips`
+//!   (issue 43).
 //!
 //! `--points` sets the size (default 10 million; the goal is 10^9). DuckDB runs through the
 //! interpreter in `TEST_PYTHON` (`scripts/python-env test`), skipped when it is not set.
@@ -93,6 +97,23 @@ fn main() -> anyhow::Result<()> {
             "SELECT date, count(*), avg(speed_kmh) FROM positions GROUP BY date ORDER BY date"
                 .to_owned(),
         ),
+        (
+            "hourly_chart",
+            "SELECT hour, sum(fixes), sum(fixes * mean_speed_kmh) / sum(fixes) FROM company_hourly \
+             GROUP BY hour ORDER BY hour"
+                .to_owned(),
+        ),
+        ("hourly_chart_scan", HOURLY_CHART_SCAN.to_owned()),
+        (
+            "vehicle_daily",
+            "SELECT company, vehicle, day, trips, distance_m, fixes, max_speed_kmh \
+             FROM vehicle_daily ORDER BY vehicle, day"
+                .to_owned(),
+        ),
+        (
+            "vehicle_daily_scan",
+            VEHICLE_DAILY_SCAN.replace("{trips}", "trips_latest"),
+        ),
     ];
 
     let runtime = tokio::runtime::Runtime::new()?;
@@ -148,12 +169,12 @@ fn main() -> anyhow::Result<()> {
         args.runs
     );
     println!(
-        "{:<16} {:>12} {:>12} {:>8} {:>10}",
+        "{:<20} {:>12} {:>12} {:>8} {:>10}",
         "query", "fleetflow ms", "DuckDB ms", "ratio", "rows"
     );
     for (name, ms, rows) in ours {
         let theirs = duckdb.as_ref().and_then(|d| {
-            let mut t: Vec<f64> = d[*name]
+            let mut t: Vec<f64> = d[name.trim_end_matches("_scan")]
                 .as_array()?
                 .iter()
                 .filter_map(serde_json::Value::as_f64)
@@ -162,13 +183,13 @@ fn main() -> anyhow::Result<()> {
         });
         match theirs {
             Some(t) => println!(
-                "{name:<16} {:>12.1} {:>12.1} {:>8.2} {rows:>10}",
+                "{name:<20} {:>12.1} {:>12.1} {:>8.2} {rows:>10}",
                 ms * 1e3,
                 t * 1e3,
                 ms / t
             ),
             None => println!(
-                "{name:<16} {:>12.1} {:>12} {:>8} {rows:>10}",
+                "{name:<20} {:>12.1} {:>12} {:>8} {rows:>10}",
                 ms * 1e3,
                 "-",
                 "-"
@@ -181,6 +202,20 @@ fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The hourly chart from every position (DuckDB's query too).
+const HOURLY_CHART_SCAN: &str = "SELECT date_trunc('hour', time) AS hour, count(*), avg(speed_kmh) \
+     FROM positions WHERE NOT invalid AND NOT jump GROUP BY 1 ORDER BY 1";
+
+/// The daily per-vehicle table from positions and the current trips (`{trips}`).
+const VEHICLE_DAILY_SCAN: &str = "SELECT p.company, p.vehicle, p.date, t.trips, t.distance_m, \
+     p.fixes, p.max_speed_kmh FROM \
+     (SELECT company, vehicle, date, count(*) AS fixes, max(speed_kmh) AS max_speed_kmh \
+      FROM positions WHERE NOT invalid AND NOT jump GROUP BY 1, 2, 3) p \
+     LEFT JOIN (SELECT company, vehicle, date, count(*) AS trips, sum(distance_m) AS distance_m \
+      FROM {trips} GROUP BY 1, 2, 3) t \
+     ON p.company = t.company AND p.vehicle = t.vehicle AND p.date = t.date \
+     ORDER BY p.vehicle, p.date";
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);

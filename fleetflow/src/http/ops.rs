@@ -136,6 +136,17 @@ struct PipelineStatus {
     /// Per Kafka partition, the next offset the tables do not yet hold.
     committed_offsets: std::collections::BTreeMap<i32, i64>,
     compaction: CompactionStatus,
+    retention: RetentionStatus,
+}
+
+/// What retention keeps and has removed (`[pipeline.retention]`).
+#[derive(Debug, Serialize)]
+struct RetentionStatus {
+    /// Per table with a limit: the first date kept (UTC).
+    first_date_kept: std::collections::BTreeMap<String, String>,
+    partitions_removed: u64,
+    files_removed: u64,
+    bytes_removed: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -152,6 +163,8 @@ fn pipeline_status(stats: &PipelineStats) -> PipelineStatus {
         ("trips", &stats.trips_written),
         ("events", &stats.events_written),
         ("errors", &stats.errors_written),
+        ("geofence_visits", &stats.visits_written),
+        ("rollups", &stats.rollups_written),
     ]
     .into_iter()
     .map(|(t, c)| (t, c.load(Ordering::Relaxed)))
@@ -172,6 +185,24 @@ fn pipeline_status(stats: &PipelineStats) -> PipelineStatus {
             files_replaced: stats.compacted_files.load(Ordering::Relaxed),
             bytes_in: stats.compacted_bytes_in.load(Ordering::Relaxed),
             bytes_out: stats.compacted_bytes_out.load(Ordering::Relaxed),
+        },
+        retention: RetentionStatus {
+            first_date_kept: stats
+                .retention
+                .cutoffs
+                .lock()
+                .map(|c| {
+                    c.iter()
+                        .map(|(table, day)| {
+                            let date = fleetflow_model::partition_dir(day * 86_400_000);
+                            (table.clone(), date.trim_start_matches("date=").to_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            partitions_removed: stats.retention.partitions.load(Ordering::Relaxed),
+            files_removed: stats.retention.files.load(Ordering::Relaxed),
+            bytes_removed: stats.retention.bytes.load(Ordering::Relaxed),
         },
     }
 }
@@ -235,6 +266,37 @@ fn pipeline_metrics(stats: &PipelineStats, out: &mut String) {
         "counter",
         "Small files replaced by compaction merges.",
         &one(status.compaction.files_replaced),
+    );
+    metric(
+        "fleetflow_pipeline_retention_partitions_removed_total",
+        "counter",
+        "Date partitions retention removed.",
+        &one(status.retention.partitions_removed),
+    );
+    metric(
+        "fleetflow_pipeline_retention_bytes_removed_total",
+        "counter",
+        "Bytes of the files retention removed.",
+        &one(status.retention.bytes_removed),
+    );
+    let first_kept: Vec<(String, u64)> = stats
+        .retention
+        .cutoffs
+        .lock()
+        .map(|c| {
+            c.iter()
+                .map(|(table, day)| {
+                    let ms = u64::try_from(day * 86_400_000).unwrap_or(0);
+                    (format!("{{table=\"{table}\"}}"), ms)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    metric(
+        "fleetflow_pipeline_retention_first_kept_ms",
+        "gauge",
+        "Per table with a retention limit: the start (epoch ms) of the first date kept.",
+        &first_kept,
     );
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
-use fleetflow_model::{Table, partition_dir};
+use fleetflow_model::{Rollup, Table, partition_dir};
 use parquet::errors::ParquetError;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
@@ -29,6 +29,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::frontier::MutableAntichain;
 
+use crate::rollups::rollup_changes::RollupChanges;
 use crate::rows::{ErrorRow, EventRow, PositionRow, TripRecord, VisitRecord};
 use crate::sink::table_batches::{self, Detected, Version};
 use crate::sink::window_writer::{QUEUED_WINDOWS, WindowJob, WindowWriter};
@@ -105,6 +106,8 @@ struct WindowData {
     positions: Vec<PositionRow>,
     events: Vec<Detected<EventRow>>,
     errors: Vec<Detected<ErrorRow>>,
+    /// What the window's fixes and trip changes change in the rollups, kept as they arrive.
+    rollups: RollupChanges,
 }
 
 /// One window for the [`WindowWriter`]: its files are named after its end and the worker.
@@ -211,6 +214,9 @@ fn write_windows<'scope>(
         move |frontiers| {
             trips_in.for_each(|cap, data| {
                 if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
+                    w.data
+                        .rollups
+                        .add_trips(data.iter().map(|(t, _, d)| (t, *d)));
                     w.data.trips.extend(data.drain(..).map(|(t, _, d)| (t, d)));
                 }
             });
@@ -221,6 +227,7 @@ fn write_windows<'scope>(
             });
             positions_in.for_each(|cap, data| {
                 if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
+                    w.data.rollups.add_positions(data);
                     w.data.positions.append(data);
                 }
             });
@@ -321,6 +328,14 @@ fn write_window(
     }
     for (day, mut part) in group_by_day(std::mem::take(&mut rows.errors), |e| e.detected_ms) {
         out.write(Table::Errors, day, [table_batches::errors(&mut part)])?;
+    }
+    let rollups = std::mem::take(&mut rows.rollups);
+    if !rollups.is_empty() {
+        for rollup in Rollup::ALL {
+            for (day, part) in group_by_day(rollups.rows(rollup), |(k, _)| k.start_ms) {
+                out.write(rollup.table(), day, [table_batches::rollup(rollup, &part)])?;
+            }
+        }
     }
     Ok(out.files)
 }

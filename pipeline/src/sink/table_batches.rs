@@ -9,8 +9,9 @@ use arrow::array::{
     StringArray, StringBuilder, TimestampMillisecondArray,
 };
 use arrow::error::ArrowError;
-use fleetflow_model::{E7, Table};
+use fleetflow_model::{E7, Rollup, Table};
 
+use crate::rollups::rollup_changes::{RollupKey, RollupValue};
 use crate::rows::{ErrorRow, EventRow, TripRecord, VisitRecord};
 use fleetflow_live_store::trip::Trip;
 
@@ -255,4 +256,38 @@ pub fn errors(rows: &mut [Detected<ErrorRow>]) -> Result<RecordBatch, ArrowError
             ts(r.iter().map(|e| Some(e.detected_ms))),
         ],
     )
+}
+
+/// A rollup's change rows (sorted as [`crate::rollups::rollup_changes::RollupChanges::rows`]
+/// returns them).
+pub fn rollup(
+    rollup: Rollup,
+    rows: &[(RollupKey, RollupValue)],
+) -> Result<RecordBatch, ArrowError> {
+    let int = |f: fn(&RollupValue) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, v)| f(v))))
+    };
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|(k, _)| &*k.company),
+    ))];
+    if rollup.per_vehicle() {
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(k, _)| k.vehicle.as_deref().unwrap_or("")),
+        )));
+    }
+    columns.extend([
+        ts(rows.iter().map(|(k, _)| Some(k.start_ms))),
+        int(|v| v.trips),
+        int(|v| v.distance_mm),
+        int(|v| v.moving_ms),
+        int(|v| v.idle_ms),
+        int(|v| v.fixes),
+        int(|v| v.speed_sum_dkmh),
+        Arc::new(Int32Array::from_iter(
+            rows.iter().map(|(_, v)| v.max_speed_dkmh),
+        )),
+        ts(rows.iter().map(|(_, v)| v.first_fix_ms)),
+        ts(rows.iter().map(|(_, v)| v.last_fix_ms)),
+    ]);
+    batch(rollup.table(), columns)
 }

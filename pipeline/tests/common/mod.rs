@@ -2,6 +2,9 @@
 //! duplicates and late records; its arrival cut into epochs of varying size; and one epoch of
 //! the sessionizer alone.
 
+// Each test binary uses part of what is here.
+#![allow(dead_code)]
+
 use fleetflow_model::TelemetryRecord;
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::{Outputs, Provenance, Sessionizer};

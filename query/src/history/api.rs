@@ -25,7 +25,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use datafusion::common::ScalarValue;
-use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{Expr, SortExpr, cast, col, lit, not};
 use datafusion::prelude::DataFrame;
 use fleetflow_model::Principal;
@@ -169,7 +169,8 @@ struct Read {
 enum Rows {
     /// These columns of each row.
     Columns(Vec<Expr>),
-    /// Distance, driving seconds and trips per group of these keys.
+    /// Distance, driving seconds and trips per group of these keys, from a rollup view
+    /// (`vehicle_daily`, `company_daily`).
     TotalsBy(Vec<Expr>),
 }
 
@@ -182,7 +183,7 @@ async fn read(api: &SqlApi, principal: &Principal, read: Read) -> Result<SqlAnsw
             Box::pin(async move {
                 let rows = ctx.table(r.table).await?.filter(r.filter.clone())?;
                 let rows = match &r.rows {
-                    Rows::TotalsBy(group) => trip_totals(rows, group.clone())?,
+                    Rows::TotalsBy(group) => rollup_totals(rows, group.clone())?,
                     Rows::Columns(columns) => rows.select(columns.clone())?,
                 };
                 rows.sort(r.order.clone())?.limit(0, r.limit)
@@ -352,14 +353,14 @@ fn day_range(p: &Params) -> Result<(i64, i64), QueryError> {
     Ok((from, to))
 }
 
-/// Distance, driving seconds and trips of `trips` per `group`.
-fn trip_totals(trips: DataFrame, group: Vec<Expr>) -> datafusion::error::Result<DataFrame> {
-    trips.aggregate(
+/// Distance, driving seconds and trips of a rollup view's `rows` per `group`.
+fn rollup_totals(rows: DataFrame, group: Vec<Expr>) -> datafusion::error::Result<DataFrame> {
+    rows.aggregate(
         group,
         vec![
             sum(col("distance_m")).alias("distance_m"),
-            sum(col("moving_s")).alias("driving_s"),
-            count(lit(1)).alias("trips"),
+            sum(col("driving_s")).alias("driving_s"),
+            sum(col("trips")).alias("trips"),
         ],
     )
 }
@@ -373,6 +374,11 @@ async fn daily(
     let (principal, p, company) = open(&api, &headers, raw, &["vehicle", "from", "to", "days"])?;
     let (from, to) = day_range(&p)?;
     let vehicle = vehicle_filter(&p);
+    // The trips that started on each day, from the rollups.
+    let table = match vehicle {
+        Some(_) => "vehicle_daily",
+        None => "company_daily",
+    };
     let filter = and_all(
         [
             Some(col("date").between(date(from), date(to))),
@@ -383,7 +389,7 @@ async fn daily(
         .flatten(),
     );
     let per_day = Read {
-        table: "trips_latest",
+        table,
         filter,
         rows: Rows::TotalsBy(vec![cast(col("date"), DataType::Int32).alias("day")]),
         order: vec![col("day").sort(true, false)],
@@ -431,7 +437,7 @@ async fn top(
             .flatten(),
     );
     let by_vehicle = Read {
-        table: "trips_latest",
+        table: "vehicle_daily",
         filter,
         rows: Rows::TotalsBy(vec![col("company"), col("vehicle")]),
         order: vec![

@@ -7,8 +7,10 @@
 //! every trip row agrees with its positions (distance is the sum of the fix-to-fix distances).
 //! To exercise `trips_latest`, the first trip of the first vehicle has an older, shorter
 //! version 1 before its current version 2, and each day one extra trip of that vehicle exists
-//! only as a deleted version.
+//! only as a deleted version. The rollups (`vehicle_hourly_changes`, ...) hold one row per key,
+//! as compaction leaves them, computed from those fixes and current trips.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use arrow::array::{
 };
 use arrow::error::ArrowError;
 use fleetflow_model::geo::{LatLonE7, haversine_m};
-use fleetflow_model::{Table, partition_dir};
+use fleetflow_model::{Rollup, Table, partition_dir};
 use fleetflow_tables::parquet_file::{FileKind, writer_properties};
 use parquet::arrow::ArrowWriter;
 use parquet::errors::ParquetError;
@@ -93,11 +95,13 @@ pub fn write_history(data_dir: &Path, shape: &HistoryShape) -> Result<Written, P
         let dir = partition_dir(day_ms);
         let mut positions = Positions::new(shape, day_ms);
         let mut trips = TripRows::default();
+        let mut rollups = Rollups::default();
         let mut events = Vec::new();
         let mut writer = TableWriter::open(data_dir, Table::Positions, &dir, shape)?;
         for v in 0..shape.vehicles {
             for t in 0..shape.trips_per_day {
                 let trip = positions.drive(v, t);
+                rollups.add(shape, v, &trip, &positions);
                 events.push((v, trip.start_ms, "ignition_on", Some(trip.trip_id.clone())));
                 events.push((v, trip.end_ms, "ignition_off", Some(trip.trip_id.clone())));
                 if v == 0 && t == 0 {
@@ -141,8 +145,115 @@ pub fn write_history(data_dir: &Path, shape: &HistoryShape) -> Result<Written, P
             shape,
             &errors_batch(shape, day_ms)?,
         )?;
+        for rollup in Rollup::ALL {
+            let batch = rollups.batch(rollup)?;
+            written.bytes += write_one(data_dir, rollup.table(), &dir, shape, &batch)?;
+        }
     }
     Ok(written)
+}
+
+/// A rollup row: the sums of `fleetflow_model::ROLLUP_SUMS`, maximum speed (0.1 km/h), first
+/// and last fix.
+#[derive(Debug, Clone, Copy, Default)]
+struct RollupRow {
+    sums: [i64; 6],
+    max_speed: i32,
+    first: i64,
+    last: i64,
+}
+
+/// One day's rollups per (vehicle, hour, company).
+#[derive(Default)]
+struct Rollups(BTreeMap<(String, i64, String), RollupRow>);
+
+impl Rollups {
+    fn at(&mut self, company: &str, vehicle: &str, time_ms: i64) -> &mut RollupRow {
+        let hour = time_ms.div_euclid(3_600_000) * 3_600_000;
+        self.0
+            .entry((vehicle.to_owned(), hour, company.to_owned()))
+            .or_insert(RollupRow {
+                first: i64::MAX,
+                ..RollupRow::default()
+            })
+    }
+
+    /// Vehicle `v`'s trip, current, with its fixes: the last `points_per_trip` of `positions`.
+    fn add(&mut self, shape: &HistoryShape, v: usize, trip: &TripRow, positions: &Positions) {
+        let (company, vehicle) = (company_name(v % shape.companies), vehicle_name(v));
+        // A trip's measures: metres to mm, its whole duration moving, none idle.
+        let row = self.at(&company, &vehicle, trip.start_ms);
+        row.sums[0] += 1;
+        row.sums[1] += (trip.distance_m * 1000.0).round() as i64;
+        row.sums[2] += trip.end_ms - trip.start_ms;
+        let n = positions.len();
+        for i in n - shape.points_per_trip..n {
+            let (time, speed) = (positions.time[i], positions.speed[i]);
+            let dkmh = (f64::from(speed) * 10.0).round() as i64;
+            let row = self.at(&company, &vehicle, time);
+            row.sums[4] += 1;
+            row.sums[5] += dkmh;
+            row.max_speed = row.max_speed.max(dkmh as i32);
+            row.first = row.first.min(time);
+            row.last = row.last.max(time);
+        }
+    }
+
+    /// `rollup`'s rows, sorted as its files are.
+    fn batch(&self, rollup: Rollup) -> Result<RecordBatch, ArrowError> {
+        let period = rollup.period_ms();
+        let mut rows: BTreeMap<(String, i64, String), RollupRow> = BTreeMap::new();
+        for ((vehicle, hour, company), r) in &self.0 {
+            let start = hour.div_euclid(period) * period;
+            let key = match rollup.per_vehicle() {
+                true => (vehicle.clone(), start, company.clone()),
+                false => (company.clone(), start, String::new()),
+            };
+            let row = rows.entry(key).or_insert(RollupRow {
+                first: i64::MAX,
+                ..RollupRow::default()
+            });
+            for (a, b) in row.sums.iter_mut().zip(r.sums) {
+                *a += b;
+            }
+            row.max_speed = row.max_speed.max(r.max_speed);
+            row.first = row.first.min(r.first);
+            row.last = row.last.max(r.last);
+        }
+        let has_fixes = |r: &RollupRow| r.sums[4] > 0;
+        let time = |values: Vec<Option<i64>>| -> ArrayRef {
+            Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+        };
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if rollup.per_vehicle() {
+            columns.push(Arc::new(StringArray::from_iter_values(
+                rows.keys().map(|k| k.2.as_str()),
+            )));
+        }
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.keys().map(|k| k.0.as_str()),
+        )));
+        columns.push(time(rows.keys().map(|k| Some(k.1)).collect()));
+        for s in 0..6 {
+            columns.push(Arc::new(Int64Array::from_iter_values(
+                rows.values().map(|r| r.sums[s]),
+            )));
+        }
+        columns.push(Arc::new(Int32Array::from_iter(
+            rows.values().map(|r| has_fixes(r).then_some(r.max_speed)),
+        )));
+        columns.push(time(
+            rows.values()
+                .map(|r| has_fixes(r).then_some(r.first))
+                .collect(),
+        ));
+        columns.push(time(
+            rows.values()
+                .map(|r| has_fixes(r).then_some(r.last))
+                .collect(),
+        ));
+        RecordBatch::try_new(rollup.table().schema(), columns)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -272,8 +272,14 @@ impl SqlEngine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         let mut relations = Vec::new();
+        let cutoffs = fleetflow_tables::retention::read_cutoffs(&self.inner.data_dir);
         for table in Table::ALL {
-            let scoped = scoped(table.name(), self.history_table(table)?, principal)?;
+            let retained = crate::sql::retention_scope::retained(
+                table.name(),
+                self.history_table(table)?,
+                cutoffs.first_day(table),
+            )?;
+            let scoped = scoped(table.name(), retained, principal)?;
             if let Some((name, latest)) = crate::sql::trips_latest::view_of(table, &scoped)? {
                 relations.push((name, Relation::View, latest.schema()));
                 ctx.register_table(name, latest)?;

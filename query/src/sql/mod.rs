@@ -13,6 +13,8 @@ pub mod format;
 pub mod live_tables;
 pub mod params;
 pub mod plan;
+pub mod retention_scope;
+pub mod rollup_view;
 pub mod status;
 pub mod supplied;
 pub mod tenant_scope;

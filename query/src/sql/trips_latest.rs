@@ -28,8 +28,9 @@ pub fn view(trips: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
     latest("trips", trips, &KEY)
 }
 
-/// The latest-version view a versioned table has (`trips_latest`, `geofence_visits_latest`),
-/// over the table already scoped to the caller.
+/// The view a table has over it, already scoped to the caller: the latest-version views of the
+/// versioned tables (`trips_latest`, `geofence_visits_latest`), the current values of the
+/// rollups (`vehicle_hourly`, ... over `vehicle_hourly_changes`, ...).
 pub fn view_of(
     table: Table,
     scoped: &Arc<dyn TableProvider>,
@@ -40,6 +41,11 @@ pub fn view_of(
             "geofence_visits_latest",
             latest("geofence_visits", scoped.clone(), &VISIT_KEY)?,
         )),
+        Table::VehicleHourly | Table::VehicleDaily | Table::CompanyHourly | Table::CompanyDaily => {
+            let rollup = table.rollup().expect("a rollup table");
+            let view = crate::sql::rollup_view::view(rollup, scoped.clone())?;
+            Some((rollup.view(), view))
+        }
         Table::Positions | Table::Events | Table::Errors => None,
     })
 }
