@@ -222,7 +222,9 @@ fn plain_values(dir: &Path, rollup: Rollup) -> Values {
         }
     }
     // The current version of each trip: its highest, unless deleted.
-    let mut trips: BTreeMap<(String, String), (i64, bool, Key, [i64; 3])> = BTreeMap::new();
+    // Per (company, trip id): version, deleted, key, (distance mm, moving ms, idle ms).
+    type TripVersion = (i64, bool, Key, [i64; 3]);
+    let mut trips: BTreeMap<(String, String), TripVersion> = BTreeMap::new();
     for b in read_table(dir, Table::Trips).unwrap() {
         for i in 0..b.num_rows() {
             let (company, vehicle) = (text(&b, "company", i), text(&b, "vehicle", i));

@@ -106,12 +106,14 @@ mod tests {
     use super::*;
     use arrow::array::StringArray;
 
-    fn changes(rows: &[(&str, &str, i64, i64, i64, Option<i32>)]) -> RecordBatch {
-        // (company, vehicle, hour, trips, fixes, max speed)
-        let int = |f: fn(&(&str, &str, i64, i64, i64, Option<i32>)) -> i64| -> ArrayRef {
+    /// (company, vehicle, hour, trips, fixes, max speed)
+    type Change = (&'static str, &'static str, i64, i64, i64, Option<i32>);
+
+    fn changes(rows: &[Change]) -> RecordBatch {
+        let int = |f: fn(&Change) -> i64| -> ArrayRef {
             Arc::new(Int64Array::from_iter_values(rows.iter().map(f)))
         };
-        let ts = |f: fn(&(&str, &str, i64, i64, i64, Option<i32>)) -> Option<i64>| -> ArrayRef {
+        let ts = |f: fn(&Change) -> Option<i64>| -> ArrayRef {
             Arc::new(
                 TimestampMillisecondArray::from(rows.iter().map(f).collect::<Vec<_>>())
                     .with_timezone("UTC"),
