@@ -280,10 +280,17 @@ pub enum EventKind {
     GeofenceEnter,
     /// Its first accepted fix outside again.
     GeofenceExit,
+    /// The vehicle was not heard from for the offline time (`[pipeline.live]
+    /// offline_after_secs`): time is when the silence ran out, counted from when ingest
+    /// received its previous record. Written when it is heard again (with `online`), from the
+    /// receipt times the records carry, so a restart writes it exactly once.
+    Offline,
+    /// Heard again after such a silence: time is when ingest received the record.
+    Online,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::IgnitionOn,
         EventKind::IgnitionOff,
         EventKind::TripStart,
@@ -292,6 +299,8 @@ impl EventKind {
         EventKind::MaintenanceDue,
         EventKind::GeofenceEnter,
         EventKind::GeofenceExit,
+        EventKind::Offline,
+        EventKind::Online,
     ];
 
     /// The value `kind` holds for it.
@@ -305,6 +314,8 @@ impl EventKind {
             EventKind::MaintenanceDue => "maintenance_due",
             EventKind::GeofenceEnter => "geofence_enter",
             EventKind::GeofenceExit => "geofence_exit",
+            EventKind::Offline => "offline",
+            EventKind::Online => "online",
         }
     }
 

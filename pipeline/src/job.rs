@@ -329,6 +329,7 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
     let shutdown = Arc::new(AtomicBool::new(false));
     let flush_ms = (job.config.flush_secs * 1000.0).round().max(1.0) as u64;
     let horizon_ms = (job.config.horizon_secs as i64).saturating_mul(1000);
+    let offline_after_ms = job.config.live.views().offline_after_ms;
     let source = SourceConfig {
         client: job.kafka.clone(),
         topic: job.topic.clone(),
@@ -392,7 +393,9 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
             worker.dataflow::<Epoch, _, _>(|scope| {
                 let (records, progress) = kafka_source(scope, source, committed.clone())?;
                 let mut streams = records.sessionize(move || {
-                    Sessionizer::new(rules, horizon_ms).with_geofence_feed(geofence_feed)
+                    Sessionizer::new(rules, horizon_ms)
+                        .with_geofence_feed(geofence_feed)
+                        .with_offline_after(offline_after_ms)
                 });
                 // The sink reads the rows the route window passed on (moved, not copied).
                 let (recent, positions) =

@@ -277,6 +277,53 @@ fn last_heard_is_the_receipt_time_also_on_replay() {
     }
 }
 
+/// A silence longer than the offline time between two records' receipt times is one `offline`
+/// event (when the silence ran out) and one `online` event (when the vehicle was heard again),
+/// per vehicle, whatever order or duplicates the records come in, and none for shorter gaps.
+#[test]
+fn a_silence_is_one_offline_and_one_online_event() {
+    const AFTER_MS: i64 = 300_000;
+    let mut records = fleet(7);
+    records.truncate(200);
+    // Receipt times a second apart, with one silence of 10 minutes per vehicle in the middle.
+    let mut gap_at: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.received_ms = FLEET_START_MS + 1_000 * i as i64;
+        if i >= 100 {
+            r.received_ms += 600_000;
+            gap_at.entry(r.vehicle.clone()).or_insert(i);
+        }
+    }
+    // Per vehicle, its newest receipt time before the silence and its first after.
+    let mut want = BTreeMap::new();
+    for (vehicle, first_after) in &gap_at {
+        let before = records[..100]
+            .iter()
+            .filter(|r| &r.vehicle == vehicle)
+            .map(|r| r.received_ms)
+            .max();
+        if let Some(before) = before {
+            let after = records[*first_after].received_ms;
+            let v: Name = vehicle.as_str().into();
+            want.insert((v.clone(), EventKind::Offline), before + AFTER_MS);
+            want.insert((v, EventKind::Online), after);
+        }
+    }
+    assert!(want.len() >= 4);
+    let mut s = Sessionizer::new(rules(), i64::MAX).with_offline_after(AFTER_MS as u64);
+    let mut got = BTreeMap::new();
+    for range in epochs(&records, 7) {
+        let out = admit_and_settle(&mut s, &records, range);
+        for e in out.events {
+            if matches!(e.kind, EventKind::Offline | EventKind::Online) {
+                let old = got.insert((e.vehicle.clone(), e.kind), e.time_ms);
+                assert!(old.is_none(), "one {:?} per vehicle", e.kind);
+            }
+        }
+    }
+    assert_eq!(got, want);
+}
+
 /// Issue 35: the same vehicle id in three companies is three vehicles. Company A sending
 /// company B's ids (by mistake, or to squat them) neither changes B's trips nor takes the id.
 #[test]

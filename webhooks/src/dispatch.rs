@@ -4,9 +4,10 @@
 //! keeps compaction and trimming off the commits it has not read.
 //!
 //! A crash between the appends and the record re-reads that commit: outboxes ignore ids they
-//! hold, so nothing is owed twice. The live store's offline, online and milestone alerts,
-//! which follow the dataflow's clock and are not in the event log, are dispatched from the
-//! store's alert feed ([`Dispatcher::dispatch_alerts`]). A subscription receives the events of the commits
+//! hold, so nothing is owed twice. The live store's offline and milestone alerts, which follow
+//! the dataflow's clock, are dispatched from the store's alert feed
+//! ([`Dispatcher::dispatch_alerts`]); `offline` reaches the event log too, when the vehicle is
+//! heard again, under the same id. A subscription receives the events of the commits
 //! dispatched after it was created. On the first start the dispatcher begins after the newest
 //! commit: history from before webhooks existed is not sent.
 
@@ -220,10 +221,10 @@ impl Dispatcher {
         Ok(done)
     }
 
-    /// Dispatches the live store's new offline, online and milestone alerts. They follow the
-    /// dataflow's clock, not the event log: what the store raised since the last call is
-    /// dispatched, and a crash can lose the alerts of one poll interval (a vehicle still silent
-    /// after a restart is reported offline again once its silence runs out anew).
+    /// Dispatches the live store's new offline and milestone alerts. They follow the dataflow's
+    /// clock: what the store raised since the last call is dispatched, and a crash can lose the
+    /// milestones of one poll interval (an offline alert lost so is in the event log once the
+    /// vehicle is back, and a vehicle still silent after a restart is reported offline again).
     pub fn dispatch_alerts(&self) -> Result<usize, WebhookError> {
         let Some(live) = &self.live else {
             return Ok(0);

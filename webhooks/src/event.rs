@@ -7,7 +7,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use fleetflow_live_store::Alert;
+use fleetflow_live_store::{Alert, AlertKind, Period};
 use hmac::{Hmac, Mac};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
@@ -80,17 +80,26 @@ impl WebhookEvent {
     }
 
     /// A live store alert (offline, back online, a distance milestone) as an event.
+    ///
+    /// A milestone's id is its vehicle, day and distance, not the moment the store noticed it:
+    /// after a restart the store rebuilds today's distances and raises the milestone passed
+    /// again, under the same id, so one lost in a crash is sent then, and a repeat is
+    /// de-duplicated.
     pub fn from_alert(alert: &Alert) -> WebhookEvent {
         let kind = alert.kind.as_str();
         let degrees = |e7: i32| f64::from(e7) / 1e7;
+        let (id_time, id_value) = match alert.kind {
+            AlertKind::Milestone => (Period::Today.window(alert.time_ms).0 as i64, alert.value),
+            _ => (alert.time_ms, None),
+        };
         WebhookEvent {
             id: WebhookEvent::id_of(
                 &alert.company,
                 &alert.vehicle,
                 kind,
-                alert.time_ms,
+                id_time,
                 None,
-                None,
+                id_value,
             ),
             kind: kind.to_owned(),
             company: alert.company.to_string(),
@@ -367,6 +376,35 @@ mod tests {
         assert_eq!(
             signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn a_milestone_is_the_same_event_whenever_the_store_raises_it_that_day() {
+        let alert = |time_ms: i64, km: f64| Alert {
+            seq: 1,
+            epoch: time_ms as u64,
+            company: "acme".into(),
+            vehicle: "v1".into(),
+            kind: AlertKind::Milestone,
+            time_ms,
+            pos: None,
+            value: Some(km),
+            geofence: None,
+            retraction: false,
+        };
+        let day = 1_606_780_800_000;
+        let id = |time_ms, km| WebhookEvent::from_alert(&alert(time_ms, km)).id;
+        assert_eq!(
+            id(day + 1000, 20.0),
+            id(day + 7_200_000, 20.0),
+            "raised again"
+        );
+        assert_ne!(id(day + 1000, 20.0), id(day + 1000, 40.0));
+        assert_ne!(
+            id(day + 1000, 20.0),
+            id(day + 86_400_000, 20.0),
+            "another day"
         );
     }
 

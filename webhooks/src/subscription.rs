@@ -21,18 +21,24 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Longest secret accepted, bytes.
 pub const MAX_SECRET_LEN: usize = 256;
 
-/// The live store's alerts that webhooks deliver (its device alerts, overspeed and maintenance
-/// due, are `events` rows and come from there).
-pub const LIVE_ALERT_KINDS: [AlertKind; 3] =
-    [AlertKind::Offline, AlertKind::Online, AlertKind::Milestone];
+/// The live store's alerts that webhooks deliver. Its device alerts (overspeed, maintenance
+/// due, geofences) are `events` rows and come from there; so does `online` (written when the
+/// vehicle is heard again, from the records' receipt times, so a crash cannot lose it) and
+/// `offline` too, once the vehicle is back. The store's `offline` comes as soon as the silence
+/// runs out, under the same id (its time is the same), so receivers get it at once and
+/// de-duplicate the event log's copy.
+pub const LIVE_ALERT_KINDS: [AlertKind; 2] = [AlertKind::Offline, AlertKind::Milestone];
 
-/// Every kind a subscription may name: the `events` table's, then the live alerts'.
+/// Every kind a subscription may name: the `events` table's, then the live alerts' not among
+/// them.
 pub fn known_kinds() -> Vec<&'static str> {
-    EventKind::ALL
-        .iter()
-        .map(|k| k.as_str())
-        .chain(LIVE_ALERT_KINDS.iter().map(|k| k.as_str()))
-        .collect()
+    let mut kinds: Vec<&'static str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+    for k in LIVE_ALERT_KINDS {
+        if !kinds.contains(&k.as_str()) {
+            kinds.push(k.as_str());
+        }
+    }
+    kinds
 }
 
 /// The body a subscription is sent.

@@ -8,7 +8,8 @@ use fleetflow_model::{Table, partition_dir};
 use fleetflow_tables::commit_log::{Commit, CommitWriter, DataFile};
 use fleetflow_tables::parquet_file::{FileKind, write_file};
 
-/// One event row: company, vehicle, kind, event time (ms). Its trip id is `vehicle:time`.
+/// One event row: company, vehicle, kind, event time (ms). Its trip id is `vehicle:time` and
+/// its value 1.5, except for `offline` and `online`, which have neither (as the pipeline's).
 pub type EventRow<'a> = (&'a str, &'a str, &'a str, i64);
 
 /// Commits one `events` file holding `rows` (in one date partition, that of the first row).
@@ -23,7 +24,13 @@ pub fn commit_events(writer: &CommitWriter, rows: &[EventRow<'_>]) -> Result<Com
                 .with_timezone("UTC"),
         )
     };
+    let silence = |r: &EventRow<'_>| matches!(r.2, "offline" | "online");
     let floats = || -> ArrayRef { Arc::new(Float64Array::from(vec![Some(1.5); rows.len()])) };
+    let values = || -> ArrayRef {
+        Arc::new(Float64Array::from_iter(
+            rows.iter().map(|r| (!silence(r)).then_some(1.5)),
+        ))
+    };
     let batch = RecordBatch::try_new(
         Table::Events.schema(),
         vec![
@@ -33,8 +40,11 @@ pub fn commit_events(writer: &CommitWriter, rows: &[EventRow<'_>]) -> Result<Com
             text(&|r| r.2.to_owned()),
             floats(),
             floats(),
-            text(&|r| format!("{}:{}", r.1, r.3)),
-            floats(),
+            Arc::new(StringArray::from_iter(
+                rows.iter()
+                    .map(|r| (!silence(r)).then(|| format!("{}:{}", r.1, r.3))),
+            )),
+            values(),
             times(),
             Arc::new(StringArray::from(vec![None::<&str>; rows.len()])),
             Arc::new(arrow::array::BooleanArray::from(vec![

@@ -272,7 +272,9 @@ fn offline(company: &str, id: &str, since_ms: u64) -> LiveRow {
     }
 }
 
-/// The live store's offline and back-online alerts reach the subscriptions of their company.
+/// The live store's offline alert reaches the subscriptions of its company at once; the event
+/// log's `offline` (same id) and `online`, committed when the vehicle is heard again, follow:
+/// each arrives once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_and_online_alerts_are_delivered() {
     let dir = temp_dir("alerts");
@@ -300,9 +302,24 @@ async fn offline_and_online_alerts_are_delivered() {
         )],
         51,
     );
+    wait_for("the store's offline alert", || {
+        received
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|g| g.answered == 200)
+    })
+    .await;
     live.apply(
         vec![(60, vec![(offline("acme", "a1", 50), -1)], vec![])],
         61,
+    );
+    let log = CommitLog::new(&dir);
+    let resume = log.recover().unwrap();
+    commit_events(
+        &CommitWriter::new(log, resume),
+        &[("acme", "a1", "offline", 50), ("acme", "a1", "online", 60)],
     );
     let kinds = || {
         let got = received.got.lock().unwrap();

@@ -21,7 +21,11 @@ pub fn device_alerts<'scope>(
             EventKind::IgnitionOn
             | EventKind::IgnitionOff
             | EventKind::TripStart
-            | EventKind::TripEnd => return None,
+            | EventKind::TripEnd
+            // The store raises its own, on the dataflow's clock (these come when the vehicle
+            // is heard again, for the event log and webhooks).
+            | EventKind::Offline
+            | EventKind::Online => return None,
             EventKind::GeofenceEnter => AlertKind::GeofenceEnter,
             EventKind::GeofenceExit => AlertKind::GeofenceExit,
         };

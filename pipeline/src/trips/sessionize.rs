@@ -95,6 +95,9 @@ pub struct Sessionizer {
     inside: Vec<Arc<str>>,
     /// Where newer geofences come from, and the version last taken.
     feed: Option<(GeofenceFeed, u64)>,
+    /// A silence longer than this between two records' receipt times is an `offline` and an
+    /// `online` event (0: none).
+    offline_after_ms: i64,
 }
 
 impl Sessionizer {
@@ -110,7 +113,15 @@ impl Sessionizer {
             geofences: Arc::default(),
             inside: Vec::new(),
             feed: None,
+            offline_after_ms: 0,
         }
+    }
+
+    /// Writes `offline` and `online` events for silences longer than `ms` (the live views'
+    /// offline time).
+    pub fn with_offline_after(mut self, ms: u64) -> Self {
+        self.offline_after_ms = i64::try_from(ms).unwrap_or(i64::MAX);
+        self
     }
 
     /// Takes the geofences from `feed`, checking for newer ones before each settle.
@@ -185,7 +196,25 @@ impl Sessionizer {
             }
         };
         vs.partition = from.partition;
+        let previous = vs.received_ms;
         vs.received_ms = vs.received_ms.max(record.received_ms);
+        // Heard again after a silence longer than the offline time: the silence is data (the
+        // receipt times the records carry), so the event log has it exactly once, also across
+        // restarts, whatever the live store's clock saw.
+        if self.offline_after_ms > 0
+            && previous > 0
+            && record.received_ms - previous > self.offline_after_ms
+        {
+            let (company, vehicle) = (&vs.name.company, &vs.name.vehicle);
+            let silence = [
+                (EventKind::Offline, previous + self.offline_after_ms),
+                (EventKind::Online, record.received_ms),
+            ];
+            for (kind, time_ms) in silence {
+                out.events
+                    .push(event_row(company, vehicle, kind, time_ms, None, None, None));
+            }
+        }
         if !vs.heard_pending {
             vs.heard_pending = true;
             self.heard.push(vs.name.clone());
