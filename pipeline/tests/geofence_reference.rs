@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex};
 use fleetflow_geofences::geofence::{NewGeofence, Version};
 use fleetflow_geofences::visit::Visit;
 use fleetflow_geofences::{Geofence, GeofenceIndex};
-use fleetflow_model::{
-    EventKind, Fix, GpsStatus, Item, Source, TelemetryRecord, TripRules, encode_to_vec,
-};
+use fleetflow_model::{EventKind, Fix, GpsStatus, Item, Source, TelemetryRecord, TripRules};
 use fleetflow_pipeline::trips::geofence_feed::GeofenceFeed;
 use fleetflow_pipeline::trips::reference::{VehicleKey, reference_visits};
 use fleetflow_pipeline::{
@@ -27,7 +25,7 @@ use timely::dataflow::operators::Inspect;
 use timely::dataflow::operators::probe::Probe;
 
 mod common;
-use common::{FLEET_START_MS, admit_and_settle, epochs, fleet};
+use common::{FLEET_START_MS, admit_and_settle, epochs, fleet, raw_batches};
 
 fn rules() -> RuleBook {
     RuleBook::new(&TripRules::default())
@@ -258,21 +256,7 @@ fn run_dataflow(
     ranges: &[std::ops::Range<usize>],
     fences: &[Geofence],
 ) -> (Vec<(VisitRecord, Epoch, isize)>, Vec<EventRow>) {
-    let batches: Vec<Vec<RawRecord>> = ranges
-        .iter()
-        .map(|range| {
-            range
-                .clone()
-                .map(|i| RawRecord {
-                    partition: (i % 3) as i32,
-                    offset: i as i64,
-                    key: Some(records[i].vehicle.clone().into_bytes()),
-                    payload: encode_to_vec(&records[i]),
-                })
-                .collect()
-        })
-        .collect();
-    let batches = Arc::new(batches);
+    let batches = Arc::new(raw_batches(records, ranges));
     let feed = GeofenceFeed::default();
     feed.publish(GeofenceIndex::build(fences), None);
     let visits = Arc::new(Mutex::new(Vec::new()));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float32Type, Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
-use fleetflow_model::{ROLLUP_SUMS, Rollup, Table, TripRules, encode_to_vec};
+use fleetflow_model::{ROLLUP_SUMS, Rollup, Table, TripRules};
 use fleetflow_pipeline::sink::parquet_sink::{SinkConfig, WriteParquet};
 use fleetflow_pipeline::{Epoch, RawRecord, RuleBook, Sessionize, Sessionizer};
 use fleetflow_tables::commit_log::CommitLog;
@@ -21,7 +21,7 @@ use timely::dataflow::InputHandleVec;
 use timely::dataflow::operators::core::Probe;
 
 mod common;
-use common::{epochs, fleet};
+use common::{epochs, fleet, raw_batches};
 
 /// A rollup key: company, vehicle ("" in the company rollups), period start.
 type Key = (String, String, i64);
@@ -69,21 +69,7 @@ fn run(
     records: &[fleetflow_model::TelemetryRecord],
     ranges: &[std::ops::Range<usize>],
 ) {
-    let batches: Vec<Vec<RawRecord>> = ranges
-        .iter()
-        .map(|range| {
-            range
-                .clone()
-                .map(|i| RawRecord {
-                    partition: (i % 3) as i32,
-                    offset: i as i64,
-                    key: Some(records[i].vehicle.clone().into_bytes()),
-                    payload: encode_to_vec(&records[i]),
-                })
-                .collect()
-        })
-        .collect();
-    let batches = Arc::new(batches);
+    let batches = Arc::new(raw_batches(records, ranges));
     let dir = dir.to_owned();
     timely::execute(timely::Config::process(workers), move |worker| {
         let mut input = InputHandleVec::<Epoch, RawRecord>::new();

@@ -12,7 +12,7 @@ use fleetflow_live_store::grid::{BoxE7, cluster, distance_m};
 use fleetflow_live_store::store::{LiveSnapshot, LiveStore, LiveStoreConfig};
 use fleetflow_live_store::vehicles::VehicleEntry;
 use fleetflow_live_store::{Leader, Period, PeriodTotal, SummaryKey};
-use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
+use fleetflow_model::{Item, TelemetryRecord, TripRules};
 use fleetflow_pipeline::live::alerts::device_alerts;
 use fleetflow_pipeline::live::publish::PublishLive;
 use fleetflow_pipeline::live::routes::{recent_fixes, route_window};
@@ -30,7 +30,7 @@ use timely::dataflow::InputHandleVec;
 use timely::dataflow::operators::core::{Inspect, Probe};
 
 mod common;
-use common::{FLEET_START_MS, admit_and_settle, epochs, fleet};
+use common::{FLEET_START_MS, admit_and_settle, epochs, fleet, raw_batches};
 
 type TripSet = BTreeMap<Arc<str>, Vec<Trip>>;
 
@@ -477,21 +477,7 @@ fn run_dataflow(
     records: &[TelemetryRecord],
     ranges: &[std::ops::Range<usize>],
 ) -> Produced {
-    let batches: Vec<Vec<RawRecord>> = ranges
-        .iter()
-        .map(|range| {
-            range
-                .clone()
-                .map(|i| RawRecord {
-                    partition: (i % 3) as i32,
-                    offset: i as i64,
-                    key: Some(records[i].vehicle.clone().into_bytes()),
-                    payload: encode_to_vec(&records[i]),
-                })
-                .collect()
-        })
-        .collect();
-    let batches = Arc::new(batches);
+    let batches = Arc::new(raw_batches(records, ranges));
     let captured = Arc::new(Mutex::new(Vec::new()));
     let captured_vehicles = Arc::new(Mutex::new(Vec::new()));
     let captured_events = Arc::new(Mutex::new(Vec::new()));

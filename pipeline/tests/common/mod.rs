@@ -5,9 +5,9 @@
 // Each test binary uses part of what is here.
 #![allow(dead_code)]
 
-use fleetflow_model::TelemetryRecord;
+use fleetflow_model::{TelemetryRecord, encode_to_vec};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
-use fleetflow_pipeline::{Outputs, Provenance, Sessionizer};
+use fleetflow_pipeline::{Outputs, Provenance, RawRecord, Sessionizer};
 
 /// The synthetic fleet starts at 2020-12-01 23:50 UTC, so trips and "today" cross midnight.
 pub const FLEET_START_MS: i64 = 1_606_866_600_000;
@@ -63,4 +63,26 @@ pub fn admit_and_settle(
     }
     s.settle(&mut out);
     out
+}
+
+/// `records` as the Kafka source reads them, one batch per epoch of `ranges`: record `i` at
+/// offset `i` of partition `i % 3`, keyed by its vehicle.
+pub fn raw_batches(
+    records: &[TelemetryRecord],
+    ranges: &[std::ops::Range<usize>],
+) -> Vec<Vec<RawRecord>> {
+    ranges
+        .iter()
+        .map(|range| {
+            range
+                .clone()
+                .map(|i| RawRecord {
+                    partition: (i % 3) as i32,
+                    offset: i as i64,
+                    key: Some(records[i].vehicle.clone().into_bytes()),
+                    payload: encode_to_vec(&records[i]),
+                })
+                .collect()
+        })
+        .collect()
 }
