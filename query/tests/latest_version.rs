@@ -13,8 +13,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use fleetflow_query::sql::derived_views;
 use fleetflow_query::sql::plan::latest_version;
-use fleetflow_query::sql::trips_latest;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -159,7 +159,7 @@ async fn same_trips_as_the_sequential_reference() {
             let ctx = context(partitions);
             let scans = rng.random_range(1..4);
             let trips = Arc::new(table(&mut rng, &rows, scans));
-            ctx.register_table("trips_latest", trips_latest::view(trips).expect("view"))
+            ctx.register_table("trips_latest", derived_views::view(trips).expect("view"))
                 .expect("register");
             let expected = MemTable::try_new(schema(), vec![vec![batch(&newest(&rows))]]);
             ctx.register_table("expected", Arc::new(expected.expect("table")))
@@ -185,7 +185,7 @@ async fn only_key_filters_go_below() {
     let mut rng = SmallRng::seed_from_u64(7);
     let rows = versions(&mut rng);
     let trips = Arc::new(table(&mut rng, &rows, 2));
-    ctx.register_table("trips_latest", trips_latest::view(trips).expect("view"))
+    ctx.register_table("trips_latest", derived_views::view(trips).expect("view"))
         .expect("register");
     let depth = |plan: &str, operator: &str| {
         let line = (plan.lines())

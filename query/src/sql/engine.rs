@@ -280,7 +280,7 @@ impl SqlEngine {
                 cutoffs.first_day(table),
             )?;
             let scoped = scoped(table.name(), retained, principal)?;
-            if let Some((name, latest)) = crate::sql::trips_latest::view_of(table, &scoped)? {
+            if let Some((name, latest)) = crate::sql::derived_views::view_of(table, &scoped)? {
                 relations.push((name, Relation::View, latest.schema()));
                 ctx.register_table(name, latest)?;
             }

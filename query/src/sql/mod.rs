@@ -1,5 +1,5 @@
 //! SQL: the DataFusion [`engine`] over the Parquet history and the live tables
-//! ([`live_tables`], the [`trips_latest`] view, tables the process [`supplied`]), each company's plan scoped to its rows
+//! ([`live_tables`], the [`derived_views`] (`trips_latest`, the rollups), tables the process [`supplied`]), each company's plan scoped to its rows
 //! ([`tenant_scope`]) and bounded in rows, time and memory ([`bounds`]); `POST /v1/sql`
 //! ([`api`], answering in the [`format`]s JSON, CSV, Arrow IPC, Parquet); `$1` placeholder
 //! values ([`params`]); errors classified for clients ([`error`]); what the engine reports in
@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod bounds;
+pub mod derived_views;
 pub mod engine;
 pub mod error;
 pub mod format;
@@ -18,4 +19,3 @@ pub mod rollup_view;
 pub mod status;
 pub mod supplied;
 pub mod tenant_scope;
-pub mod trips_latest;

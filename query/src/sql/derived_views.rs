@@ -1,3 +1,7 @@
+//! The views a history table has over it: `trips_latest` and `geofence_visits_latest` (each
+//! trip's or visit's newest version, those a correction deleted left out), and the rollups'
+//! current values ([`crate::sql::rollup_view`]).
+//!
 //! `trips_latest`: each trip's newest version, with the trips a correction deleted left out.
 //!
 //! `trips` keeps every version the pipeline wrote (a trip can change while late data arrives:
