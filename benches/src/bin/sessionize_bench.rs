@@ -1,6 +1,8 @@
 //! Sessionization throughput, printed as a report:
 //!
-//! 1. the sessionizer alone on one thread (admit + settle, records already decoded);
+//! 1. the sessionizer alone on one thread (admit + settle, records already decoded), and what
+//!    the sink's rollup changes add to it (each epoch's fixes and trip changes accumulated, the
+//!    rows of every rollup made every 10 epochs, about one flush window of fixes);
 //! 2. the timely dataflow (decode, exchange by vehicle, sessionize) at 1 and 2 workers;
 //! 3. the same dataflow with the Parquet sink (sorted zstd files, commits), and bytes per point.
 //!
@@ -15,7 +17,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use fleetflow_model::{Item, TelemetryRecord, TripRules, encode_to_vec};
+use fleetflow_model::{Item, Rollup, TelemetryRecord, TripRules, encode_to_vec};
+use fleetflow_pipeline::rollups::rollup_changes::RollupChanges;
 use fleetflow_pipeline::sink::parquet_sink::{SinkConfig, WriteParquet};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::{
@@ -109,6 +112,8 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let mut s = Sessionizer::new(rules(args.gap_secs), i64::MAX);
         let mut trips = 0isize;
+        let mut rollups = RollupChanges::default();
+        let mut rollup_secs = 0.0;
         for (e, chunk) in records.chunks(args.epoch_records).enumerate() {
             let mut out = Outputs::default();
             for (i, r) in chunk.iter().enumerate() {
@@ -123,12 +128,27 @@ fn main() -> anyhow::Result<()> {
             }
             s.settle(&mut out);
             trips += out.trips.iter().map(|(_, d)| d).sum::<isize>();
+            let rolled = Instant::now();
+            rollups.add_positions(&out.positions);
+            rollups.add_trips(out.trips.iter().map(|(t, d)| (t, *d)));
+            if e % 10 == 9 {
+                for rollup in Rollup::ALL {
+                    std::hint::black_box(rollups.rows(rollup));
+                }
+                rollups = RollupChanges::default();
+            }
+            rollup_secs += rolled.elapsed().as_secs_f64();
         }
-        let secs = started.elapsed().as_secs_f64();
+        let secs = started.elapsed().as_secs_f64() - rollup_secs;
         println!(
             "sessionizer alone, 1 thread: {:.2}M fixes/s ({secs:.2}s; {trips} trips; {:?})",
             n_points as f64 / secs / 1e6,
             s.stats()
+        );
+        println!(
+            "rollup changes of its output, 1 thread: {:.1}M fixes/s ({rollup_secs:.3}s, {:.1}% of the sessionizer's time)",
+            n_points as f64 / rollup_secs / 1e6,
+            100.0 * rollup_secs / secs
         );
     }
 
