@@ -123,14 +123,12 @@ fn publish(data_dir: &Path, cutoffs: &Cutoffs) -> Result<(), CommitError> {
     crate::commit_log::sync_dir(path.parent().expect("under _fleetflow"))
 }
 
-/// What one pass removed, per table.
+/// What one pass removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionReport {
     pub partitions: u64,
     pub files: u64,
     pub bytes: u64,
-    /// Per table: partitions removed.
-    pub by_table: BTreeMap<Table, u64>,
     /// The cutoffs in force after the pass: per table name, the first day kept.
     pub cutoffs: BTreeMap<String, i64>,
 }
@@ -141,14 +139,12 @@ pub struct RetentionStats {
     pub partitions: AtomicU64,
     pub files: AtomicU64,
     pub bytes: AtomicU64,
-    pub passes: AtomicU64,
     /// Per table name, the first day kept (days since 1970), as of the last pass.
     pub cutoffs: std::sync::Mutex<BTreeMap<String, i64>>,
 }
 
 impl RetentionStats {
     pub fn record(&self, report: &RetentionReport) {
-        self.passes.fetch_add(1, Ordering::Relaxed);
         self.partitions
             .fetch_add(report.partitions, Ordering::Relaxed);
         self.files.fetch_add(report.files, Ordering::Relaxed);
@@ -257,7 +253,6 @@ pub fn retain_once(
             report.partitions += 1;
             report.files += files.len() as u64;
             report.bytes += files.iter().map(|(_, b)| b).sum::<u64>();
-            *report.by_table.entry(*table).or_default() += 1;
         }
     }
     Ok(report)
