@@ -36,7 +36,7 @@ impl Visit {
 }
 
 /// The visits open after the fixes seen so far, by geofence id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VisitTrack {
     open: Vec<Visit>,
 }

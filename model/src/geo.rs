@@ -10,7 +10,7 @@ use crate::E7;
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// A position in degrees x 10^7, as the model carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LatLonE7 {
     pub lat_e7: i32,
     pub lon_e7: i32,
@@ -26,7 +26,7 @@ const TO_RAD: f64 = std::f64::consts::PI / 180.0 / E7;
 
 /// A position with its latitude's cosine computed once: the trip machine measures every fix
 /// against its predecessor, the stop point and the arrival, and the cosine is the expensive part.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GeoPoint {
     pub pos: LatLonE7,
     lat_rad: f64,

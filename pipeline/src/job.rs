@@ -19,6 +19,7 @@ use crate::live::views::{LiveViewConfig, inside, live_views};
 use crate::sink::parquet_sink::{CommitSummary, SinkConfig, WriteParquet};
 use crate::source::broker_check::{BrokerMismatch, observe, reconcile};
 use crate::source::kafka_source::{SourceConfig, SourceError, kafka_source};
+use crate::trips::archive::{Archive, archive_dir};
 use crate::trips::geofence_feed::GeofenceFeed;
 use crate::trips::sessionize::{RuleBook, Sessionizer};
 use crate::trips::sessionize_operator::{Epoch, Sessionize};
@@ -302,6 +303,10 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         );
     }
     let resume = reconciled.resume;
+    // The archive is as of the last commit: changes of later epochs are undone on open.
+    let archive_from = resume.as_ref().map(|c| (c.upto_epoch, false));
+    let (archive_upto, archive_fresh) = archive_from.unwrap_or((0, true));
+    let archive_dir = archive_dir(&job.data_dir);
     let stats = Arc::new(PipelineStats::default());
     if let Some(commit) = &resume {
         tracing::info!(seq = commit.seq, offsets = ?commit.offsets, replay_from = ?commit.replay_from, cluster_id = ?commit.cluster_id, "resuming from commit");
@@ -372,6 +377,14 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         let sink = sink.clone();
         let rules = rules.clone();
         let geofence_feed = geofence_feed.clone();
+        let archive = Archive::open(
+            &archive_dir,
+            worker.index(),
+            worker.peers(),
+            archive_upto,
+            archive_fresh,
+        )
+        .map_err(|e| e.to_string())?;
         let stats = worker_stats.clone();
         let live = worker_live.clone();
         // The compactor commits beside the committer, worker 0.
@@ -392,8 +405,14 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
         let probe: Result<ProbeHandle<Epoch>, SourceError> =
             worker.dataflow::<Epoch, _, _>(|scope| {
                 let (records, progress) = kafka_source(scope, source, committed.clone())?;
+                let seen = committed.clone();
+                // Undo records of epochs the commits have covered are dropped.
+                let archive = archive.with_committed(move || {
+                    seen.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX))
+                });
                 let mut streams = records.sessionize(move || {
                     Sessionizer::new(rules, horizon_ms)
+                        .with_archive(archive)
                         .with_geofence_feed(geofence_feed)
                         .with_offline_after(offline_after_ms)
                 });

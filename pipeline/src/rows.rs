@@ -93,6 +93,19 @@ fn packed<T: Default>(value: Option<T>, bit: u8) -> (T, u8) {
 }
 
 impl PositionRow {
+    /// The row with what the trip machine made of its fix.
+    pub(crate) fn with_verdict(mut self, verdict: crate::trips::trip_machine::Verdict) -> Self {
+        use crate::trips::trip_machine::Verdict;
+        match verdict {
+            Verdict::Accepted { trip_start_ms } => self.set_trip_start_ms(trip_start_ms),
+            Verdict::Unusable => self.flags |= flags::INVALID,
+            Verdict::Jump => self.flags |= flags::JUMP,
+        }
+        self
+    }
+}
+
+impl PositionRow {
     /// `fix` of the vehicle `name`, read at `partition` and `offset`: in no trip yet, no
     /// quality flags.
     pub fn new(

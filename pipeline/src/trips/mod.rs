@@ -7,10 +7,12 @@
 //! [`crate::rows`], trips, visits and vehicles' live state (their types are `fleetflow_live_store`'s `trip` and `vehicle`); knows
 //! nothing of Parquet or the live store.
 
+pub mod archive;
 pub mod event_changes;
 pub mod geofence_feed;
 pub mod outputs;
 pub mod reference;
+pub mod repair;
 pub mod sessionize;
 pub mod sessionize_operator;
 pub mod timeline;

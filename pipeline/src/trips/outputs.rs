@@ -28,6 +28,11 @@ pub struct SessionStats {
     pub conflicts: u64,
     pub late: u64,
     pub beyond_horizon: u64,
+    /// Repairs from the archive (one per vehicle and epoch with items beyond the horizon), the
+    /// items they merged in, and items older than anything archived (flagged, not in trips).
+    pub repairs: u64,
+    pub repaired_items: u64,
+    pub unrepairable: u64,
     pub invalid: u64,
     /// Trip versions retracted by corrections (a late item that changed a trip).
     pub retractions: u64,

@@ -24,8 +24,10 @@ use std::sync::Arc;
 
 use fleetflow_geofences::GeofenceIndex;
 
+use crate::trips::archive::{Archive, ArchiveStats};
 use crate::trips::geofence_feed::GeofenceFeed;
 pub use crate::trips::outputs::{Outputs, SessionStats};
+use crate::trips::repair::Late;
 use crate::trips::vehicle_sessions::{
     FenceScratch, Pending, VehicleSessions, event_row, replace_emitted,
 };
@@ -98,6 +100,9 @@ pub struct Sessionizer {
     /// A silence longer than this between two records' receipt times is an `offline` and an
     /// `online` event (0: none).
     offline_after_ms: i64,
+    /// Where history sealed behind the horizon goes, to be repaired from (none: items beyond
+    /// the horizon are stored and flagged but change no trips).
+    archive: Option<Archive>,
 }
 
 impl Sessionizer {
@@ -114,7 +119,28 @@ impl Sessionizer {
             inside: Vec::new(),
             feed: None,
             offline_after_ms: 0,
+            archive: None,
         }
+    }
+
+    /// Seals history into `archive` and repairs from it: an item of any age corrects the
+    /// trips, events and visits it changes.
+    pub fn with_archive(mut self, archive: Archive) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// What is admitted and settled from now on belongs to dataflow time `epoch` (the archive's
+    /// changes are undone on restart unless a commit covered their epoch).
+    pub fn begin_epoch(&mut self, epoch: u64) {
+        if let Some(archive) = &mut self.archive {
+            archive.begin_epoch(epoch);
+        }
+    }
+
+    /// The archive's counts, if there is one.
+    pub fn archive_stats(&self) -> Option<ArchiveStats> {
+        self.archive.as_ref().map(|a| a.stats)
     }
 
     /// Writes `offline` and `online` events for silences longer than `ms` (the live views'
@@ -183,18 +209,25 @@ impl Sessionizer {
                 .entry(Arc::from(record.company.as_str()))
                 .or_default(),
         };
-        let vs = match by_id.get_mut(record.vehicle.as_str()) {
-            Some(vs) => vs,
-            None => {
-                let vehicle: Arc<str> = Arc::from(record.vehicle.as_str());
-                let vs = VehicleSessions::new(
-                    VehicleName::new(Arc::from(record.company.as_str()), vehicle.clone()),
-                    from.partition,
-                    self.rules.limits(&record.company),
-                );
-                by_id.entry(vehicle).or_insert(vs)
+        if !by_id.contains_key(record.vehicle.as_str()) {
+            let vehicle: Arc<str> = Arc::from(record.vehicle.as_str());
+            let mut vs = VehicleSessions::new(
+                VehicleName::new(Arc::from(record.company.as_str()), vehicle.clone()),
+                from.partition,
+                self.rules.limits(&record.company),
+            );
+            if let Some(archive) = &mut self.archive {
+                let mut fences = FenceScratch {
+                    index: &self.geofences,
+                    inside: &mut self.inside,
+                };
+                vs = vs.resume(archive, &mut fences, &mut self.scratch);
             }
-        };
+            by_id.insert(vehicle, vs);
+        }
+        let vs = by_id
+            .get_mut(record.vehicle.as_str())
+            .expect("inserted above");
         vs.partition = from.partition;
         let previous = vs.received_ms;
         vs.received_ms = vs.received_ms.max(record.received_ms);
@@ -219,7 +252,7 @@ impl Sessionizer {
             vs.heard_pending = true;
             self.heard.push(vs.name.clone());
         }
-        let was_dirty = vs.dirty_from.is_some();
+        let was_dirty = vs.dirty_from.is_some() || !vs.beyond.is_empty();
         for (index, item) in record.items.iter().enumerate() {
             let entry = Entry::from_item(item, from.offset);
             let row = match item {
@@ -247,6 +280,18 @@ impl Sessionizer {
             };
             if vs.base_key().is_some_and(|base| entry.key() < base) {
                 self.stats.beyond_horizon += 1;
+                if self.archive.is_some() {
+                    if let Some(row) = &row {
+                        Self::flag_invalid(&entry, row, out, &mut self.stats);
+                    }
+                    vs.beyond.push(Late {
+                        entry,
+                        row,
+                        received_ms: record.received_ms,
+                        partition: from.partition,
+                    });
+                    continue;
+                }
                 if let Some(mut row) = row {
                     row.flags |= flags::BEYOND_HORIZON | flags::LATE;
                     Self::flag_invalid(&entry, &row, out, &mut self.stats);
@@ -306,7 +351,7 @@ impl Sessionizer {
                 }
             }
         }
-        if !was_dirty && vs.dirty_from.is_some() {
+        if !was_dirty && (vs.dirty_from.is_some() || !vs.beyond.is_empty()) {
             self.dirty.push(vs.name.clone());
         }
     }
@@ -352,9 +397,21 @@ impl Sessionizer {
         };
         for name in std::mem::take(&mut self.dirty) {
             if let Some(vs) = Self::get_mut(&mut self.vehicles, &name) {
+                if let Some(archive) = &mut self.archive {
+                    vs.repair(
+                        archive,
+                        out,
+                        &mut self.stats,
+                        &mut self.scratch,
+                        &mut fences,
+                    );
+                }
                 vs.settle(out, &mut self.stats, &mut self.scratch, &mut fences);
-                vs.evict(self.horizon_ms);
+                vs.evict(self.horizon_ms, self.archive.as_mut());
             }
+        }
+        if let Some(archive) = &mut self.archive {
+            archive.finish_epoch();
         }
     }
 

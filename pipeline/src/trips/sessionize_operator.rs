@@ -111,6 +111,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                         break;
                     }
                     let (caps, records) = entry.remove();
+                    sessionizer.begin_epoch(time);
                     for raw in &records {
                         admit(&mut sessionizer, raw, &mut out);
                     }

@@ -12,7 +12,9 @@ use fleetflow_model::geo::LatLonE7;
 
 /// Where an item sorts among items of the same millisecond: ignition-on opens before a fix at
 /// that instant, ignition-off closes after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum EntryKind {
     IgnitionOn = 0,
     Fix = 1,
@@ -23,7 +25,7 @@ pub enum EntryKind {
 pub type EntryKey = (i64, EntryKind);
 
 /// One item, reduced to what sessionization reads (40 bytes).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub time_ms: i64,
     pub lat_e7: i32,

@@ -19,6 +19,7 @@
 //!   previous accepted position exceeds the jump limit is a jump, ignored too.
 
 use fleetflow_model::TripRules;
+use serde::{Deserialize, Serialize};
 
 use crate::trips::timeline::{Entry, EntryKind};
 use fleetflow_live_store::trip::{CloseRule, Trip, TripRule};
@@ -95,7 +96,7 @@ pub enum Detected {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Point {
     time_ms: i64,
     geo: GeoPoint,
@@ -113,7 +114,7 @@ impl Point {
 }
 
 /// A running trip's totals.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Acc {
     rule: TripRule,
     start_ms: i64,
@@ -194,7 +195,7 @@ impl Acc {
 
 /// The first fix of a possible stop, the trip as it stood there, and as it stood at the first
 /// still fix after it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Arrival {
     at: Point,
     trip_there: Acc,
@@ -223,7 +224,7 @@ struct Leg {
     m: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Ignition {
     Unknown,
     On,
@@ -231,7 +232,7 @@ enum Ignition {
 }
 
 /// The machine's whole state: a value, copied to checkpoint it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
     ignition: Ignition,
     /// The last accepted position: legs, jumps and gaps are measured from it.

@@ -7,13 +7,16 @@
 use std::sync::Arc;
 
 use fleetflow_geofences::GeofenceIndex;
+use fleetflow_geofences::index::CompanyIndex;
 use fleetflow_geofences::visit::{Visit, VisitTrack};
 use fleetflow_model::geo::LatLonE7;
 
-use crate::rows::{EventKind, EventRow, PositionRow, TripRecord, VehicleName, flags};
+use crate::rows::{EventKind, EventRow, PositionRow, TripRecord, VehicleName};
+use crate::trips::archive::{Archive, Chunk};
 use crate::trips::event_changes::{self, MachineEvent};
 use crate::trips::outputs::{Outputs, SessionStats};
-use crate::trips::timeline::{EntryKey, EntryKind, Timeline};
+use crate::trips::repair::Late;
+use crate::trips::timeline::{Entry, EntryKey, EntryKind, Timeline};
 use crate::trips::trip_machine::{Detected, Limits, Machine, Verdict};
 use fleetflow_live_store::trip::Trip;
 use fleetflow_live_store::vehicle::{IgnitionState, MachineLive, Motion, VehicleLive};
@@ -72,6 +75,8 @@ pub(crate) struct VehicleSessions {
     pub(crate) sealed: bool,
     pub(crate) dirty_from: Option<EntryKey>,
     pub(crate) pending: Vec<Pending>,
+    /// Items older than the base, waiting for their repair from the archive.
+    pub(crate) beyond: Vec<Late>,
     /// The machine's detections (overspeed, maintenance due) since the base, in run order.
     pub(crate) detected: Vec<MachineEvent>,
     pub(crate) min_offset: i64,
@@ -104,6 +109,7 @@ impl VehicleSessions {
             sealed: false,
             dirty_from: None,
             pending: Vec::new(),
+            beyond: Vec::new(),
             detected: Vec::new(),
             min_offset: i64::MAX,
             live: None,
@@ -155,7 +161,12 @@ impl VehicleSessions {
                 self.checkpoints.len(),
             ),
             _ => {
-                let ci = self.checkpoints.partition_point(|c| c.key < from);
+                // A sealed vehicle's first checkpoint is its base: the state before any key
+                // from there on, so every re-run may start from it.
+                let ci = self
+                    .checkpoints
+                    .partition_point(|c| c.key < from)
+                    .max(usize::from(self.sealed));
                 match ci.checked_sub(1).map(|i| &self.checkpoints[i]) {
                     Some(c) => (
                         self.timeline.lower_bound(c.key),
@@ -181,7 +192,7 @@ impl VehicleSessions {
         old_visits.extend_from_slice(self.visits.open());
         let old_detected = self.detected.split_off(lens.detected);
         self.checkpoints.truncate(keep);
-        let company_fences = fences.index.company(&self.name.company);
+        let company = fences.index.company(&self.name.company);
 
         self.pending.sort_unstable_by_key(|p| p.key);
         let mut pending = self.pending.drain(..).peekable();
@@ -199,41 +210,23 @@ impl VehicleSessions {
                     },
                 });
             }
-            scratch.clear();
-            let verdict = machine.step(e, &self.limits, scratch);
-            // Only accepted fixes (usable, not a jump) enter or leave geofences.
-            if matches!(verdict, Verdict::Accepted { .. })
-                && (company_fences.is_some() || !visits.open().is_empty())
-            {
-                let pos = LatLonE7::new(e.lat_e7, e.lon_e7);
-                match company_fences {
-                    Some(index) => index.containing(pos, e.time_ms, fences.inside),
-                    None => fences.inside.clear(),
-                }
-                visits.step(
-                    e.time_ms,
-                    (e.lat_e7, e.lon_e7),
-                    fences.inside,
-                    &mut self.closed_visits,
-                );
-            }
-            for detected in scratch.drain(..) {
-                match detected {
-                    Detected::TripClosed(trip) => self.closed.push(trip),
-                    other => self.detected.extend(MachineEvent::of_detected(&other)),
-                }
-            }
+            let mut step = Step {
+                limits: &self.limits,
+                company,
+                inside: &mut *fences.inside,
+                scratch: &mut *scratch,
+            };
+            let mut into = Closed {
+                trips: &mut self.closed,
+                visits: &mut self.closed_visits,
+                detected: &mut self.detected,
+            };
+            let verdict = step.entry(e, &mut machine, &mut visits, &mut into);
             while let Some(p) = pending.next_if(|p| p.key <= key) {
                 if p.key != key || e.kind != EntryKind::Fix {
                     continue;
                 }
-                let mut row = p.row;
-                match verdict {
-                    Verdict::Accepted { trip_start_ms } => row.set_trip_start_ms(trip_start_ms),
-                    Verdict::Unusable => row.flags |= flags::INVALID,
-                    Verdict::Jump => row.flags |= flags::JUMP,
-                }
-                out.positions.push(row);
+                out.positions.push(p.row.with_verdict(verdict));
             }
         }
         drop(pending);
@@ -305,8 +298,8 @@ impl VehicleSessions {
     }
 
     /// Evicts entries older than `horizon_ms` behind the newest, at a checkpoint, sealing the
-    /// trips that closed before it.
-    pub(crate) fn evict(&mut self, horizon_ms: i64) {
+    /// trips that closed before it. The evicted spans go to the archive, if there is one.
+    pub(crate) fn evict(&mut self, horizon_ms: i64, archive: Option<&mut Archive>) {
         let (Some(first), Some(last)) = (self.timeline.entries().first(), self.timeline.last_key())
         else {
             return;
@@ -326,6 +319,19 @@ impl VehicleSessions {
         if at == 0 {
             return;
         }
+        if let Some(archive) = archive {
+            let entries = self.timeline.entries();
+            for pair in self.checkpoints[..=base].windows(2) {
+                let (c, next) = (&pair[0], &pair[1]);
+                let span = self.timeline.lower_bound(c.key)..self.timeline.lower_bound(next.key);
+                let chunk = Chunk {
+                    machine: c.machine,
+                    visits: c.visits.clone(),
+                    entries: entries[span].to_vec(),
+                };
+                archive.put(&self.name, c.key, &chunk);
+            }
+        }
         self.timeline.evict_before(at);
         let sealed = self.checkpoints[base].lens;
         self.closed.drain(..sealed.trips);
@@ -339,6 +345,54 @@ impl VehicleSessions {
         }
         self.sealed = true;
         self.min_offset = self.timeline.min_offset().unwrap_or(i64::MAX);
+    }
+}
+
+/// What one walk of the machine needs besides its state: the vehicle's rules, its company's
+/// geofences, and buffers.
+pub(crate) struct Step<'a> {
+    pub(crate) limits: &'a Limits,
+    pub(crate) company: Option<&'a CompanyIndex>,
+    pub(crate) inside: &'a mut Vec<Arc<str>>,
+    pub(crate) scratch: &'a mut Vec<Detected>,
+}
+
+/// Where a walk puts what closes: trips, geofence visits, the machine's detections.
+pub(crate) struct Closed<'a> {
+    pub(crate) trips: &'a mut Vec<Trip>,
+    pub(crate) visits: &'a mut Vec<Visit>,
+    pub(crate) detected: &'a mut Vec<MachineEvent>,
+}
+
+impl Step<'_> {
+    /// Feeds one entry to `machine` and the geofence `visits`; returns the fix's verdict.
+    pub(crate) fn entry(
+        &mut self,
+        e: &Entry,
+        machine: &mut Machine,
+        visits: &mut VisitTrack,
+        into: &mut Closed<'_>,
+    ) -> Verdict {
+        self.scratch.clear();
+        let verdict = machine.step(e, self.limits, self.scratch);
+        // Only accepted fixes (usable, not a jump) enter or leave geofences.
+        if matches!(verdict, Verdict::Accepted { .. })
+            && (self.company.is_some() || !visits.open().is_empty())
+        {
+            let pos = LatLonE7::new(e.lat_e7, e.lon_e7);
+            match self.company {
+                Some(index) => index.containing(pos, e.time_ms, self.inside),
+                None => self.inside.clear(),
+            }
+            visits.step(e.time_ms, (e.lat_e7, e.lon_e7), self.inside, into.visits);
+        }
+        for detected in self.scratch.drain(..) {
+            match detected {
+                Detected::TripClosed(trip) => into.trips.push(trip),
+                other => into.detected.extend(MachineEvent::of_detected(&other)),
+            }
+        }
+        verdict
     }
 }
 

@@ -1,0 +1,569 @@
+//! The archive: each vehicle's history sealed behind the correction horizon, on disk, so a fix
+//! arriving any time later still corrects the trips it changes (`trips/repair.rs`) while memory
+//! holds only the horizon. Design note: `trips/archive.md`.
+//!
+//! One redb database per worker (`_fleetflow/archive/worker-<i>-of-<n>.redb`). A **chunk** is
+//! the span between two of a vehicle's checkpoints: the trip machine's state and the open
+//! geofence visits before its first entry, and its entries, serialized with bincode and
+//! compressed with zstd. Chunks are keyed by (company, vehicle, first key), so a vehicle's
+//! chunks are one key range in time order.
+//!
+//! Every change is made inside the current dataflow epoch's write transaction together with an
+//! **undo** record (the chunk's previous value), and the transaction is durable (fsync) before
+//! the epoch's rows leave the sessionizer, hence before any Parquet commit that covers them. A
+//! restart undoes every change of an epoch the last Parquet commit did not cover, so the archive
+//! is exactly as of that commit, which the Kafka replay then continues from. Undo records of
+//! committed epochs are dropped as the commits advance.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use fleetflow_geofences::visit::VisitTrack;
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::rows::VehicleName;
+use crate::trips::timeline::{Entry, EntryKey, EntryKind};
+use crate::trips::trip_machine::Machine;
+
+const CHUNKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("chunks");
+/// (epoch, sequence) -> the chunk key and its value before the change (if any).
+const UNDO: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("undo");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// zstd level for chunks: the fastest; chunks are small and written on the dataflow's thread.
+const ZSTD_LEVEL: i32 = 1;
+
+/// Archive failures. They stop the pipeline: a restart recovers from the last commit.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("archive {path}: {source}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+    #[error("archive {path}: a chunk is unreadable: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the archive in {dir} was written by a pipeline of {found} workers, this one has {peers}: \
+         start it with the same number of workers (processes x workers)"
+    )]
+    Layout {
+        dir: PathBuf,
+        found: usize,
+        peers: usize,
+    },
+}
+
+/// One span of a vehicle's sealed history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// The machine's state before the first entry.
+    pub machine: Machine,
+    /// The geofence visits open before the first entry.
+    pub visits: VisitTrack,
+    /// The chunk's entries in key order (may be empty only for a vehicle's genesis).
+    pub entries: Vec<Entry>,
+}
+
+/// A worker's archive.
+pub struct Archive {
+    path: PathBuf,
+    db: Database,
+    /// Whether every vehicle's history is here from its first item (the archive was created
+    /// with the data dir), so an item older than a vehicle's first chunk starts its history.
+    complete: bool,
+    epoch: u64,
+    txn: Option<WriteTransaction>,
+    written: bool,
+    undo_seq: u64,
+    /// Undo records of epochs before this are dropped (the commits covered them).
+    forgotten_before: u64,
+    /// The earliest epoch the Parquet commits have not covered yet.
+    committed: Option<Box<dyn Fn() -> u64>>,
+    pub stats: ArchiveStats,
+}
+
+/// What the archive did, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchiveStats {
+    pub chunks_written: u64,
+    pub chunks_read: u64,
+    pub entries_written: u64,
+}
+
+impl fmt::Debug for Archive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Archive")
+            .field("path", &self.path)
+            .field("complete", &self.complete)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Archive {
+    /// An epoch's transaction still open (reads only, or a stop between epochs) is abandoned
+    /// before the database closes: its changes belong to no finished epoch.
+    fn drop(&mut self) {
+        if let Some(txn) = self.txn.take() {
+            let _ = txn.abort();
+        }
+    }
+}
+
+/// The archive directory of a data dir.
+pub fn archive_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("_fleetflow").join("archive")
+}
+
+impl Archive {
+    /// Opens (or creates) worker `index` of `peers`'s archive in `dir`, undoing every change of
+    /// an epoch at or after `upto_epoch` (those the last commit did not cover). `fresh`: the data
+    /// dir has no commit yet, so a new archive holds every vehicle from its first item.
+    pub fn open(
+        dir: &Path,
+        index: usize,
+        peers: usize,
+        upto_epoch: u64,
+        fresh: bool,
+    ) -> Result<Archive, ArchiveError> {
+        let store = |source: redb::Error| ArchiveError::Store {
+            path: dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| store(redb::Error::Io(e)))?;
+        if let Ok(listing) = std::fs::read_dir(dir) {
+            for name in listing.flatten().map(|e| e.file_name()) {
+                let name = name.to_string_lossy();
+                if let Some(found) = name
+                    .strip_suffix(".redb")
+                    .and_then(|n| n.split_once("-of-"))
+                    .and_then(|(_, n)| n.parse::<usize>().ok())
+                    && found != peers
+                {
+                    return Err(ArchiveError::Layout {
+                        dir: dir.to_owned(),
+                        found,
+                        peers,
+                    });
+                }
+            }
+        }
+        let path = dir.join(format!("worker-{index}-of-{peers}.redb"));
+        let existed = path.exists();
+        let db = Database::create(&path).map_err(|e| store(e.into()))?;
+        let mut archive = Archive {
+            path,
+            db,
+            complete: false,
+            epoch: 0,
+            txn: None,
+            written: false,
+            undo_seq: 0,
+            forgotten_before: 0,
+            committed: None,
+            stats: ArchiveStats::default(),
+        };
+        archive
+            .recover(upto_epoch, fresh && !existed)
+            .map_err(|source| ArchiveError::Store {
+                path: archive.path.clone(),
+                source,
+            })?;
+        Ok(archive)
+    }
+
+    /// Undoes the changes of uncommitted epochs; records completeness on creation.
+    fn recover(&mut self, upto_epoch: u64, created_fresh: bool) -> Result<(), redb::Error> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut meta = txn.open_table(META)?;
+            if created_fresh {
+                meta.insert("complete", 1)?;
+            }
+            self.complete = meta.get("complete")?.is_some_and(|v| v.value() == 1);
+            let mut chunks = txn.open_table(CHUNKS)?;
+            let mut undo = txn.open_table(UNDO)?;
+            let mut undone = Vec::new();
+            for item in undo.range((upto_epoch, 0)..)?.rev() {
+                let (_, value) = item?;
+                undone.push(value.value().to_vec());
+            }
+            for record in &undone {
+                let (key, old) = split_undo(record);
+                match old {
+                    Some(old) => chunks.insert(key, old)?,
+                    None => chunks.remove(key)?,
+                };
+            }
+            undo.retain(|_, _| false)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Reads the earliest uncommitted epoch from `committed`, to drop undo records behind it.
+    pub fn with_committed(mut self, committed: impl Fn() -> u64 + 'static) -> Self {
+        self.committed = Some(Box::new(committed));
+        self
+    }
+
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Changes from now on belong to `epoch`.
+    pub fn begin_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+    }
+
+    fn txn(&mut self) -> Result<&mut WriteTransaction, redb::Error> {
+        if self.txn.is_none() {
+            self.txn = Some(self.db.begin_write()?);
+            self.written = false;
+        }
+        Ok(self.txn.as_mut().expect("just begun"))
+    }
+
+    fn fail(&self, e: impl Into<redb::Error>) -> ! {
+        panic!(
+            "{}",
+            ArchiveError::Store {
+                path: self.path.clone(),
+                source: e.into(),
+            }
+        )
+    }
+
+    /// The chunk of `name` holding `key` (the last one starting at or before it), if any.
+    pub fn chunk_at(&mut self, name: &VehicleName, key: EntryKey) -> Option<(EntryKey, Chunk)> {
+        let prefix = vehicle_prefix(name);
+        let at = chunk_key(&prefix, key);
+        self.read(|chunks| {
+            let found = chunks.range(prefix.as_slice()..=at.as_slice())?.next_back();
+            owned(found)
+        })
+        .map(|(k, v)| (key_of(&k, prefix.len()), self.decode(&v)))
+    }
+
+    /// The first chunk of `name` starting after `key`, if any.
+    pub fn chunk_after(&mut self, name: &VehicleName, key: EntryKey) -> Option<(EntryKey, Chunk)> {
+        let prefix = vehicle_prefix(name);
+        let from = chunk_key(&prefix, key);
+        let end = prefix_end(&prefix);
+        self.read(|chunks| {
+            let mut range = chunks.range(from.as_slice()..end.as_slice())?;
+            let mut next = owned(range.next())?;
+            if next.as_ref().is_some_and(|(k, _)| *k == from) {
+                next = owned(range.next())?;
+            }
+            Ok(next)
+        })
+        .map(|(k, v)| (key_of(&k, prefix.len()), self.decode(&v)))
+    }
+
+    /// The first chunk of `name`, if any.
+    pub fn first_chunk(&mut self, name: &VehicleName) -> Option<(EntryKey, Chunk)> {
+        let prefix = vehicle_prefix(name);
+        let end = prefix_end(&prefix);
+        self.read(|chunks| owned(chunks.range(prefix.as_slice()..end.as_slice())?.next()))
+            .map(|(k, v)| (key_of(&k, prefix.len()), self.decode(&v)))
+    }
+
+    /// The last chunk of `name`, if any: where its sealed history ends.
+    pub fn last_chunk(&mut self, name: &VehicleName) -> Option<(EntryKey, Chunk)> {
+        let prefix = vehicle_prefix(name);
+        let end = prefix_end(&prefix);
+        self.read(|chunks| owned(chunks.range(prefix.as_slice()..end.as_slice())?.next_back()))
+            .map(|(k, v)| (key_of(&k, prefix.len()), self.decode(&v)))
+    }
+
+    /// Runs `f` on the chunks table inside the epoch's transaction; the raw key and value found.
+    fn read(
+        &mut self,
+        f: impl FnOnce(
+            &redb::Table<'_, &'static [u8], &'static [u8]>,
+        ) -> Result<Raw, redb::StorageError>,
+    ) -> Option<(Vec<u8>, Vec<u8>)> {
+        let found = (|| -> Result<_, redb::Error> {
+            let txn = self.txn()?;
+            let chunks = txn.open_table(CHUNKS)?;
+            let found = f(&chunks)?;
+            Ok(found)
+        })();
+        match found {
+            Ok(found) => {
+                if found.is_some() {
+                    self.stats.chunks_read += 1;
+                }
+                found
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Chunk {
+        let decoded = zstd::bulk::decompress(bytes, 64 << 20)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| bincode::deserialize(&raw).map_err(|e| e.to_string()));
+        match decoded {
+            Ok(chunk) => chunk,
+            Err(detail) => panic!(
+                "{}",
+                ArchiveError::Corrupt {
+                    path: self.path.clone(),
+                    detail
+                }
+            ),
+        }
+    }
+
+    /// Writes `chunk` as `name`'s chunk starting at `start`, with its undo record.
+    pub fn put(&mut self, name: &VehicleName, start: EntryKey, chunk: &Chunk) {
+        let key = chunk_key(&vehicle_prefix(name), start);
+        let value = bincode::serialize(chunk)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| e.to_string()));
+        let value = match value {
+            Ok(value) => value,
+            Err(detail) => panic!(
+                "{}",
+                ArchiveError::Corrupt {
+                    path: self.path.clone(),
+                    detail
+                }
+            ),
+        };
+        let (epoch, seq) = (self.epoch, self.undo_seq);
+        self.undo_seq += 1;
+        let written = (|| -> Result<(), redb::Error> {
+            let txn = self.txn()?;
+            let mut chunks = txn.open_table(CHUNKS)?;
+            let old = chunks.insert(key.as_slice(), value.as_slice())?;
+            let record = undo_record(&key, old.as_ref().map(|v| v.value()));
+            drop(old);
+            let mut undo = txn.open_table(UNDO)?;
+            undo.insert((epoch, seq), record.as_slice())?;
+            Ok(())
+        })();
+        if let Err(e) = written {
+            self.fail(e);
+        }
+        self.written = true;
+        self.stats.chunks_written += 1;
+        self.stats.entries_written += chunk.entries.len() as u64;
+    }
+
+    /// Ends the epoch's transaction: durable before the epoch's rows leave, if anything was
+    /// written. Drops the undo records of epochs the commits have covered.
+    pub fn finish_epoch(&mut self) {
+        let committed = self.committed.as_ref().map(|f| f());
+        let Some(mut txn) = self.txn.take() else {
+            return;
+        };
+        let done = (|| -> Result<(), redb::Error> {
+            if let Some(committed) = committed
+                && committed > self.forgotten_before
+                && self.written
+            {
+                let mut undo = txn.open_table(UNDO)?;
+                undo.retain_in(..(committed, 0), |_, _| false)?;
+                self.forgotten_before = committed;
+            }
+            if self.written {
+                txn.set_durability(Durability::Immediate)?;
+                txn.commit()?;
+            } else {
+                txn.abort()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = done {
+            self.fail(e);
+        }
+    }
+
+    /// How many undo records are held (for tests).
+    pub fn undo_len(&self) -> u64 {
+        let read = || -> Result<u64, redb::Error> {
+            let txn = self.db.begin_read()?;
+            Ok(txn.open_table(UNDO)?.len()?)
+        };
+        read().unwrap_or(0)
+    }
+}
+
+/// A raw chunk key and value, copied out of the store.
+type Raw = Option<(Vec<u8>, Vec<u8>)>;
+
+type Guards<'a> = (
+    redb::AccessGuard<'a, &'static [u8]>,
+    redb::AccessGuard<'a, &'static [u8]>,
+);
+
+fn owned(found: Option<Result<Guards<'_>, redb::StorageError>>) -> Result<Raw, redb::StorageError> {
+    Ok(found
+        .transpose()?
+        .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+}
+
+/// Length-prefixed company and vehicle: the key prefix of one vehicle's chunks.
+fn vehicle_prefix(name: &VehicleName) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4 + name.company.len() + name.vehicle.len() + 9);
+    for part in [&*name.company, &*name.vehicle] {
+        let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
+        key.extend_from_slice(&len.to_be_bytes());
+        key.extend_from_slice(&part.as_bytes()[..usize::from(len)]);
+    }
+    key
+}
+
+/// The first key after every key with this prefix.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    end.extend_from_slice(&[0xff; 10]);
+    end
+}
+
+fn chunk_key(prefix: &[u8], (time_ms, kind): EntryKey) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&((time_ms as u64) ^ (1 << 63)).to_be_bytes());
+    key.push(kind as u8);
+    key
+}
+
+fn key_of(key: &[u8], prefix_len: usize) -> EntryKey {
+    let rest = &key[prefix_len..];
+    let mut time = [0; 8];
+    time.copy_from_slice(&rest[..8]);
+    let time_ms = (u64::from_be_bytes(time) ^ (1 << 63)) as i64;
+    let kind = match rest[8] {
+        0 => EntryKind::IgnitionOn,
+        1 => EntryKind::Fix,
+        _ => EntryKind::IgnitionOff,
+    };
+    (time_ms, kind)
+}
+
+fn undo_record(key: &[u8], old: Option<&[u8]>) -> Vec<u8> {
+    let mut record = Vec::with_capacity(5 + key.len() + old.map_or(0, <[u8]>::len));
+    record.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    record.extend_from_slice(key);
+    record.push(u8::from(old.is_some()));
+    record.extend_from_slice(old.unwrap_or_default());
+    record
+}
+
+fn split_undo(record: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let mut len = [0; 4];
+    len.copy_from_slice(&record[..4]);
+    let len = u32::from_be_bytes(len) as usize;
+    let key = &record[4..4 + len];
+    let old = (record[4 + len] == 1).then(|| &record[5 + len..]);
+    (key, old)
+}
+
+/// The smallest key after `key`: where a vehicle's in-memory history starts when its sealed
+/// history ends at `key`.
+pub fn successor((time_ms, kind): EntryKey) -> EntryKey {
+    match kind {
+        EntryKind::IgnitionOn => (time_ms, EntryKind::Fix),
+        EntryKind::Fix => (time_ms, EntryKind::IgnitionOff),
+        EntryKind::IgnitionOff => (time_ms + 1, EntryKind::IgnitionOn),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("fleetflow-archive-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn chunk(times: &[i64]) -> Chunk {
+        Chunk {
+            machine: Machine::default(),
+            visits: VisitTrack::default(),
+            entries: times
+                .iter()
+                .map(|&t| {
+                    let fix = fleetflow_model::Fix::new(t, 375_000_000, 1_270_000_000);
+                    Entry::from_item(&fleetflow_model::Item::Fix(fix), 0)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn chunks_are_found_by_key_and_uncommitted_epochs_are_undone() {
+        let dir = dir("undo");
+        let car = VehicleName::new(Arc::from("acme"), Arc::from("car-1"));
+        let van = VehicleName::new(Arc::from("acme"), Arc::from("car-10"));
+        let fix = |t| (t, EntryKind::Fix);
+        {
+            let mut a = Archive::open(&dir, 0, 1, 0, true).unwrap();
+            assert!(a.complete());
+            a.begin_epoch(10);
+            a.put(&car, fix(100), &chunk(&[100, 200]));
+            a.put(&car, fix(300), &chunk(&[300]));
+            a.put(&van, fix(50), &chunk(&[50]));
+            a.finish_epoch();
+            a.begin_epoch(20);
+            a.put(&car, fix(300), &chunk(&[300, 350]));
+            a.put(&car, fix(400), &chunk(&[400]));
+            a.finish_epoch();
+            assert_eq!(a.chunk_at(&car, fix(350)).unwrap().1, chunk(&[300, 350]));
+            assert_eq!(a.last_chunk(&car).unwrap().0, fix(400));
+        }
+        // The commit covered epoch 10, not 20: epoch 20's changes are undone.
+        let mut a = Archive::open(&dir, 0, 1, 20, false).unwrap();
+        assert!(
+            a.complete(),
+            "completeness is the archive's, recorded at creation"
+        );
+        assert_eq!(a.undo_len(), 0);
+        assert_eq!(
+            a.chunk_at(&car, fix(350)).unwrap(),
+            (fix(300), chunk(&[300]))
+        );
+        assert_eq!(a.last_chunk(&car).unwrap().0, fix(300));
+        assert_eq!(a.first_chunk(&car).unwrap().0, fix(100));
+        assert!(a.chunk_at(&car, fix(99)).is_none());
+        assert_eq!(a.chunk_after(&car, fix(100)).unwrap().0, fix(300));
+        assert!(a.chunk_after(&car, fix(300)).is_none());
+        // "car-1" and "car-10" do not share keys.
+        assert_eq!(a.last_chunk(&van).unwrap().0, fix(50));
+        assert!(a.chunk_at(&van, fix(40)).is_none());
+        drop(a);
+        // Another worker count is refused.
+        assert!(matches!(
+            Archive::open(&dir, 0, 2, 20, false),
+            Err(ArchiveError::Layout {
+                found: 1,
+                peers: 2,
+                ..
+            })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn successor_is_the_next_key() {
+        use EntryKind::*;
+        for key in [(5, IgnitionOn), (5, Fix), (5, IgnitionOff)] {
+            assert!(successor(key) > key);
+        }
+        assert_eq!(successor((5, IgnitionOff)), (6, IgnitionOn));
+    }
+}

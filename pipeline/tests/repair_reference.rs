@@ -1,0 +1,328 @@
+//! Correctness by reference for items beyond the correction horizon (issue 38): fleets with
+//! trips of several hours, each vehicle's batches permuted arbitrarily (event-time delays up to
+//! the whole run), duplicates, a horizon of minutes; the sessionizer with its archive, alone and
+//! with a crash and restart in the middle, agrees with the plain sequential reference on every
+//! trip and every trip and machine event, net of retractions.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use fleetflow_model::{TelemetryRecord, TripRules};
+use fleetflow_pipeline::rows::{EventKind, EventRow, VehicleName};
+use fleetflow_pipeline::synthetic::{FleetShape, generate};
+use fleetflow_pipeline::trips::archive::Archive;
+use fleetflow_pipeline::trips::reference::{reference_events, reference_trips};
+use fleetflow_pipeline::{Epoch, Outputs, RawRecord, RuleBook, Sessionize, Sessionizer, Trip};
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use timely::dataflow::InputHandleVec;
+use timely::dataflow::operators::core::{Inspect, Probe};
+
+mod common;
+use common::{admit_and_settle, epochs, raw_batches};
+
+/// Ten minutes: most items of a permuted fleet arrive beyond it.
+const HORIZON_MS: i64 = 600_000;
+
+fn rules() -> RuleBook {
+    let strict = TripRules {
+        overspeed_kmh: 80.0,
+        overspeed_secs: 2,
+        ..TripRules::default()
+    };
+    RuleBook::new(&strict)
+}
+
+/// Six hours of 1 Hz fixes per vehicle, then each vehicle's batches in arrival order: some
+/// vehicles wholly shuffled, the others with a share of batches moved arbitrarily later;
+/// duplicates throughout.
+fn permuted_fleet(seed: u64) -> Vec<TelemetryRecord> {
+    let shape = FleetShape {
+        vehicles: 6,
+        fixes_per_vehicle: 6 * 3_600,
+        seed,
+        ..FleetShape::default()
+    };
+    let mut rng = SmallRng::seed_from_u64(seed + 100);
+    let mut by_vehicle: BTreeMap<String, Vec<TelemetryRecord>> = BTreeMap::new();
+    for r in generate(&shape) {
+        by_vehicle.entry(r.vehicle.clone()).or_default().push(r);
+    }
+    // (arrival rank, record): each vehicle's own order decided, then vehicles interleaved.
+    let mut arrivals: Vec<(f64, TelemetryRecord)> = Vec::new();
+    for (v, mut records) in by_vehicle.into_values().enumerate() {
+        if v % 2 == 0 {
+            records.shuffle(&mut rng);
+        } else {
+            let n = records.len();
+            let mut ranked: Vec<(usize, TelemetryRecord)> = records
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let at = if rng.random_bool(0.2) {
+                        rng.random_range(i..n + n / 2)
+                    } else {
+                        i
+                    };
+                    (at, r)
+                })
+                .collect();
+            ranked.sort_by_key(|(at, _)| *at);
+            records = ranked.into_iter().map(|(_, r)| r).collect();
+        }
+        let n = records.len() as f64;
+        for (i, r) in records.into_iter().enumerate() {
+            let rank = i as f64 / n;
+            if rng.random_bool(0.05) {
+                arrivals.push((rank + rng.random_range(0.0..0.3), r.clone()));
+            }
+            arrivals.push((rank, r));
+        }
+    }
+    arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+    arrivals.into_iter().map(|(_, r)| r).collect()
+}
+
+type EventKey = (Arc<str>, EventKind, i64, Option<i64>, Option<u64>);
+
+fn event_key(e: &EventRow) -> EventKey {
+    (
+        e.vehicle.clone(),
+        e.kind,
+        e.time_ms,
+        e.trip_start_ms,
+        e.value.map(f64::to_bits),
+    )
+}
+
+/// The results so far: trips and the trip machine's events, as multisets of changes.
+#[derive(Default)]
+struct Results {
+    trips: BTreeMap<(Arc<str>, Trip), isize>,
+    events: BTreeMap<EventKey, isize>,
+    positions: usize,
+}
+
+impl Results {
+    fn add(&mut self, out: Outputs) {
+        for (t, d) in out.trips {
+            *self.trips.entry((t.vehicle.clone(), t.trip)).or_insert(0) += d;
+        }
+        for e in out.events.iter().filter(|e| machine_made(e)) {
+            let d = if e.retraction { -1 } else { 1 };
+            *self.events.entry(event_key(e)).or_insert(0) += d;
+        }
+        self.positions += out.positions.len();
+        self.trips.retain(|_, d| *d != 0);
+        self.events.retain(|_, d| *d != 0);
+        assert!(self.trips.values().all(|d| *d == 1), "a trip held twice");
+        assert!(self.events.values().all(|d| *d == 1), "an event held twice");
+    }
+
+    fn trips(&self) -> BTreeMap<Arc<str>, Vec<Trip>> {
+        let mut out: BTreeMap<Arc<str>, Vec<Trip>> = BTreeMap::new();
+        for (v, t) in self.trips.keys() {
+            out.entry(v.clone()).or_default().push(*t);
+        }
+        out
+    }
+}
+
+fn machine_made(e: &EventRow) -> bool {
+    matches!(
+        e.kind,
+        EventKind::TripStart
+            | EventKind::TripEnd
+            | EventKind::Overspeed
+            | EventKind::MaintenanceDue
+    )
+}
+
+fn reference(
+    records: &[TelemetryRecord],
+) -> (BTreeMap<Arc<str>, Vec<Trip>>, BTreeMap<EventKey, isize>) {
+    let mut trips = BTreeMap::new();
+    for ((_, vehicle), mut list) in reference_trips(records, &rules()) {
+        if !list.is_empty() {
+            list.sort();
+            trips.insert(Arc::from(vehicle.as_str()), list);
+        }
+    }
+    let mut events = BTreeMap::new();
+    for ((company, vehicle), list) in reference_events(records, &rules()) {
+        let name = VehicleName::new(company.as_str().into(), vehicle.as_str().into());
+        for e in list {
+            *events.entry(event_key(&e.row(&name, false))).or_insert(0) += 1;
+        }
+    }
+    (trips, events)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fleetflow-repair-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn archived(dir: &Path, upto_epoch: u64, fresh: bool) -> Sessionizer {
+    let archive = Archive::open(dir, 0, 1, upto_epoch, fresh).expect("archive opens");
+    Sessionizer::new(rules(), HORIZON_MS).with_archive(archive)
+}
+
+#[test]
+fn items_beyond_the_horizon_correct_trips_and_events() {
+    for seed in [1, 2] {
+        let records = permuted_fleet(seed);
+        let dir = temp_dir(&format!("alone-{seed}"));
+        let mut s = archived(&dir, 0, true);
+        let mut got = Results::default();
+        for (i, range) in epochs(&records, seed).into_iter().enumerate() {
+            s.begin_epoch(i as u64 + 1);
+            got.add(admit_and_settle(&mut s, &records, range));
+        }
+        let (trips, events) = reference(&records);
+        // Without the archive, the same horizon gets them wrong: the test is about them.
+        let mut plain = Sessionizer::new(rules(), HORIZON_MS);
+        let mut without = Results::default();
+        for range in epochs(&records, seed) {
+            without.add(admit_and_settle(&mut plain, &records, range));
+        }
+        assert_ne!(without.trips(), trips, "seed {seed}: a horizon-bound run");
+        let longest = trips
+            .values()
+            .flatten()
+            .map(|t| t.end_ms - t.start_ms)
+            .max();
+        let count = trips.values().map(Vec::len).sum::<usize>();
+        eprintln!("seed {seed}: {count} trips, the longest {longest:?} ms");
+        assert!(
+            longest.is_some_and(|ms| ms > 2 * 3_600_000),
+            "trips of several hours"
+        );
+        let stats = s.stats();
+        eprintln!("seed {seed}: {stats:?} {:?}", s.archive_stats());
+        assert!(
+            stats.beyond_horizon > 10_000 && stats.repairs > 100,
+            "{stats:?}"
+        );
+        assert_eq!(stats.unrepairable, 0);
+        assert_eq!(got.trips(), trips, "seed {seed}: trips");
+        assert_eq!(got.events, events, "seed {seed}: trip and machine events");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A crash after epoch `crash`, with the last commit at epoch `commit`: the rows of later
+/// epochs are lost, the archive is undone to the commit, and the restart replays from the
+/// smallest offset the commit said was still held (rows dropped) before going on.
+#[test]
+fn a_restart_in_the_middle_of_repairs_is_exactly_once() {
+    for seed in [3, 4] {
+        let records = permuted_fleet(seed);
+        let ranges = epochs(&records, seed);
+        let dir = temp_dir(&format!("restart-{seed}"));
+        let (commit, crash) = (ranges.len() / 2, ranges.len() / 2 + 7);
+        let mut s = archived(&dir, 0, true);
+        let mut committed = Results::default();
+        let mut replay_from = 0;
+        for (i, range) in ranges[..crash].iter().enumerate() {
+            let epoch = i as u64 + 1;
+            s.begin_epoch(epoch);
+            let out = admit_and_settle(&mut s, &records, range.clone());
+            if i < commit {
+                committed.add(out);
+                replay_from = s
+                    .retained_offsets()
+                    .get(&0)
+                    .map_or(range.end, |&o| o as usize);
+            }
+        }
+        drop(s);
+        // The commit covered epochs 1..=commit: the archive is undone from epoch commit + 1.
+        let mut s = archived(&dir, commit as u64 + 1, false);
+        s.begin_epoch(0);
+        let end = ranges[commit - 1].end;
+        let _replayed = admit_and_settle(&mut s, &records, replay_from..end);
+        let mut got = committed;
+        for (i, range) in ranges.iter().enumerate().skip(commit) {
+            s.begin_epoch(i as u64 + 1000);
+            got.add(admit_and_settle(&mut s, &records, range.clone()));
+        }
+        let (trips, events) = reference(&records);
+        assert_eq!(got.trips(), trips, "seed {seed}: trips");
+        assert_eq!(got.events, events, "seed {seed}: trip and machine events");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Runs the dataflow at `workers` workers (each with its own archive in `dir`) over `records`
+/// in the epochs of `ranges`; returns what its trips and events collections hold at the end.
+fn run_dataflow(
+    workers: usize,
+    records: &[TelemetryRecord],
+    ranges: &[std::ops::Range<usize>],
+    dir: &Path,
+) -> Results {
+    let batches = Arc::new(raw_batches(records, ranges));
+    let trips = Arc::new(Mutex::new(Vec::new()));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (trip_sink, event_sink) = (trips.clone(), events.clone());
+    let dir = dir.to_owned();
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let archive =
+            Archive::open(&dir, worker.index(), worker.peers(), 0, true).expect("archive opens");
+        let mut input = InputHandleVec::<Epoch, RawRecord>::new();
+        let (trip_sink, event_sink) = (trip_sink.clone(), event_sink.clone());
+        let probe = worker.dataflow::<Epoch, _, _>(|scope| {
+            let streams = input
+                .to_stream(scope)
+                .sessionize(move || Sessionizer::new(rules(), HORIZON_MS).with_archive(archive));
+            let (probe, _) = streams
+                .trips
+                .inspect(move |(t, _, d)| trip_sink.lock().unwrap().push((t.clone(), *d)))
+                .probe();
+            streams
+                .events
+                .inspect(move |e| event_sink.lock().unwrap().push(e.clone()))
+                .probe_with(&probe);
+            probe
+        });
+        input.advance_to(1);
+        for (i, batch) in batches.iter().enumerate() {
+            if worker.index() == 0 {
+                for raw in batch {
+                    input.send(raw.clone());
+                }
+            }
+            input.advance_to(i as Epoch + 2);
+            while probe.less_than(input.time()) {
+                worker.step();
+            }
+        }
+    })
+    .expect("timely runs");
+    let mut got = Results::default();
+    got.add(Outputs {
+        trips: std::mem::take(&mut *trips.lock().unwrap()),
+        events: std::mem::take(&mut *events.lock().unwrap()),
+        ..Outputs::default()
+    });
+    got
+}
+
+#[test]
+fn the_dataflow_repairs_at_1_and_2_workers() {
+    let seed = 5;
+    let records = permuted_fleet(seed);
+    let ranges = epochs(&records, seed);
+    let (trips, events) = reference(&records);
+    for workers in [1, 2] {
+        let dir = temp_dir(&format!("dataflow-{workers}"));
+        let got = run_dataflow(workers, &records, &ranges, &dir);
+        assert_eq!(got.trips(), trips, "{workers} workers: trips");
+        assert_eq!(got.events, events, "{workers} workers: events");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
