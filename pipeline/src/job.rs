@@ -21,6 +21,7 @@ use crate::source::broker_check::{BrokerMismatch, observe, reconcile};
 use crate::source::kafka_source::{SourceConfig, SourceError, kafka_source};
 use crate::trips::archive::{Archive, archive_dir};
 use crate::trips::geofence_feed::GeofenceFeed;
+use crate::trips::repair::RepairCounters;
 use crate::trips::sessionize::{RuleBook, Sessionizer};
 use crate::trips::sessionize_operator::{Epoch, Sessionize};
 use fleetflow_geofences::Geofences;
@@ -49,12 +50,11 @@ pub struct PipelineConfig {
     /// memory, on an 82M-point backlog (`benches/RESULTS.md`, session 25); 32 MiB cost 30% of
     /// the speed (the room is freed one flush window at a time). 0 turns flow control off.
     pub source_max_in_flight_mib: f64,
-    /// Correction horizon, seconds: how far behind a vehicle's newest item a late item still
-    /// corrects trips (older ones are stored and counted). The sessionizer keeps this much of
-    /// each vehicle's items, ~45 bytes each: at one fix per second, 1 h is ~160 KB per vehicle,
-    /// 2.4 GB for 15,000 vehicles. A device that buffers while offline and uploads later is not
-    /// late (its items still come in its own order); the horizon covers re-sent and reordered
-    /// batches.
+    /// Correction horizon, seconds: how much of each vehicle's history (behind its newest item)
+    /// memory holds. A late item inside it re-runs the vehicle from a checkpoint; an older one
+    /// is repaired from the archive on disk (`trips/archive.md`), slower but as exact. The
+    /// sessionizer keeps ~45 bytes per item: at one fix per second, 1 h is ~160 KB per
+    /// vehicle, 2.4 GB for 15,000 vehicles.
     pub horizon_secs: u64,
     /// Trip rules for companies without their own (`[companies.trips]`).
     pub trips: TripRules,
@@ -198,6 +198,8 @@ pub struct PipelineStats {
     pub rollups_written: AtomicU64,
     /// What retention removed.
     pub retention: Arc<RetentionStats>,
+    /// What repairs of items beyond the correction horizon did.
+    pub repairs: Arc<RepairCounters>,
 }
 
 impl PipelineStats {
@@ -410,9 +412,11 @@ pub fn start(job: PipelineJob) -> Result<RunningPipeline, PipelineError> {
                 let archive = archive.with_committed(move || {
                     seen.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX))
                 });
+                let counters = stats.repairs.clone();
                 let mut streams = records.sessionize(move || {
                     Sessionizer::new(rules, horizon_ms)
                         .with_archive(archive)
+                        .with_repair_counters(counters)
                         .with_geofence_feed(geofence_feed)
                         .with_offline_after(offline_after_ms)
                 });

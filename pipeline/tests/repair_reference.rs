@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use fleetflow_model::{TelemetryRecord, TripRules};
+use fleetflow_model::{Item, TelemetryRecord, TripRules};
 use fleetflow_pipeline::rows::{EventKind, EventRow, VehicleName};
 use fleetflow_pipeline::synthetic::{FleetShape, generate};
 use fleetflow_pipeline::trips::archive::Archive;
@@ -160,6 +160,19 @@ fn reference(
     (trips, events)
 }
 
+/// Distinct fixes (vehicle, time): each is one `positions` row, exactly once.
+fn distinct_fixes(records: &[TelemetryRecord]) -> usize {
+    let mut keys = std::collections::BTreeSet::new();
+    for r in records {
+        for item in &r.items {
+            if let Item::Fix(f) = item {
+                keys.insert((r.vehicle.as_str(), f.time_ms));
+            }
+        }
+    }
+    keys.len()
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("fleetflow-repair-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -210,6 +223,11 @@ fn items_beyond_the_horizon_correct_trips_and_events() {
         assert_eq!(stats.unrepairable, 0);
         assert_eq!(got.trips(), trips, "seed {seed}: trips");
         assert_eq!(got.events, events, "seed {seed}: trip and machine events");
+        assert_eq!(
+            got.positions,
+            distinct_fixes(&records),
+            "seed {seed}: positions"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -253,6 +271,11 @@ fn a_restart_in_the_middle_of_repairs_is_exactly_once() {
         let (trips, events) = reference(&records);
         assert_eq!(got.trips(), trips, "seed {seed}: trips");
         assert_eq!(got.events, events, "seed {seed}: trip and machine events");
+        assert_eq!(
+            got.positions,
+            distinct_fixes(&records),
+            "seed {seed}: positions"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

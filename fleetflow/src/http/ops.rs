@@ -137,6 +137,22 @@ struct PipelineStatus {
     committed_offsets: std::collections::BTreeMap<i32, i64>,
     compaction: CompactionStatus,
     retention: RetentionStatus,
+    repairs: RepairStatus,
+}
+
+/// What the repairs of items older than the correction horizon did (issue 38).
+#[derive(Debug, Serialize)]
+struct RepairStatus {
+    repairs: u64,
+    /// Late items merged into archived history.
+    items_merged: u64,
+    /// Items older than anything archived: stored and flagged, not in trips.
+    items_unrepairable: u64,
+    /// Archived entries re-read.
+    entries_reread: u64,
+    seconds: f64,
+    /// Archived chunks written.
+    chunks_written: u64,
 }
 
 /// What retention keeps and has removed (`[pipeline.retention]`).
@@ -203,6 +219,14 @@ fn pipeline_status(stats: &PipelineStats) -> PipelineStatus {
             partitions_removed: stats.retention.partitions.load(Ordering::Relaxed),
             files_removed: stats.retention.files.load(Ordering::Relaxed),
             bytes_removed: stats.retention.bytes.load(Ordering::Relaxed),
+        },
+        repairs: RepairStatus {
+            repairs: stats.repairs.repairs.load(Ordering::Relaxed),
+            items_merged: stats.repairs.items.load(Ordering::Relaxed),
+            items_unrepairable: stats.repairs.unrepairable.load(Ordering::Relaxed),
+            entries_reread: stats.repairs.entries_read.load(Ordering::Relaxed),
+            seconds: stats.repairs.nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            chunks_written: stats.repairs.chunks_written.load(Ordering::Relaxed),
         },
     }
 }
@@ -278,6 +302,36 @@ fn pipeline_metrics(stats: &PipelineStats, out: &mut String) {
         "counter",
         "Bytes of the files retention removed.",
         &one(status.retention.bytes_removed),
+    );
+    metric(
+        "fleetflow_pipeline_repairs_total",
+        "counter",
+        "Repairs of archived history: one per vehicle and epoch with items older than the correction horizon.",
+        &one(status.repairs.repairs),
+    );
+    metric(
+        "fleetflow_pipeline_repair_items_total",
+        "counter",
+        "Items older than the correction horizon merged into archived history.",
+        &one(status.repairs.items_merged),
+    );
+    metric(
+        "fleetflow_pipeline_repair_unrepairable_items_total",
+        "counter",
+        "Items older than anything archived: stored and flagged, not in trips.",
+        &one(status.repairs.items_unrepairable),
+    );
+    metric(
+        "fleetflow_pipeline_repair_entries_reread_total",
+        "counter",
+        "Archived entries re-read by repairs and by vehicles resuming after a restart.",
+        &one(status.repairs.entries_reread),
+    );
+    metric(
+        "fleetflow_pipeline_repair_milliseconds_total",
+        "counter",
+        "Time spent in repairs (divide by fleetflow_pipeline_repairs_total for the mean latency).",
+        &one((status.repairs.seconds * 1000.0) as u64),
     );
     let first_kept: Vec<(String, u64)> = stats
         .retention

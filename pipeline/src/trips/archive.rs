@@ -94,6 +94,8 @@ pub struct ArchiveStats {
     pub chunks_written: u64,
     pub chunks_read: u64,
     pub entries_written: u64,
+    /// Archived entries re-read (by repairs, and when a vehicle resumes).
+    pub entries_read: u64,
 }
 
 impl fmt::Debug for Archive {
@@ -249,7 +251,8 @@ impl Archive {
             let found = chunks.range(prefix.as_slice()..=at.as_slice())?.next_back();
             owned(found)
         })
-        .map(|(k, v)| (key_of(&k, prefix.len()), self.decode(&v)))
+        .map(|(k, v)| (key_of(&k, prefix.len()), v))
+        .map(|(k, v)| (k, self.decode(&v)))
     }
 
     /// The first chunk of `name` starting after `key`, if any.
@@ -265,7 +268,8 @@ impl Archive {
             }
             Ok(next)
         })
-        .map(|(k, v)| (key_of(&k, prefix.len()), self.decode(&v)))
+        .map(|(k, v)| (key_of(&k, prefix.len()), v))
+        .map(|(k, v)| (k, self.decode(&v)))
     }
 
     /// The first chunk of `name`, if any.
@@ -273,7 +277,8 @@ impl Archive {
         let prefix = vehicle_prefix(name);
         let end = prefix_end(&prefix);
         self.read(|chunks| owned(chunks.range(prefix.as_slice()..end.as_slice())?.next()))
-            .map(|(k, v)| (key_of(&k, prefix.len()), self.decode(&v)))
+            .map(|(k, v)| (key_of(&k, prefix.len()), v))
+            .map(|(k, v)| (k, self.decode(&v)))
     }
 
     /// The last chunk of `name`, if any: where its sealed history ends.
@@ -281,7 +286,8 @@ impl Archive {
         let prefix = vehicle_prefix(name);
         let end = prefix_end(&prefix);
         self.read(|chunks| owned(chunks.range(prefix.as_slice()..end.as_slice())?.next_back()))
-            .map(|(k, v)| (key_of(&k, prefix.len()), self.decode(&v)))
+            .map(|(k, v)| (key_of(&k, prefix.len()), v))
+            .map(|(k, v)| (k, self.decode(&v)))
     }
 
     /// Runs `f` on the chunks table inside the epoch's transaction; the raw key and value found.
@@ -308,12 +314,15 @@ impl Archive {
         }
     }
 
-    fn decode(&self, bytes: &[u8]) -> Chunk {
+    fn decode(&mut self, bytes: &[u8]) -> Chunk {
         let decoded = zstd::bulk::decompress(bytes, 64 << 20)
             .map_err(|e| e.to_string())
-            .and_then(|raw| bincode::deserialize(&raw).map_err(|e| e.to_string()));
+            .and_then(|raw| bincode::deserialize::<Chunk>(&raw).map_err(|e| e.to_string()));
         match decoded {
-            Ok(chunk) => chunk,
+            Ok(chunk) => {
+                self.stats.entries_read += chunk.entries.len() as u64;
+                chunk
+            }
             Err(detail) => panic!(
                 "{}",
                 ArchiveError::Corrupt {

@@ -33,6 +33,8 @@ pub struct SessionStats {
     pub repairs: u64,
     pub repaired_items: u64,
     pub unrepairable: u64,
+    /// Time spent in repairs, nanoseconds.
+    pub repair_ns: u64,
     pub invalid: u64,
     /// Trip versions retracted by corrections (a late item that changed a trip).
     pub retractions: u64,

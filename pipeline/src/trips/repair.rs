@@ -11,7 +11,9 @@ use fleetflow_geofences::visit::Visit;
 use fleetflow_live_store::trip::Trip;
 
 use crate::rows::{ErrorReason, ErrorRow, EventKind, PositionRow, flags};
-use crate::trips::archive::{Archive, Chunk, successor};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::trips::archive::{Archive, ArchiveStats, Chunk, successor};
 use crate::trips::event_changes::{self, MachineEvent};
 use crate::trips::outputs::{Outputs, SessionStats};
 use crate::trips::timeline::{Entry, EntryKey, EntryKind};
@@ -20,6 +22,56 @@ use crate::trips::vehicle_sessions::{
     CHECKPOINT_EVERY, Checkpoint, Closed, FenceScratch, Step, TailLens, VehicleSessions, event_row,
 };
 use fleetflow_geofences::visit::VisitTrack;
+
+/// The repairs' counts, summed over the workers: for `/metrics` and `/status`.
+#[derive(Debug, Default)]
+pub struct RepairCounters {
+    /// Repairs (one per vehicle and epoch with items older than its in-memory base).
+    pub repairs: AtomicU64,
+    /// Late items merged into archived history.
+    pub items: AtomicU64,
+    /// Items older than anything archived (stored and flagged, not in trips).
+    pub unrepairable: AtomicU64,
+    /// Archived entries re-read.
+    pub entries_read: AtomicU64,
+    /// Time spent repairing, nanoseconds.
+    pub nanos: AtomicU64,
+    /// Archived chunks written (sealed spans and repaired ones).
+    pub chunks_written: AtomicU64,
+}
+
+impl RepairCounters {
+    /// Adds what a worker did since `before`.
+    pub(crate) fn add(
+        &self,
+        now: (&SessionStats, &ArchiveStats),
+        before: (&SessionStats, &ArchiveStats),
+    ) {
+        let add = |counter: &AtomicU64, now: u64, before: u64| {
+            if now > before {
+                counter.fetch_add(now - before, Ordering::Relaxed);
+            }
+        };
+        add(&self.repairs, now.0.repairs, before.0.repairs);
+        add(&self.items, now.0.repaired_items, before.0.repaired_items);
+        add(
+            &self.unrepairable,
+            now.0.unrepairable,
+            before.0.unrepairable,
+        );
+        add(&self.nanos, now.0.repair_ns, before.0.repair_ns);
+        add(
+            &self.entries_read,
+            now.1.entries_read,
+            before.1.entries_read,
+        );
+        add(
+            &self.chunks_written,
+            now.1.chunks_written,
+            before.1.chunks_written,
+        );
+    }
+}
 
 /// An item that arrived older than its vehicle's in-memory base, waiting for its repair.
 #[derive(Debug)]

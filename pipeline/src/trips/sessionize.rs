@@ -15,19 +15,22 @@
 //! the reduction on every change, O(history) per update, where this resumes from a checkpoint.
 //!
 //! State is bounded by the correction horizon: entries older than the horizon (behind the
-//! vehicle's newest item) are evicted at a checkpoint, and trips that closed before it are sealed.
-//! An item older than that is still stored (`positions`, flagged) and counted, but no longer
+//! vehicle's newest item) are evicted at a checkpoint into the archive (`trips/archive.rs`),
+//! and trips that closed before it are sealed. An item older than that is repaired from the
+//! archive (`trips/repair.rs`): as exact, at the cost of reading the span back. Without an
+//! archive (tests, benchmarks) it is stored (`positions`, flagged) and counted, but no longer
 //! changes trips.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use fleetflow_geofences::GeofenceIndex;
 
 use crate::trips::archive::{Archive, ArchiveStats};
 use crate::trips::geofence_feed::GeofenceFeed;
 pub use crate::trips::outputs::{Outputs, SessionStats};
-use crate::trips::repair::Late;
+use crate::trips::repair::{Late, RepairCounters};
 use crate::trips::vehicle_sessions::{
     FenceScratch, Pending, VehicleSessions, event_row, replace_emitted,
 };
@@ -103,6 +106,8 @@ pub struct Sessionizer {
     /// Where history sealed behind the horizon goes, to be repaired from (none: items beyond
     /// the horizon are stored and flagged but change no trips).
     archive: Option<Archive>,
+    /// Where repairs are counted, and the counts last added there.
+    counters: Option<(Arc<RepairCounters>, SessionStats, ArchiveStats)>,
 }
 
 impl Sessionizer {
@@ -120,7 +125,14 @@ impl Sessionizer {
             feed: None,
             offline_after_ms: 0,
             archive: None,
+            counters: None,
         }
+    }
+
+    /// Adds this worker's repair counts to `counters` after every settle.
+    pub fn with_repair_counters(mut self, counters: Arc<RepairCounters>) -> Self {
+        self.counters = Some((counters, SessionStats::default(), ArchiveStats::default()));
+        self
     }
 
     /// Seals history into `archive` and repairs from it: an item of any age corrects the
@@ -397,7 +409,10 @@ impl Sessionizer {
         };
         for name in std::mem::take(&mut self.dirty) {
             if let Some(vs) = Self::get_mut(&mut self.vehicles, &name) {
-                if let Some(archive) = &mut self.archive {
+                if let Some(archive) = &mut self.archive
+                    && !vs.beyond.is_empty()
+                {
+                    let started = Instant::now();
                     vs.repair(
                         archive,
                         out,
@@ -405,6 +420,8 @@ impl Sessionizer {
                         &mut self.scratch,
                         &mut fences,
                     );
+                    let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    self.stats.repair_ns += spent;
                 }
                 vs.settle(out, &mut self.stats, &mut self.scratch, &mut fences);
                 vs.evict(self.horizon_ms, self.archive.as_mut());
@@ -412,6 +429,11 @@ impl Sessionizer {
         }
         if let Some(archive) = &mut self.archive {
             archive.finish_epoch();
+            if let Some((counters, stats, archived)) = &mut self.counters {
+                counters.add((&self.stats, &archive.stats), (stats, archived));
+                *stats = self.stats;
+                *archived = archive.stats;
+            }
         }
     }
 
