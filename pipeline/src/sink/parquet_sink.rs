@@ -482,8 +482,12 @@ fn commit_windows<'scope>(
         let mut replay_from = resume.replay_from;
         // Per window: the files, the offsets read before its end, a capability to report with.
         let mut pending: BTreeMap<Epoch, PendingWindow> = BTreeMap::new();
-        // Per worker: its latest report of what it holds (epoch, partition -> offset).
-        let mut held: HashMap<usize, (Epoch, HashMap<i32, i64>)> = HashMap::new();
+        // Per worker: its reports of what it holds (epoch -> partition -> offset), from the
+        // last one before the newest committed window on. A window's commit must use each
+        // worker's report as of the window's end, not a later one: a later report may no longer
+        // hold items the window's state held (evicted into the archive in an epoch the commit
+        // does not cover, which a restart undoes), and the replay must bring those back.
+        let mut held: HashMap<usize, BTreeMap<Epoch, HashMap<i32, i64>>> = HashMap::new();
         move |frontiers| {
             // Both the files and the offsets hold the window's capability: a window whose
             // records were all dropped (duplicates, replay) has offsets and no files, and its
@@ -499,13 +503,8 @@ fn commit_windows<'scope>(
             retained_in.for_each(|cap, data| {
                 let t = *cap.time();
                 for (worker, partition, offset) in data.drain(..) {
-                    let report = held.entry(worker).or_insert_with(|| (t, HashMap::new()));
-                    if t > report.0 {
-                        *report = (t, HashMap::new());
-                    }
-                    if t == report.0 {
-                        report.1.insert(partition, offset);
-                    }
+                    let reports = held.entry(worker).or_default();
+                    reports.entry(t).or_default().insert(partition, offset);
                 }
             });
             let mut out = summary_out.activate();
@@ -520,10 +519,19 @@ fn commit_windows<'scope>(
                     let slot = offsets.entry(partition).or_insert(next);
                     *slot = (*slot).max(next);
                 }
+                // Each worker's state as of the window's end: its last report before it.
+                let as_of: Vec<&HashMap<i32, i64>> = held
+                    .values_mut()
+                    .filter_map(|reports| {
+                        let (&at, _) = reports.range(..end).next_back()?;
+                        reports.retain(|&t, _| t >= at);
+                        reports.get(&at)
+                    })
+                    .collect();
                 for (partition, next) in &offsets {
-                    let holds = held
-                        .values()
-                        .filter_map(|(_, m)| m.get(partition).copied())
+                    let holds = as_of
+                        .iter()
+                        .filter_map(|m| m.get(partition).copied())
                         .min()
                         .unwrap_or(*next);
                     replay_from.insert(*partition, holds.min(*next));
