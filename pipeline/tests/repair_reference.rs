@@ -35,13 +35,17 @@ fn rules() -> RuleBook {
     RuleBook::new(&strict)
 }
 
-/// Six hours of 1 Hz fixes per vehicle, then each vehicle's batches in arrival order: some
-/// vehicles wholly shuffled, the others with a share of batches moved arbitrarily later;
-/// duplicates throughout.
+/// `hours` of 1 Hz fixes for each of `vehicles`, then each vehicle's batches in arrival order:
+/// some vehicles wholly shuffled, the others with a share of batches moved arbitrarily later;
+/// duplicates throughout. A batch can arrive up to the whole run late.
 fn permuted_fleet(seed: u64) -> Vec<TelemetryRecord> {
+    permuted(seed, 6, 6)
+}
+
+fn permuted(seed: u64, vehicles: usize, hours: usize) -> Vec<TelemetryRecord> {
     let shape = FleetShape {
-        vehicles: 6,
-        fixes_per_vehicle: 6 * 3_600,
+        vehicles,
+        fixes_per_vehicle: hours * 3_600,
         seed,
         ..FleetShape::default()
     };
@@ -186,8 +190,12 @@ fn archived(dir: &Path, upto_epoch: u64, fresh: bool) -> Sessionizer {
 
 #[test]
 fn items_beyond_the_horizon_correct_trips_and_events() {
-    for seed in [1, 2] {
-        let records = permuted_fleet(seed);
+    // Two 6-hour fleets of six vehicles, and a 26-hour one of three: delays up to a day.
+    for (seed, records) in [
+        (1, permuted_fleet(1)),
+        (2, permuted_fleet(2)),
+        (6, permuted(6, 3, 26)),
+    ] {
         let dir = temp_dir(&format!("alone-{seed}"));
         let mut s = archived(&dir, 0, true);
         let mut got = Results::default();

@@ -230,8 +230,8 @@ fn repair_stage(shape: &FleetShape, args: &Args) -> anyhow::Result<()> {
     let per_horizon = args.vehicles * (HORIZON_MS / 60_000) as usize;
     let mut keyed: Vec<(usize, TelemetryRecord)> = in_order.iter().cloned().enumerate().collect();
     for (i, slot) in keyed.iter_mut().enumerate() {
-        // Every 100th record, spread over the vehicles: 1%.
-        if i % 100 == 37 {
+        // 1% of the records, picked by a hash of the index (so spread over the vehicles).
+        if ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) & 0xffff < 656 {
             slot.0 = i + 2 * per_horizon;
         }
     }
@@ -277,12 +277,13 @@ fn repair_stage(shape: &FleetShape, args: &Args) -> anyhow::Result<()> {
             .sum();
         let repairs = stats.repairs.max(1) as f64;
         println!(
-            "sessionizer + archive, horizon 10 min, {name}: {:.2}M fixes/s ({secs:.2}s); {} repairs, {} items merged, {:.2} ms and {:.0} archived entries re-read per repair; archive {:.1} B per fix archived ({} chunks written)",
+            "sessionizer + archive, horizon 10 min, {name}: {:.2}M fixes/s ({secs:.2}s); {} repairs, {} items merged, {:.2} ms and {:.0} archived entries re-read per repair; chunks {:.1} B per fix archived, archive files {:.1} B ({} chunks written)",
             n_points as f64 / secs / 1e6,
             stats.repairs,
             stats.repaired_items,
             stats.repair_ns as f64 / 1e6 / repairs,
             archived.entries_read as f64 / repairs,
+            archived.bytes_written as f64 / archived.entries_written.max(1) as f64,
             disk as f64 / archived.entries_written.max(1) as f64,
             archived.chunks_written,
         );

@@ -23,7 +23,6 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::rows::VehicleName;
 use crate::trips::timeline::{Entry, EntryKey, EntryKind};
@@ -60,7 +59,7 @@ pub enum ArchiveError {
 }
 
 /// One span of a vehicle's sealed history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
     /// The machine's state before the first entry.
     pub machine: Machine,
@@ -68,6 +67,130 @@ pub struct Chunk {
     pub visits: VisitTrack,
     /// The chunk's entries in key order (may be empty only for a vehicle's genesis).
     pub entries: Vec<Entry>,
+}
+
+/// The chunk format's version, its first byte.
+const CHUNK_V1: u8 = 1;
+
+impl Chunk {
+    /// The state (bincode) and the entries, each field as a difference from the entry before
+    /// (zigzag LEB128): a fix a second apart costs about 8 bytes before compression.
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        let state =
+            bincode::serialize(&(&self.machine, &self.visits)).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(8 + state.len() + self.entries.len() * 10);
+        out.push(CHUNK_V1);
+        put_varint(&mut out, state.len() as u64);
+        out.extend_from_slice(&state);
+        put_varint(&mut out, self.entries.len() as u64);
+        let mut prev = (0i64, 0i64, 0i64, 0i64);
+        for e in &self.entries {
+            let flags =
+                (e.kind as u8) | (u8::from(e.usable) << 2) | (u8::from(e.device_m.is_some()) << 3);
+            out.push(flags);
+            let now = (
+                e.time_ms,
+                i64::from(e.lat_e7),
+                i64::from(e.lon_e7),
+                e.offset,
+            );
+            put_varint(&mut out, zigzag(now.0.wrapping_sub(prev.0)));
+            put_varint(&mut out, zigzag(now.1 - prev.1));
+            put_varint(&mut out, zigzag(now.2 - prev.2));
+            put_varint(&mut out, zigzag(now.3.wrapping_sub(prev.3)));
+            put_varint(&mut out, u64::from(e.speed_dkmh));
+            if let Some(m) = e.device_m {
+                put_varint(&mut out, m);
+            }
+            prev = now;
+        }
+        Ok(out)
+    }
+
+    fn decode(raw: &[u8]) -> Result<Chunk, String> {
+        let mut at = match raw.first() {
+            Some(&CHUNK_V1) => 1,
+            other => return Err(format!("unknown chunk version {other:?}")),
+        };
+        let truncated = || "truncated chunk".to_owned();
+        let state_len = get_varint(raw, &mut at).ok_or_else(truncated)? as usize;
+        let state = raw.get(at..at + state_len).ok_or_else(truncated)?;
+        at += state_len;
+        let (machine, visits): (Machine, VisitTrack) =
+            bincode::deserialize(state).map_err(|e| e.to_string())?;
+        let n = get_varint(raw, &mut at).ok_or_else(truncated)? as usize;
+        let mut entries = Vec::with_capacity(n.min(raw.len()));
+        let mut prev = (0i64, 0i64, 0i64, 0i64);
+        for _ in 0..n {
+            let flags = *raw.get(at).ok_or_else(truncated)?;
+            at += 1;
+            let mut delta = || get_varint(raw, &mut at).map(unzigzag).ok_or_else(truncated);
+            let now = (
+                prev.0.wrapping_add(delta()?),
+                prev.1 + delta()?,
+                prev.2 + delta()?,
+                prev.3.wrapping_add(delta()?),
+            );
+            let speed = get_varint(raw, &mut at).ok_or_else(truncated)?;
+            let device_m = if flags & 8 != 0 {
+                Some(get_varint(raw, &mut at).ok_or_else(truncated)?)
+            } else {
+                None
+            };
+            let kind = match flags & 3 {
+                0 => EntryKind::IgnitionOn,
+                1 => EntryKind::Fix,
+                2 => EntryKind::IgnitionOff,
+                k => return Err(format!("unknown entry kind {k}")),
+            };
+            let coordinate = |v: i64| i32::try_from(v).map_err(|e| e.to_string());
+            entries.push(Entry {
+                time_ms: now.0,
+                lat_e7: coordinate(now.1)?,
+                lon_e7: coordinate(now.2)?,
+                offset: now.3,
+                device_m,
+                speed_dkmh: u16::try_from(speed).map_err(|e| e.to_string())?,
+                kind,
+                usable: flags & 4 != 0,
+            });
+            prev = now;
+        }
+        Ok(Chunk {
+            machine,
+            visits,
+            entries,
+        })
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(raw: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *raw.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// A worker's archive.
@@ -85,6 +208,9 @@ pub struct Archive {
     forgotten_before: u64,
     /// The earliest epoch the Parquet commits have not covered yet.
     committed: Option<Box<dyn Fn() -> u64>>,
+    /// zstd contexts, made once (a context per chunk cost more than compressing it).
+    compressor: zstd::bulk::Compressor<'static>,
+    decompressor: zstd::bulk::Decompressor<'static>,
     pub stats: ArchiveStats,
 }
 
@@ -96,6 +222,8 @@ pub struct ArchiveStats {
     pub entries_written: u64,
     /// Archived entries re-read (by repairs, and when a vehicle resumes).
     pub entries_read: u64,
+    /// Compressed bytes of the chunks written.
+    pub bytes_written: u64,
 }
 
 impl fmt::Debug for Archive {
@@ -169,6 +297,9 @@ impl Archive {
             undo_seq: 0,
             forgotten_before: 0,
             committed: None,
+            compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                .map_err(|e| store(redb::Error::Io(e)))?,
+            decompressor: zstd::bulk::Decompressor::new().map_err(|e| store(redb::Error::Io(e)))?,
             stats: ArchiveStats::default(),
         };
         archive
@@ -315,9 +446,11 @@ impl Archive {
     }
 
     fn decode(&mut self, bytes: &[u8]) -> Chunk {
-        let decoded = zstd::bulk::decompress(bytes, 64 << 20)
+        let decoded = self
+            .decompressor
+            .decompress(bytes, 64 << 20)
             .map_err(|e| e.to_string())
-            .and_then(|raw| bincode::deserialize::<Chunk>(&raw).map_err(|e| e.to_string()));
+            .and_then(|raw| Chunk::decode(&raw));
         match decoded {
             Ok(chunk) => {
                 self.stats.entries_read += chunk.entries.len() as u64;
@@ -336,9 +469,9 @@ impl Archive {
     /// Writes `chunk` as `name`'s chunk starting at `start`, with its undo record.
     pub fn put(&mut self, name: &VehicleName, start: EntryKey, chunk: &Chunk) {
         let key = chunk_key(&vehicle_prefix(name), start);
-        let value = bincode::serialize(chunk)
-            .map_err(|e| e.to_string())
-            .and_then(|raw| zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| e.to_string()));
+        let value = chunk
+            .encode()
+            .and_then(|raw| self.compressor.compress(&raw).map_err(|e| e.to_string()));
         let value = match value {
             Ok(value) => value,
             Err(detail) => panic!(
@@ -367,6 +500,7 @@ impl Archive {
         self.written = true;
         self.stats.chunks_written += 1;
         self.stats.entries_written += chunk.entries.len() as u64;
+        self.stats.bytes_written += value.len() as u64;
     }
 
     /// Ends the epoch's transaction: durable before the epoch's rows leave, if anything was
@@ -565,6 +699,23 @@ mod tests {
             })
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn chunks_round_trip_through_their_encoding() {
+        let mut c = chunk(&[-5, 0, 1_000, 2_000, i64::MAX / 2]);
+        c.entries[1].kind = EntryKind::IgnitionOn;
+        c.entries[1].device_m = Some(123_456_789);
+        c.entries[2].lat_e7 = -900_000_000;
+        c.entries[2].lon_e7 = 1_800_000_000;
+        c.entries[2].usable = false;
+        c.entries[3].speed_dkmh = u16::MAX;
+        c.entries[4].kind = EntryKind::IgnitionOff;
+        c.entries[4].offset = i64::MAX;
+        assert_eq!(Chunk::decode(&c.encode().unwrap()).unwrap(), c);
+        assert!(Chunk::decode(&[9]).is_err());
+        let raw = c.encode().unwrap();
+        assert!(Chunk::decode(&raw[..raw.len() - 1]).is_err());
     }
 
     #[test]

@@ -12,9 +12,7 @@ use fleetflow_model::geo::LatLonE7;
 
 /// Where an item sorts among items of the same millisecond: ignition-on opens before a fix at
 /// that instant, ignition-off closes after it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EntryKind {
     IgnitionOn = 0,
     Fix = 1,
@@ -25,7 +23,7 @@ pub enum EntryKind {
 pub type EntryKey = (i64, EntryKind);
 
 /// One item, reduced to what sessionization reads (40 bytes).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Entry {
     pub time_ms: i64,
     pub lat_e7: i32,
