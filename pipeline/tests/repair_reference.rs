@@ -13,7 +13,9 @@ use fleetflow_pipeline::rows::{EventKind, EventRow, VehicleName};
 use fleetflow_pipeline::synthetic::{FleetShape, generate};
 use fleetflow_pipeline::trips::archive::Archive;
 use fleetflow_pipeline::trips::reference::{reference_events, reference_trips};
-use fleetflow_pipeline::{Epoch, Outputs, RawRecord, RuleBook, Sessionize, Sessionizer, Trip};
+use fleetflow_pipeline::{
+    Epoch, Outputs, RawRecord, RuleBook, Sessionize, Sessionizer, Trip, TripRecord,
+};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -21,7 +23,7 @@ use timely::dataflow::InputHandleVec;
 use timely::dataflow::operators::core::{Inspect, Probe};
 
 mod common;
-use common::{admit_and_settle, epochs, raw_batches};
+use common::{admit_and_settle, epochs, machine_made, raw_batches};
 
 /// Ten minutes: most items of a permuted fleet arrive beyond it.
 const HORIZON_MS: i64 = 600_000;
@@ -121,7 +123,8 @@ impl Results {
         self.positions += out.positions.len();
         self.trips.retain(|_, d| *d != 0);
         self.events.retain(|_, d| *d != 0);
-        assert!(self.trips.values().all(|d| *d == 1), "a trip held twice");
+        let twice: Vec<_> = self.trips.iter().filter(|(_, d)| **d != 1).collect();
+        assert!(twice.is_empty(), "trips held other than once: {twice:?}");
         assert!(self.events.values().all(|d| *d == 1), "an event held twice");
     }
 
@@ -132,16 +135,6 @@ impl Results {
         }
         out
     }
-}
-
-fn machine_made(e: &EventRow) -> bool {
-    matches!(
-        e.kind,
-        EventKind::TripStart
-            | EventKind::TripEnd
-            | EventKind::Overspeed
-            | EventKind::MaintenanceDue
-    )
 }
 
 fn reference(
@@ -177,6 +170,17 @@ fn distinct_fixes(records: &[TelemetryRecord]) -> usize {
     keys.len()
 }
 
+/// `got` holds exactly the sequential reference's trips and events over `records` and, when it
+/// captured them, one `positions` row per distinct fix.
+fn assert_reference(got: &Results, records: &[TelemetryRecord], what: &str, positions: bool) {
+    let (trips, events) = reference(records);
+    assert_eq!(got.trips(), trips, "{what}: trips");
+    assert_eq!(got.events, events, "{what}: trip and machine events");
+    if positions {
+        assert_eq!(got.positions, distinct_fixes(records), "{what}: positions");
+    }
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("fleetflow-repair-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -203,7 +207,7 @@ fn items_beyond_the_horizon_correct_trips_and_events() {
             s.begin_epoch(i as u64 + 1);
             got.add(admit_and_settle(&mut s, &records, range));
         }
-        let (trips, events) = reference(&records);
+        let (trips, _) = reference(&records);
         // Without the archive, the same horizon gets them wrong: the test is about them.
         let mut plain = Sessionizer::new(rules(), HORIZON_MS);
         let mut without = Results::default();
@@ -229,13 +233,7 @@ fn items_beyond_the_horizon_correct_trips_and_events() {
             "{stats:?}"
         );
         assert_eq!(stats.unrepairable, 0);
-        assert_eq!(got.trips(), trips, "seed {seed}: trips");
-        assert_eq!(got.events, events, "seed {seed}: trip and machine events");
-        assert_eq!(
-            got.positions,
-            distinct_fixes(&records),
-            "seed {seed}: positions"
-        );
+        assert_reference(&got, &records, &format!("seed {seed}"), true);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -276,71 +274,147 @@ fn a_restart_in_the_middle_of_repairs_is_exactly_once() {
             s.begin_epoch(i as u64 + 1000);
             got.add(admit_and_settle(&mut s, &records, range.clone()));
         }
-        let (trips, events) = reference(&records);
-        assert_eq!(got.trips(), trips, "seed {seed}: trips");
-        assert_eq!(got.events, events, "seed {seed}: trip and machine events");
-        assert_eq!(
-            got.positions,
-            distinct_fixes(&records),
-            "seed {seed}: positions"
-        );
+        assert_reference(&got, &records, &format!("seed {seed}"), true);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
-/// Runs the dataflow at `workers` workers (each with its own archive in `dir`) over `records`
-/// in the epochs of `ranges`; returns what its trips and events collections hold at the end.
-fn run_dataflow(
+/// One run of the dataflow at `workers` workers, each with its archive in `dir` (undone to
+/// `upto_epoch`, as a restart after a commit covering the epochs before it does).
+struct Run<'a> {
     workers: usize,
-    records: &[TelemetryRecord],
-    ranges: &[std::ops::Range<usize>],
-    dir: &Path,
-) -> Results {
-    let batches = Arc::new(raw_batches(records, ranges));
-    let trips = Arc::new(Mutex::new(Vec::new()));
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let (trip_sink, event_sink) = (trips.clone(), events.clone());
-    let dir = dir.to_owned();
-    timely::execute(timely::Config::process(workers), move |worker| {
-        let archive =
-            Archive::open(&dir, worker.index(), worker.peers(), 0, true).expect("archive opens");
+    dir: &'a Path,
+    upto_epoch: u64,
+    /// Records replayed at time 0 (their rows dropped, as the sink drops them).
+    replay: Vec<RawRecord>,
+    /// (time, batch): the records read at each time.
+    batches: Vec<(Epoch, Vec<RawRecord>)>,
+}
+
+/// What a run produced: trip and event changes with their times, and what each worker reported
+/// holding after each time (time, worker, partition, smallest offset).
+#[derive(Default)]
+struct Produced {
+    trips: Vec<(TripRecord, Epoch, isize)>,
+    events: Vec<(EventRow, Epoch)>,
+    held: Vec<(Epoch, usize, i32, i64)>,
+}
+
+impl Produced {
+    /// The changes at times in `times`.
+    fn outputs(&self, times: std::ops::RangeInclusive<Epoch>) -> Outputs {
+        Outputs {
+            trips: self
+                .trips
+                .iter()
+                .filter(|(_, t, _)| times.contains(t))
+                .map(|(r, _, d)| (r.clone(), *d))
+                .collect(),
+            events: self
+                .events
+                .iter()
+                .filter(|(_, t)| times.contains(t))
+                .map(|(e, _)| e.clone())
+                .collect(),
+            ..Outputs::default()
+        }
+    }
+
+    /// Per partition, the smallest offset some worker held after time `at` (each worker's last
+    /// report at or before it): where a restart from a commit covering `..=at` replays from.
+    fn replay_from(&self, at: Epoch) -> BTreeMap<i32, i64> {
+        let mut last: BTreeMap<usize, Epoch> = BTreeMap::new();
+        for &(t, w, _, _) in self.held.iter().filter(|h| h.0 <= at) {
+            let slot = last.entry(w).or_insert(t);
+            *slot = (*slot).max(t);
+        }
+        let mut from = BTreeMap::new();
+        for &(t, w, p, o) in &self.held {
+            if last.get(&w) == Some(&t) {
+                let slot = from.entry(p).or_insert(o);
+                *slot = (*slot).min(o);
+            }
+        }
+        from
+    }
+}
+
+fn run_dataflow(run: Run<'_>) -> Produced {
+    let produced = Arc::new(Mutex::new(Produced::default()));
+    let sink = produced.clone();
+    let dir = run.dir.to_owned();
+    let (upto_epoch, replay, batches) =
+        (run.upto_epoch, Arc::new(run.replay), Arc::new(run.batches));
+    timely::execute(timely::Config::process(run.workers), move |worker| {
+        let archive = Archive::open(
+            &dir,
+            worker.index(),
+            worker.peers(),
+            upto_epoch,
+            upto_epoch == 0,
+        )
+        .expect("archive opens");
         let mut input = InputHandleVec::<Epoch, RawRecord>::new();
-        let (trip_sink, event_sink) = (trip_sink.clone(), event_sink.clone());
+        let (trip_sink, event_sink, held_sink) = (sink.clone(), sink.clone(), sink.clone());
         let probe = worker.dataflow::<Epoch, _, _>(|scope| {
             let streams = input
                 .to_stream(scope)
                 .sessionize(move || Sessionizer::new(rules(), HORIZON_MS).with_archive(archive));
             let (probe, _) = streams
                 .trips
-                .inspect(move |(t, _, d)| trip_sink.lock().unwrap().push((t.clone(), *d)))
+                .inspect(move |(r, t, d)| trip_sink.lock().unwrap().trips.push((r.clone(), *t, *d)))
                 .probe();
             streams
                 .events
-                .inspect(move |e| event_sink.lock().unwrap().push(e.clone()))
+                .inspect_time(move |t, e| event_sink.lock().unwrap().events.push((e.clone(), *t)))
+                .probe_with(&probe);
+            streams
+                .retained
+                .inspect_time(move |t, &(w, p, o)| {
+                    held_sink.lock().unwrap().held.push((*t, w, p, o))
+                })
                 .probe_with(&probe);
             probe
         });
-        input.advance_to(1);
-        for (i, batch) in batches.iter().enumerate() {
+        if worker.index() == 0 {
+            for raw in replay.iter() {
+                input.send(raw.clone());
+            }
+        }
+        for (time, batch) in batches.iter() {
+            input.advance_to(*time);
             if worker.index() == 0 {
                 for raw in batch {
                     input.send(raw.clone());
                 }
             }
-            input.advance_to(i as Epoch + 2);
-            while probe.less_than(input.time()) {
-                worker.step();
-            }
         }
+        input.close();
+        while worker.step() {}
+        drop(probe);
     })
     .expect("timely runs");
-    let mut got = Results::default();
-    got.add(Outputs {
-        trips: std::mem::take(&mut *trips.lock().unwrap()),
-        events: std::mem::take(&mut *events.lock().unwrap()),
-        ..Outputs::default()
-    });
-    got
+    std::mem::take(&mut *produced.lock().unwrap())
+}
+
+/// The epochs of `ranges` as the dataflow reads them: batch `i` at time `i + 1`; each vehicle's
+/// records in one partition of three, as Kafka keys them (a restart replays per partition from
+/// the smallest offset held, which tracks each vehicle under its partition).
+fn timed(
+    records: &[TelemetryRecord],
+    ranges: &[std::ops::Range<usize>],
+) -> Vec<(Epoch, Vec<RawRecord>)> {
+    raw_batches(records, ranges)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut batch)| {
+            for raw in &mut batch {
+                let key = raw.key.as_deref().unwrap_or_default();
+                raw.partition = (key.iter().map(|&b| u32::from(b)).sum::<u32>() % 3) as i32;
+            }
+            (i as Epoch + 1, batch)
+        })
+        .collect()
 }
 
 #[test]
@@ -348,12 +422,69 @@ fn the_dataflow_repairs_at_1_and_2_workers() {
     let seed = 5;
     let records = permuted_fleet(seed);
     let ranges = epochs(&records, seed);
-    let (trips, events) = reference(&records);
     for workers in [1, 2] {
         let dir = temp_dir(&format!("dataflow-{workers}"));
-        let got = run_dataflow(workers, &records, &ranges, &dir);
-        assert_eq!(got.trips(), trips, "{workers} workers: trips");
-        assert_eq!(got.events, events, "{workers} workers: events");
+        let produced = run_dataflow(Run {
+            workers,
+            dir: &dir,
+            upto_epoch: 0,
+            replay: Vec::new(),
+            batches: timed(&records, &ranges),
+        });
+        let mut got = Results::default();
+        got.add(produced.outputs(0..=Epoch::MAX));
+        assert_reference(&got, &records, &format!("{workers} workers"), false);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The dataflow at 1 and 2 workers killed in the middle of repairs: the last commit covered
+/// times up to `commit`, the run went on to `crash`; the restart undoes the archive to the
+/// commit, replays from where the workers said they held items (rows dropped) and goes on.
+/// What the commit covered plus what the restart made equals the reference.
+#[test]
+fn the_dataflow_restarted_in_the_middle_of_repairs_at_1_and_2_workers() {
+    let seed = 7;
+    let records = permuted_fleet(seed);
+    let ranges = epochs(&records, seed);
+    let all = timed(&records, &ranges);
+    let raw: Vec<RawRecord> = all.iter().flat_map(|(_, batch)| batch.clone()).collect();
+    let (commit, crash) = (ranges.len() / 2, ranges.len() / 2 + 9);
+    for workers in [1, 2] {
+        let dir = temp_dir(&format!("dataflow-restart-{workers}"));
+        let first = run_dataflow(Run {
+            workers,
+            dir: &dir,
+            upto_epoch: 0,
+            replay: Vec::new(),
+            batches: all[..crash].to_vec(),
+        });
+        let committed_upto = commit as Epoch;
+        let mut got = Results::default();
+        got.add(first.outputs(1..=committed_upto));
+        // Records before the commit's offsets, from where some worker still held items.
+        let end = ranges[commit - 1].end;
+        let from = first.replay_from(committed_upto);
+        let replay: Vec<RawRecord> = raw[..end]
+            .iter()
+            .filter(|r| from.get(&r.partition).is_some_and(|&o| r.offset >= o))
+            .cloned()
+            .collect();
+        assert!(!replay.is_empty() && replay.len() < end, "a partial replay");
+        let second = run_dataflow(Run {
+            workers,
+            dir: &dir,
+            upto_epoch: committed_upto + 1,
+            replay,
+            batches: all[commit..].to_vec(),
+        });
+        got.add(second.outputs(committed_upto + 1..=Epoch::MAX));
+        assert_reference(
+            &got,
+            &records,
+            &format!("{workers} workers, restarted"),
+            false,
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

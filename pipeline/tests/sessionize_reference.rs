@@ -30,7 +30,7 @@ use timely::dataflow::InputHandleVec;
 use timely::dataflow::operators::core::{Inspect, Probe};
 
 mod common;
-use common::{FLEET_START_MS, admit_and_settle, epochs, fleet, raw_batches};
+use common::{FLEET_START_MS, admit_and_settle, epochs, fleet, machine_made, raw_batches};
 
 type TripSet = BTreeMap<Arc<str>, Vec<Trip>>;
 
@@ -90,17 +90,6 @@ fn event_key(e: &EventRow) -> EventKey {
         e.pos,
         e.trip_start_ms,
         e.value.map(f64::to_bits),
-    )
-}
-
-/// Whether the trip machine made the event (not an ignition or geofence one).
-fn machine_made(e: &EventRow) -> bool {
-    matches!(
-        e.kind,
-        EventKind::TripStart
-            | EventKind::TripEnd
-            | EventKind::Overspeed
-            | EventKind::MaintenanceDue
     )
 }
 

@@ -49,7 +49,9 @@ pub enum ArchiveError {
     Corrupt { path: PathBuf, detail: String },
     #[error(
         "the archive in {dir} was written by a pipeline of {found} workers, this one has {peers}: \
-         start it with the same number of workers (processes x workers)"
+         start it with the same number of workers (processes x workers), or remove that \
+         directory to start a new archive (late fixes can then no longer correct history sealed \
+         before now)"
     )]
     Layout {
         dir: PathBuf,

@@ -158,7 +158,6 @@ impl VehicleSessions {
         };
         // Stable: among items of one key the first to arrive wins, as in the timeline.
         late.sort_by_key(|l| l.entry.key());
-        stats.repairs += 1;
         let first = late[0].entry.key();
         let cursor = match archive.chunk_at(&self.name, first) {
             Some(found) => Some(found),
@@ -193,6 +192,7 @@ impl VehicleSessions {
             return;
         };
 
+        stats.repairs += 1;
         let mut step = Step {
             limits: &self.limits,
             company: fences.index.company(&self.name.company),

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use fleetflow_model::{TelemetryRecord, encode_to_vec};
+use fleetflow_pipeline::rows::{EventKind, EventRow};
 use fleetflow_pipeline::synthetic::{Delivery, FleetShape, deliver, generate};
 use fleetflow_pipeline::{Outputs, Provenance, RawRecord, Sessionizer};
 
@@ -85,4 +86,15 @@ pub fn raw_batches(
                 .collect()
         })
         .collect()
+}
+
+/// Whether the trip machine made the event (not an ignition or geofence one).
+pub fn machine_made(e: &EventRow) -> bool {
+    matches!(
+        e.kind,
+        EventKind::TripStart
+            | EventKind::TripEnd
+            | EventKind::Overspeed
+            | EventKind::MaintenanceDue
+    )
 }
