@@ -125,7 +125,10 @@ impl VehicleSessions {
         for e in &chunk.entries {
             step.entry(e, &mut machine, &mut visits, &mut walked.closed());
         }
-        let base = successor(chunk.entries.last().map_or(start, Entry::key));
+        let base = chunk
+            .entries
+            .last()
+            .map_or(start, |last| successor(last.key()));
         self.machine = machine;
         self.visits = visits.clone();
         self.checkpoints = vec![Checkpoint {

@@ -324,6 +324,10 @@ impl VehicleSessions {
             for pair in self.checkpoints[..=base].windows(2) {
                 let (c, next) = (&pair[0], &pair[1]);
                 let span = self.timeline.lower_bound(c.key)..self.timeline.lower_bound(next.key);
+                // No entries between two checkpoints: their states are equal, nothing to keep.
+                if span.is_empty() {
+                    continue;
+                }
                 let chunk = Chunk {
                     machine: c.machine,
                     visits: c.visits.clone(),
