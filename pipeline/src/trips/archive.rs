@@ -380,12 +380,10 @@ impl Archive {
     pub fn chunk_at(&mut self, name: &VehicleName, key: EntryKey) -> Option<(EntryKey, Chunk)> {
         let prefix = vehicle_prefix(name);
         let at = chunk_key(&prefix, key);
-        self.read(|chunks| {
+        self.read(prefix.len(), |chunks| {
             let found = chunks.range(prefix.as_slice()..=at.as_slice())?.next_back();
             owned(found)
         })
-        .map(|(k, v)| (key_of(&k, prefix.len()), v))
-        .map(|(k, v)| (k, self.decode(&v)))
     }
 
     /// The first chunk of `name` starting after `key`, if any.
@@ -393,7 +391,7 @@ impl Archive {
         let prefix = vehicle_prefix(name);
         let from = chunk_key(&prefix, key);
         let end = prefix_end(&prefix);
-        self.read(|chunks| {
+        self.read(prefix.len(), |chunks| {
             let mut range = chunks.range(from.as_slice()..end.as_slice())?;
             let mut next = owned(range.next())?;
             if next.as_ref().is_some_and(|(k, _)| *k == from) {
@@ -401,50 +399,47 @@ impl Archive {
             }
             Ok(next)
         })
-        .map(|(k, v)| (key_of(&k, prefix.len()), v))
-        .map(|(k, v)| (k, self.decode(&v)))
     }
 
     /// The first chunk of `name`, if any.
     pub fn first_chunk(&mut self, name: &VehicleName) -> Option<(EntryKey, Chunk)> {
         let prefix = vehicle_prefix(name);
         let end = prefix_end(&prefix);
-        self.read(|chunks| owned(chunks.range(prefix.as_slice()..end.as_slice())?.next()))
-            .map(|(k, v)| (key_of(&k, prefix.len()), v))
-            .map(|(k, v)| (k, self.decode(&v)))
+        self.read(prefix.len(), |chunks| {
+            owned(chunks.range(prefix.as_slice()..end.as_slice())?.next())
+        })
     }
 
     /// The last chunk of `name`, if any: where its sealed history ends.
     pub fn last_chunk(&mut self, name: &VehicleName) -> Option<(EntryKey, Chunk)> {
         let prefix = vehicle_prefix(name);
         let end = prefix_end(&prefix);
-        self.read(|chunks| owned(chunks.range(prefix.as_slice()..end.as_slice())?.next_back()))
-            .map(|(k, v)| (key_of(&k, prefix.len()), v))
-            .map(|(k, v)| (k, self.decode(&v)))
+        self.read(prefix.len(), |chunks| {
+            owned(chunks.range(prefix.as_slice()..end.as_slice())?.next_back())
+        })
     }
 
-    /// Runs `f` on the chunks table inside the epoch's transaction; the raw key and value found.
+    /// Runs `f` on the chunks table inside the epoch's transaction; the chunk it found, with
+    /// its first key (after the vehicle's `prefix_len` bytes).
     fn read(
         &mut self,
+        prefix_len: usize,
         f: impl FnOnce(
             &redb::Table<'_, &'static [u8], &'static [u8]>,
         ) -> Result<Raw, redb::StorageError>,
-    ) -> Option<(Vec<u8>, Vec<u8>)> {
+    ) -> Option<(EntryKey, Chunk)> {
         let found = (|| -> Result<_, redb::Error> {
             let txn = self.txn()?;
             let chunks = txn.open_table(CHUNKS)?;
             let found = f(&chunks)?;
             Ok(found)
         })();
-        match found {
-            Ok(found) => {
-                if found.is_some() {
-                    self.stats.chunks_read += 1;
-                }
-                found
-            }
+        let (key, value) = match found {
+            Ok(found) => found?,
             Err(e) => self.fail(e),
-        }
+        };
+        self.stats.chunks_read += 1;
+        Some((key_of(&key, prefix_len), self.decode(&value)))
     }
 
     fn decode(&mut self, bytes: &[u8]) -> Chunk {

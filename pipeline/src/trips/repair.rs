@@ -10,7 +10,7 @@
 use fleetflow_geofences::visit::Visit;
 use fleetflow_live_store::trip::Trip;
 
-use crate::rows::{ErrorReason, ErrorRow, EventKind, PositionRow, flags};
+use crate::rows::{ErrorReason, ErrorRow, PositionRow, flags};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::trips::archive::{Archive, ArchiveStats, Chunk, successor};
@@ -19,7 +19,8 @@ use crate::trips::outputs::{Outputs, SessionStats};
 use crate::trips::timeline::{Entry, EntryKey, EntryKind};
 use crate::trips::trip_machine::{Detected, Machine};
 use crate::trips::vehicle_sessions::{
-    CHECKPOINT_EVERY, Checkpoint, Closed, FenceScratch, Step, TailLens, VehicleSessions, event_row,
+    CHECKPOINT_EVERY, Checkpoint, Closed, FenceScratch, Step, TailLens, VehicleSessions,
+    ignition_event,
 };
 use fleetflow_geofences::visit::VisitTrack;
 
@@ -240,23 +241,7 @@ impl VehicleSessions {
                         match (l.entry.kind, l.row) {
                             (EntryKind::Fix, Some(row)) => rows.push((key, row)),
                             (EntryKind::Fix, None) => {}
-                            (kind, _) => {
-                                let kind = if kind == EntryKind::IgnitionOn {
-                                    EventKind::IgnitionOn
-                                } else {
-                                    EventKind::IgnitionOff
-                                };
-                                let e = l.entry;
-                                out.events.push(event_row(
-                                    &self.name.company,
-                                    &self.name.vehicle,
-                                    kind,
-                                    e.time_ms,
-                                    e.usable.then_some((e.lat_e7, e.lon_e7)),
-                                    None,
-                                    e.device_m.map(|m| m as f64),
-                                ));
-                            }
+                            _ => out.events.push(ignition_event(&self.name, &l.entry)),
                         }
                     }
                 }

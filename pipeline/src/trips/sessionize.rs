@@ -32,7 +32,7 @@ use crate::trips::geofence_feed::GeofenceFeed;
 pub use crate::trips::outputs::{Outputs, SessionStats};
 use crate::trips::repair::{Late, RepairCounters};
 use crate::trips::vehicle_sessions::{
-    FenceScratch, Pending, VehicleSessions, event_row, replace_emitted,
+    FenceScratch, Pending, VehicleSessions, event_row, ignition_event, replace_emitted,
 };
 use fleetflow_model::{Item, TelemetryRecord, TripRules};
 
@@ -221,25 +221,27 @@ impl Sessionizer {
                 .entry(Arc::from(record.company.as_str()))
                 .or_default(),
         };
-        if !by_id.contains_key(record.vehicle.as_str()) {
-            let vehicle: Arc<str> = Arc::from(record.vehicle.as_str());
-            let mut vs = VehicleSessions::new(
-                VehicleName::new(Arc::from(record.company.as_str()), vehicle.clone()),
-                from.partition,
-                self.rules.limits(&record.company),
-            );
-            if let Some(archive) = &mut self.archive {
-                let mut fences = FenceScratch {
-                    index: &self.geofences,
-                    inside: &mut self.inside,
-                };
-                vs = vs.resume(archive, &mut fences, &mut self.scratch);
+        let vs = match by_id.get_mut(record.vehicle.as_str()) {
+            Some(vs) => vs,
+            None => {
+                let vehicle: Arc<str> = Arc::from(record.vehicle.as_str());
+                let mut vs = VehicleSessions::new(
+                    VehicleName::new(Arc::from(record.company.as_str()), vehicle.clone()),
+                    from.partition,
+                    self.rules.limits(&record.company),
+                );
+                // Seen for the first time by this process: its sealed history, if any, is in
+                // the archive.
+                if let Some(archive) = &mut self.archive {
+                    let mut fences = FenceScratch {
+                        index: &self.geofences,
+                        inside: &mut self.inside,
+                    };
+                    vs = vs.resume(archive, &mut fences, &mut self.scratch);
+                }
+                by_id.entry(vehicle).or_insert(vs)
             }
-            by_id.insert(vehicle, vs);
-        }
-        let vs = by_id
-            .get_mut(record.vehicle.as_str())
-            .expect("inserted above");
+        };
         vs.partition = from.partition;
         let previous = vs.received_ms;
         vs.received_ms = vs.received_ms.max(record.received_ms);
@@ -343,21 +345,7 @@ impl Sessionizer {
                             vs.pending.push(Pending { key, row });
                         }
                         EntryKind::IgnitionOn | EntryKind::IgnitionOff => {
-                            let (kind, value) = if entry.kind == EntryKind::IgnitionOn {
-                                (EventKind::IgnitionOn, entry.device_m)
-                            } else {
-                                (EventKind::IgnitionOff, entry.device_m)
-                            };
-                            let pos = entry.usable.then_some((entry.lat_e7, entry.lon_e7));
-                            out.events.push(event_row(
-                                &vs.name.company,
-                                &vs.name.vehicle,
-                                kind,
-                                entry.time_ms,
-                                pos,
-                                None,
-                                value.map(|m| m as f64),
-                            ));
+                            out.events.push(ignition_event(&vs.name, &entry));
                         }
                     }
                 }

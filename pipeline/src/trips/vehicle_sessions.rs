@@ -400,6 +400,25 @@ impl Step<'_> {
     }
 }
 
+/// The `events` row of an ignition item: its position if usable, the odometer (on) or trip
+/// distance (off) the device sent.
+pub(crate) fn ignition_event(name: &VehicleName, e: &Entry) -> EventRow {
+    let kind = if e.kind == EntryKind::IgnitionOn {
+        EventKind::IgnitionOn
+    } else {
+        EventKind::IgnitionOff
+    };
+    event_row(
+        &name.company,
+        &name.vehicle,
+        kind,
+        e.time_ms,
+        e.usable.then_some((e.lat_e7, e.lon_e7)),
+        None,
+        e.device_m.map(|m| m as f64),
+    )
+}
+
 pub(crate) fn event_row(
     company: &Arc<str>,
     vehicle: &Arc<str>,
