@@ -87,6 +87,9 @@ pub fn partition_count(
     }
 }
 
+/// How many epochs the in-flight bound is at least spread over (see `epoch_budget`).
+const EPOCH_SHARE_OF_BOUND: u64 = 4;
+
 fn now_epoch(tick_ms: u64, floor: Epoch) -> Epoch {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -201,9 +204,21 @@ pub fn kafka_source<'scope>(
             let started = Instant::now();
             let mut read = 0usize;
             let mut read_bytes = 0u64;
+            // One epoch takes at most a quarter of the bound (outside replay, whose records all
+            // sit at time 0): the sessionizer holds an epoch's records and their decoded rows
+            // (about 20x the payload) until the epoch completes, so a backlog is read as a
+            // stream of small epochs rather than one burst per commit.
+            let epoch_budget = match in_flight.back() {
+                _ if bound == 0 || replay.is_some() => u64::MAX,
+                Some(&(at, bytes)) if at == *records_cap.time() => {
+                    (bound / EPOCH_SHARE_OF_BOUND).saturating_sub(bytes)
+                }
+                _ => bound / EPOCH_SHARE_OF_BOUND,
+            };
             while !throttled
                 && read < 100_000
                 && (bound == 0 || in_flight_bytes + read_bytes < bound)
+                && read_bytes < epoch_budget
                 && started.elapsed() < Duration::from_millis(20)
             {
                 match consumer.poll(Duration::ZERO) {

@@ -35,6 +35,11 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// zstd level for chunks: the fastest; chunks are small and written on the dataflow's thread.
 const ZSTD_LEVEL: i32 = 1;
+/// redb's page cache per archive (its default is 1 GiB, 90% of it for reads). The archive is
+/// written far more than read: reads are a repair's chunks and a resumed vehicle's last one, a
+/// few pages each, which the kernel's page cache serves as well. A large cache would only hold
+/// freshly written pages in the process's memory, growing with the archive (issue 39).
+const CACHE_BYTES: usize = 32 << 20;
 
 /// Archive failures. They stop the pipeline: a restart recovers from the last commit.
 #[derive(Debug, thiserror::Error)]
@@ -288,7 +293,10 @@ impl Archive {
         }
         let path = dir.join(format!("worker-{index}-of-{peers}.redb"));
         let existed = path.exists();
-        let db = Database::create(&path).map_err(|e| store(e.into()))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| store(e.into()))?;
         let mut archive = Archive {
             path,
             db,

@@ -154,6 +154,12 @@ impl Timeline {
     /// Drops every entry before index `upto` (eviction past the correction horizon).
     pub fn evict_before(&mut self, upto: usize) {
         self.entries.drain(..upto);
+        // Room left by a burst (a backlog read quickly) is returned, so that what a vehicle
+        // holds follows the horizon rather than its largest burst.
+        let len = self.entries.len();
+        if self.entries.capacity() > 4 * len.max(256) {
+            self.entries.shrink_to(2 * len);
+        }
     }
 
     /// The smallest Kafka offset among held entries.
@@ -215,6 +221,22 @@ mod tests {
         use EntryKind::*;
         assert_eq!(kinds, [Fix, IgnitionOn, Fix, IgnitionOff, Fix]);
         assert_eq!(tl.min_offset(), Some(0));
+    }
+
+    #[test]
+    fn eviction_returns_the_room_of_a_burst() {
+        let mut tl = Timeline::default();
+        for t in 0..10_000 {
+            tl.admit(Entry::from_item(&fix(t, 1), 0));
+        }
+        tl.evict_before(9_900);
+        assert_eq!(tl.entries().len(), 100);
+        assert!(
+            tl.entries.capacity() <= 4 * 256,
+            "{}",
+            tl.entries.capacity()
+        );
+        assert_eq!(tl.entries()[0].time_ms, 9_900);
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub(crate) struct Pending {
     pub(crate) row: PositionRow,
 }
 
+/// The most pending rows whose room a vehicle keeps between epochs: a minute's batch of fixes.
+const PENDING_KEPT: usize = 64;
+
 #[derive(Debug)]
 pub(crate) struct VehicleSessions {
     pub(crate) name: Arc<VehicleName>,
@@ -230,6 +233,10 @@ impl VehicleSessions {
             }
         }
         drop(pending);
+        // A burst (a backlog read quickly) must not leave each vehicle holding its size.
+        if self.pending.capacity() > PENDING_KEPT {
+            self.pending = Vec::new();
+        }
         self.machine = machine;
         self.visits = visits;
         self.last_processed = self.timeline.last_key();
