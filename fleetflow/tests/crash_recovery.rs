@@ -88,6 +88,7 @@ fn assert_exactly_once(brokers: &str, crashed: &Path, acked_points: u64) {
         &[
             ("FLEETFLOW_PIPELINE__SOURCE_MAX_IN_FLIGHT_MIB", "0.0625"),
             ("FLEETFLOW_PIPELINE__FLUSH_SECS", "0.5"),
+            ("FLEETFLOW_PIPELINE__HORIZON_SECS", "3600"),
         ],
     );
     assert_eq!(position_keys(&clean).expect("readable"), expected);

@@ -88,7 +88,9 @@ pub fn partition_count(
 }
 
 /// How many epochs the in-flight bound is at least spread over (see `epoch_budget`).
-const EPOCH_SHARE_OF_BOUND: u64 = 4;
+const EPOCH_SHARE_OF_BOUND: u64 = 16;
+/// ... but never less than this: under a tiny bound the bound alone limits.
+const EPOCH_BUDGET_FLOOR: u64 = 1 << 20;
 
 fn now_epoch(tick_ms: u64, floor: Epoch) -> Epoch {
     let ms = std::time::SystemTime::now()
@@ -204,16 +206,17 @@ pub fn kafka_source<'scope>(
             let started = Instant::now();
             let mut read = 0usize;
             let mut read_bytes = 0u64;
-            // One epoch takes at most a quarter of the bound (outside replay, whose records all
-            // sit at time 0): the sessionizer holds an epoch's records and their decoded rows
-            // (about 20x the payload) until the epoch completes, so a backlog is read as a
-            // stream of small epochs rather than one burst per commit.
+            // One epoch takes at most a sixteenth of the bound (outside replay, whose records all
+            // sit at time 0). The sessionizer holds an epoch's decoded rows (about 14x the
+            // payload) until the epoch completes, and each vehicle's timeline holds its share
+            // beyond the horizon: a backlog read in one burst per commit gave every vehicle
+            // ~700 items an epoch, and the rows and timelines of 15,000 vehicles ~3 GB.
+            // 4 MiB an epoch still reads ~10M points/s per worker.
+            let per_epoch = (bound / EPOCH_SHARE_OF_BOUND).max(EPOCH_BUDGET_FLOOR);
             let epoch_budget = match in_flight.back() {
                 _ if bound == 0 || replay.is_some() => u64::MAX,
-                Some(&(at, bytes)) if at == *records_cap.time() => {
-                    (bound / EPOCH_SHARE_OF_BOUND).saturating_sub(bytes)
-                }
-                _ => bound / EPOCH_SHARE_OF_BOUND,
+                Some(&(at, bytes)) if at == *records_cap.time() => per_epoch.saturating_sub(bytes),
+                _ => per_epoch,
             };
             while !throttled
                 && read < 100_000
