@@ -33,12 +33,15 @@ fn start_pipeline(brokers: &str, data_dir: &Path) -> Fleetflow {
     )
 }
 
-/// Every killed pipeline's settings: 1 s flushes, and compaction at every chance, so kills land
-/// in merges too; a 5-minute correction horizon (the emulator's 60x speed makes it 5 s), so
-/// history is sealed into the archive and vehicles resume from it after each kill, while the
-/// uninterrupted run it is compared with keeps everything in memory (1 h).
-const PIPELINE_ENV: [(&str, &str); 4] = [
+/// Every killed pipeline's settings: 1 s flushes, each worker writing a window's positions in
+/// parts of 500 rows (a few per window at this load, more while catching up), and compaction
+/// at every chance, so kills land between parts and in merges too; a 5-minute correction
+/// horizon (the emulator's 60x speed makes it 5 s), so history is sealed into the archive and
+/// vehicles resume from it after each kill, while the uninterrupted run it is compared with
+/// keeps everything in memory (1 h).
+const PIPELINE_ENV: [(&str, &str); 5] = [
     ("FLEETFLOW_PIPELINE__FLUSH_SECS", "1"),
+    ("FLEETFLOW_PIPELINE__FLUSH_MAX_ROWS", "500"),
     ("FLEETFLOW_PIPELINE__HORIZON_SECS", "300"),
     ("FLEETFLOW_PIPELINE__COMPACTION__INTERVAL_SECS", "0.3"),
     ("FLEETFLOW_PIPELINE__COMPACTION__MIN_FILES", "2"),

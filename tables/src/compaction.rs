@@ -36,11 +36,11 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use serde::{Deserialize, Serialize};
 
 use crate::commit_log::{CommitError, CommitWriter, DataFile, now_ms};
-use crate::parquet_file::{FileKind, write_file};
+use crate::parquet_file::{FileKind, WRITE_BATCH_ROWS, write_file};
 use crate::partition_swap;
 use crate::retention::{RetentionConfig, RetentionStats, retain_once};
 use crate::rollup_consolidation::consolidate;
-use crate::sorted_merge::merge_sorted;
+use crate::sorted_merge::SortedMerge;
 
 /// `[pipeline.compaction]` in the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,10 +53,9 @@ pub struct CompactionConfig {
     pub min_files: usize,
     /// Size a merged file aims at, MiB; files of half this size or more are left alone.
     pub target_mib: u64,
-    /// Most rows in a merged file; files of half this or more are left alone. A merge holds its
-    /// inputs and its output in memory (about 100 bytes a row each for `positions`), and the
-    /// byte target alone does not bound that: a very regular load compresses to about one
-    /// byte a point, so 64 MiB would be some 70 million rows, gigabytes in memory.
+    /// Most rows in a merged file; files of half this or more are left alone. A merge streams
+    /// (a batch per input at a time), so this bounds files, not memory: a very regular load
+    /// compresses to about one byte a point, and 64 MiB alone would be some 70 million rows.
     pub target_rows: u64,
     /// How long a replaced partition directory is kept for listings in progress, seconds.
     pub retain_secs: u64,
@@ -229,43 +228,56 @@ fn partitions(
     Ok(out)
 }
 
-/// Reads `inputs` (each sorted, as every table file is) and merges their rows into one batch
-/// sorted by the table's sort columns.
+/// Rows per batch a merge reads from each input: with tens of inputs, a few megabytes in all.
+const READ_BATCH_ROWS: usize = 8_192;
+
+/// The batches of one input file, in its table's schema; an error names the file.
+type InputBatches = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
+
+/// The merge of `inputs` (each sorted, as every table file is), sorted by the table's sort
+/// columns: read a batch per input at a time, written out a batch at a time (so its memory is a
+/// few megabytes, however many rows it merges). A rollup table's merge is consolidated, which
+/// takes the whole merge at once: its change rows are few, one per key and window.
 fn merge(
     data_dir: &Path,
     table: Table,
     inputs: &[TableFile],
-) -> Result<RecordBatch, CompactionError> {
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>>, CompactionError> {
     let schema = table.schema();
-    let mut files = Vec::with_capacity(inputs.len());
+    let mut files: Vec<InputBatches> = Vec::with_capacity(inputs.len());
     for input in inputs {
         let path = data_dir.join(&input.path);
-        let parquet = |source| CompactionError::Parquet {
-            path: path.clone(),
-            source,
-        };
         let file = File::open(&path).map_err(|source| CompactionError::Io {
             path: path.clone(),
             source,
         })?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map(|b| b.with_batch_size(READ_BATCH_ROWS))
             .and_then(|b| b.build())
-            .map_err(parquet)?;
-        let arrow = |source| CompactionError::Arrow {
-            path: path.clone(),
-            source,
-        };
-        let batches = reader
-            .map(|batch| batch.and_then(|batch| in_table_schema(batch, &schema)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(arrow)?;
-        // One sorted run per file.
-        files.push(concat_batches(&schema, &batches).map_err(arrow)?);
+            .map_err(|source| CompactionError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+        let schema = schema.clone();
+        files.push(Box::new(reader.map(move |batch| {
+            batch
+                .and_then(|batch| in_table_schema(batch, &schema))
+                .map_err(|e| ArrowError::ExternalError(format!("{}: {e}", path.display()).into()))
+        })));
     }
-    merge_sorted(&schema, &files, &table.sort_columns()).map_err(|source| CompactionError::Arrow {
+    let arrow = |source| CompactionError::Arrow {
         path: data_dir.join(&inputs[0].path),
         source,
-    })
+    };
+    let merged =
+        SortedMerge::new(&schema, files, &table.sort_columns(), WRITE_BATCH_ROWS).map_err(arrow)?;
+    let Some(rollup) = table.rollup() else {
+        return Ok(Box::new(merged));
+    };
+    let batches = merged.collect::<Result<Vec<_>, _>>().map_err(arrow)?;
+    let batch = concat_batches(&schema, &batches).map_err(arrow)?;
+    let batch = consolidate(rollup, &batch).map_err(arrow)?;
+    Ok(Box::new(std::iter::once(Ok(batch))))
 }
 
 /// `batch` with the columns of `schema`, by name: a file written before a nullable column was
@@ -308,26 +320,15 @@ pub fn compact_once(
             let Some(inputs) = pick(files, config) else {
                 continue;
             };
-            let mut batch = merge(&data_dir, table, &inputs)?;
-            if let Some(rollup) = table.rollup() {
-                batch = consolidate(rollup, &batch).map_err(|source| CompactionError::Arrow {
-                    path: data_dir.join(&inputs[0].path),
-                    source,
-                })?;
-            }
+            let batches = merge(&data_dir, table, &inputs)?;
             let name = format!("part-c{}-{}.parquet", now_ms(), report.merges);
             let path = format!("{partition}/{name}");
             let staged = format!("_fleetflow/staging/compaction/{path}");
-            let written = write_file(
-                &data_dir.join(&staged),
-                table,
-                FileKind::Compacted,
-                [Ok(batch)],
-            )
-            .map_err(|source| CompactionError::Parquet {
-                path: data_dir.join(&staged),
-                source,
-            })?;
+            let written = write_file(&data_dir.join(&staged), table, FileKind::Compacted, batches)
+                .map_err(|source| CompactionError::Parquet {
+                    path: data_dir.join(&staged),
+                    source,
+                })?;
             let added = DataFile {
                 table: table.name().to_owned(),
                 path,

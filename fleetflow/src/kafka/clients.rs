@@ -118,6 +118,12 @@ pub fn pipeline_consumer_config(brokers: &str) -> ClientConfig {
         .set("fetch.wait.max.ms", "50")
         // Up to 8 MB per partition per fetch (~10k 60-point records): throughput when catching up.
         .set("max.partition.fetch.bytes", "8388608")
+        // Prefetch at most 16 MiB ahead of the source (librdkafka's default is 64 MiB, for the
+        // consumer's whole queue). While flow control pauses the source the queue fills to this
+        // bound: at 64 MiB a catch-up held ~250 MB of fetched record sets in two consumers
+        // (`benches/RESULTS.md`, session 32). The source reads at most 4 MiB an epoch, so 16
+        // MiB is still four epochs ahead.
+        .set("queued.max.messages.kbytes", "16384")
         // No EOF events: "caught up" is judged from the high watermark.
         .set("enable.partition.eof", "false");
     config

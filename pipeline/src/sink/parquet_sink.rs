@@ -43,6 +43,9 @@ pub struct SinkConfig {
     pub data_dir: PathBuf,
     /// Flush window, ms of dataflow time: how often files (and commits) are made.
     pub flush_ms: u64,
+    /// The most `positions` rows a worker holds for one window: at this many it writes them as
+    /// a file of the window now (committed with the window's others), and fills a new buffer.
+    pub part_rows: usize,
     /// Makes the commits, numbered after the one recovered from the commit log
     /// ([`CommitLog::recover`]); shared with the compactor.
     pub commits: Arc<CommitWriter>,
@@ -57,10 +60,22 @@ impl SinkConfig {
         SinkConfig {
             data_dir,
             flush_ms,
+            part_rows: DEFAULT_PART_ROWS,
             commits,
         }
     }
+
+    /// The same sink, holding at most `rows` `positions` rows per window and worker.
+    pub fn with_part_rows(self, rows: usize) -> Self {
+        SinkConfig {
+            part_rows: rows.max(1),
+            ..self
+        }
+    }
 }
+
+/// [`SinkConfig::part_rows`] by default: 512 Ki rows, 40 MiB of [`PositionRow`]s.
+pub const DEFAULT_PART_ROWS: usize = 1 << 19;
 
 /// A file written under staging for one window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,11 +106,13 @@ fn passed(frontiers: &[MutableAntichain<Epoch>], end: Epoch) -> bool {
 struct WindowRows {
     cap: Option<Capability<Epoch>>,
     data: WindowData,
+    /// Jobs handed to the writer for this window so far: its early `positions` parts.
+    parts: usize,
 }
 
-/// Emptied `positions` buffers kept for the next windows: one per window the writer may hold
+/// Emptied `positions` buffers kept for the next windows: one per job the writer may hold
 /// (queued or being written) plus the one filling. They stay allocated while the load pauses:
-/// at most this many windows' worth of rows, at the size the load last needed.
+/// at most this many buffers of at most [`SinkConfig::part_rows`] rows each.
 const SPARE_BUFFERS: usize = QUEUED_WINDOWS + 2;
 
 /// A window's rows, as handed to the writer thread.
@@ -110,16 +127,26 @@ struct WindowData {
     rollups: RollupChanges,
 }
 
-/// One window for the [`WindowWriter`]: its files are named after its end and the worker.
+/// One job for the [`WindowWriter`]: a window's rows, or an early part of its `positions`. Its
+/// files are named after the window's end, the worker and the job's number within the window.
 struct WriteWindow {
     end: Epoch,
     worker: usize,
+    part: usize,
     data: WindowData,
 }
 
 impl WindowJob for WriteWindow {
     fn write(&mut self, log: &CommitLog) -> Result<Vec<DataFile>, String> {
-        write_window(log, self.end, self.worker, &mut self.data).map_err(|e| e.to_string())
+        let mut out = WindowFiles {
+            log,
+            end: self.end,
+            worker: self.worker,
+            part: self.part,
+            files: Vec::new(),
+        };
+        write_window(&mut out, &mut self.data).map_err(|e| e.to_string())?;
+        Ok(out.files)
     }
 }
 
@@ -131,6 +158,7 @@ impl WindowRows {
                 positions,
                 ..WindowData::default()
             },
+            parts: 0,
         }
     }
 
@@ -198,6 +226,7 @@ fn write_windows<'scope>(
     let (staged_out, staged) = builder.new_output::<Vec<StagedFile>>();
     let mut staged_out = OutputBuilder::from(staged_out);
     let flush_ms = config.flush_ms.max(1);
+    let part_rows = config.part_rows.max(1);
     let log = CommitLog::new(&config.data_dir);
     let scope = streams.positions.scope();
     let activator = scope
@@ -226,8 +255,28 @@ fn write_windows<'scope>(
                 }
             });
             positions_in.for_each(|cap, data| {
+                let end = window_end(*cap.time(), flush_ms);
                 if let Some(w) = window_of(&mut windows, &mut spare, cap.retain(0), flush_ms) {
                     w.data.rollups.add_positions(data);
+                    let held = &mut w.data.positions;
+                    if !held.is_empty() && held.len() + data.len() > part_rows {
+                        // A backlog read at full speed: write what the window holds now, as a
+                        // file of the window, rather than hold seconds of rows until its end.
+                        let positions = std::mem::replace(held, spare.pop().unwrap_or_default());
+                        let job = WriteWindow {
+                            end,
+                            worker,
+                            part: w.parts,
+                            data: WindowData {
+                                positions,
+                                ..WindowData::default()
+                            },
+                        };
+                        w.parts += 1;
+                        writer.submit(end, job);
+                        let cap = w.cap.clone().expect("the window holds a capability");
+                        writing.push_back((end, cap));
+                    }
                     w.data.positions.append(data);
                 }
             });
@@ -257,6 +306,7 @@ fn write_windows<'scope>(
                 let job = WriteWindow {
                     end,
                     worker,
+                    part: rows.parts,
                     data: rows.data,
                 };
                 writer.submit(end, job);
@@ -281,21 +331,15 @@ fn write_windows<'scope>(
     staged
 }
 
-/// Writes one window's rows: one file per table and date partition. Leaves `rows` empty, with
-/// the `positions` buffer's capacity kept for another window, unless it is over twice what this
-/// one needed (the load fell) or the window's positions were none or spanned two dates.
+/// Writes one window's rows (or a part of them) into `out`: one file per table and date
+/// partition. Leaves `rows` empty, with the `positions` buffer's capacity kept for another
+/// window, unless it is over twice what this one needed (the load fell) or the window's
+/// positions were none or spanned two dates.
 fn write_window(
-    log: &CommitLog,
-    end: Epoch,
-    worker: usize,
+    out: &mut WindowFiles,
     rows: &mut WindowData,
-) -> Result<Vec<DataFile>, Box<dyn std::error::Error>> {
-    let mut out = WindowFiles {
-        log,
-        end,
-        worker,
-        files: Vec::new(),
-    };
+) -> Result<(), Box<dyn std::error::Error>> {
+    let end = out.end;
     let positions = &mut rows.positions;
     let needed = positions.len();
     if let Some(day) = single_day(positions, |p| p.time_ms) {
@@ -337,15 +381,17 @@ fn write_window(
             }
         }
     }
-    Ok(out.files)
+    Ok(())
 }
 
-/// The files of one window, staged as they are written, named after the window's end, the
-/// worker and their number within the window.
+/// The files of one writer job, staged as they are written, named after the window's end, the
+/// worker, the job's number within the window (its early parts come first) and their number
+/// within the job.
 struct WindowFiles<'a> {
     log: &'a CommitLog,
     end: Epoch,
     worker: usize,
+    part: usize,
     files: Vec<DataFile>,
 }
 
@@ -356,9 +402,9 @@ impl WindowFiles<'_> {
         date: String,
         batches: impl IntoIterator<Item = Result<RecordBatch, ArrowError>>,
     ) -> Result<(), ParquetError> {
-        let (end, worker, number) = (self.end, self.worker, self.files.len() + 1);
+        let (end, worker, part, number) = (self.end, self.worker, self.part, self.files.len() + 1);
         let path = format!(
-            "{}/{date}/part-{end}-w{worker}-{number}.parquet",
+            "{}/{date}/part-{end}-w{worker}-{part}-{number}.parquet",
             table.name()
         );
         let staged = format!("_fleetflow/staging/{path}");
@@ -584,6 +630,117 @@ mod tests {
     use crate::synthetic::{FleetShape, generate};
     use crate::trips::sessionize::{RuleBook, Sessionizer};
     use crate::trips::sessionize_operator::Sessionize;
+
+    /// Runs sessionize and the sink over `records` (all read at epoch 500, one window) into
+    /// `dir`, holding at most `part_rows` positions rows per window and worker; returns the
+    /// commit summaries.
+    fn sink_one_window(
+        dir: &std::path::Path,
+        records: Vec<RawRecord>,
+        part_rows: usize,
+    ) -> Vec<CommitSummary> {
+        let n = records.len() as i64;
+        let sink = SinkConfig::new(CommitLog::new(dir), 1_000, None).with_part_rows(part_rows);
+        timely::execute_directly(move |worker| {
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            let mut input = InputHandleVec::<Epoch, RawRecord>::new();
+            let mut offsets = InputHandleVec::<Epoch, (i32, i64)>::new();
+            let probe = worker.dataflow::<Epoch, _, _>(|scope| {
+                let streams = input.to_stream(scope).sessionize(|| {
+                    Sessionizer::new(RuleBook::new(&TripRules::default()), 3_600_000)
+                });
+                let seen = seen.clone();
+                streams
+                    .write_parquet(offsets.to_stream(scope), sink)
+                    .inspect(move |s| seen.borrow_mut().push(s.clone()))
+                    .probe()
+                    .0
+            });
+            input.advance_to(500);
+            offsets.advance_to(500);
+            for record in records {
+                input.send(record);
+            }
+            offsets.send((0, n));
+            input.close();
+            offsets.close();
+            while !probe.done() {
+                worker.step();
+            }
+            seen.take()
+        })
+    }
+
+    /// A window with more `positions` rows than a worker may hold is written in parts as they
+    /// fill, each a sorted file, all committed at the window's end: the table holds exactly the
+    /// rows one file per window gives, and every other table is unchanged.
+    #[test]
+    fn a_full_window_is_written_in_parts_and_committed_whole() {
+        use arrow::array::AsArray;
+        use arrow::datatypes::TimestampMillisecondType;
+        use fleetflow_tables::table_reader::{position_keys, read_table, table_files};
+
+        let records: Vec<RawRecord> = generate(&FleetShape {
+            vehicles: 3,
+            fixes_per_vehicle: 400,
+            batch: 10,
+            ..FleetShape::default()
+        })
+        .iter()
+        .enumerate()
+        .map(|(i, r)| RawRecord {
+            partition: 0,
+            offset: i as i64,
+            key: Some(r.vehicle.clone().into_bytes()),
+            payload: encode_to_vec(r),
+        })
+        .collect();
+        let base =
+            std::env::temp_dir().join(format!("fleetflow-sink-parts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (whole, parts) = (base.join("whole"), base.join("parts"));
+        let one = sink_one_window(&whole, records.clone(), usize::MAX);
+        let many = sink_one_window(&parts, records, 100);
+        assert_eq!(one.len(), 1, "{one:?}");
+        assert_eq!(many.len(), 1, "{many:?}");
+        assert_eq!(one[0].rows, many[0].rows);
+        assert_eq!(one[0].rows["positions"], 1_200);
+        let files = |dir: &std::path::Path| table_files(dir, Table::Positions).unwrap().len();
+        assert_eq!(files(&whole), 1);
+        assert!(files(&parts) >= 12, "{} files", files(&parts));
+        assert_eq!(
+            position_keys(&parts).unwrap(),
+            position_keys(&whole).unwrap()
+        );
+        // Each part is sorted by (vehicle, time), as every table file is.
+        for batch in read_table(&parts, Table::Positions).unwrap() {
+            let vehicle = batch.column_by_name("vehicle").unwrap().as_string::<i32>();
+            let time = batch
+                .column_by_name("time")
+                .unwrap()
+                .as_primitive::<TimestampMillisecondType>();
+            let keys: Vec<(&str, i64)> = (0..batch.num_rows())
+                .map(|i| (vehicle.value(i), time.value(i)))
+                .collect();
+            assert!(keys.is_sorted(), "a part out of order");
+        }
+        for table in [Table::Trips, Table::Events, Table::Errors] {
+            assert_eq!(
+                read_table(&parts, table)
+                    .unwrap()
+                    .iter()
+                    .map(RecordBatch::num_rows)
+                    .sum::<usize>(),
+                read_table(&whole, table)
+                    .unwrap()
+                    .iter()
+                    .map(RecordBatch::num_rows)
+                    .sum::<usize>(),
+                "{table:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&base);
+    }
 
     /// A stream whose last windows hold nothing but re-sent records (a client retrying
     /// acknowledged requests) is still committed, and reported, up to its end: those windows
