@@ -47,7 +47,8 @@ pub struct PipelineConfig {
     /// The most `positions` rows a worker holds for one flush window: at this many it writes
     /// them at once, as one more file of the window (committed with the others at its end).
     /// A backlog read at 1.7M points/s filled 5 s windows with ~8M rows, 80 bytes each, until
-    /// their end; at the default a buffer is ~40 MiB. Live loads rarely reach it.
+    /// their end; the default (131,072, one row group) is 10 MiB a buffer. Live loads of up to
+    /// ~25,000 points/s per worker never reach it.
     pub flush_max_rows: usize,
     /// Flow control: the Kafka source stops reading while this many MiB of record payload
     /// (per worker) are read but not yet committed to Parquet, so a backlog stays in Kafka

@@ -24,6 +24,12 @@ use crate::source::raw_record::RawRecord;
 use crate::trips::sessionize::{Outputs, Provenance, Sessionizer};
 use fleetflow_live_store::{LastHeard, VehicleLive};
 
+/// `positions` rows after which the operator stops taking completed epochs and lets the
+/// operators after it (the sink) run first; it is scheduled again at once. One epoch is always
+/// taken whole. After a pause (a blocked Parquet write, a commit) a catch-up had dozens of
+/// completed epochs stashed, and taking them all at once queued ~200 MB of rows for the sink.
+const ROWS_PER_ACTIVATION: usize = 1 << 17;
+
 /// The dataflow's timestamp (see `kafka_source.rs`), defined with the live store that is kept
 /// in it.
 pub use fleetflow_live_store::Epoch;
@@ -63,8 +69,9 @@ pub trait Sessionize<'scope> {
 
 impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
     fn sessionize(self, make: impl FnOnce() -> Sessionizer + 'static) -> SessionStreams<'scope> {
-        let worker = self.scope().index();
-        let mut builder = OperatorBuilder::new("Sessionize".to_owned(), self.scope());
+        let scope = self.scope();
+        let worker = scope.index();
+        let mut builder = OperatorBuilder::new("Sessionize".to_owned(), scope);
         let mut input = builder.new_input(self, Exchange::new(RawRecord::route));
         let (trips_out, trips) = builder.new_output::<Vec<(TripRecord, Epoch, isize)>>();
         let (positions_out, positions) = builder.new_output::<Vec<PositionRow>>();
@@ -82,6 +89,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
         let mut heard_out = OutputBuilder::from(heard_out);
         let (visits_out, visits) = builder.new_output::<Vec<(VisitRecord, Epoch, isize)>>();
         let mut visits_out = OutputBuilder::from(visits_out);
+        let activator = scope.activator_for(builder.operator_info().address);
 
         builder.build(move |initial: Vec<Capability<Epoch>>| {
             drop(initial);
@@ -105,9 +113,14 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                 let mut vehicles_h = vehicles_out.activate();
                 let mut heard_h = heard_out.activate();
                 let mut visits_h = visits_out.activate();
+                let mut rows = 0;
                 while let Some(entry) = stash.first_entry() {
                     let time = *entry.key();
                     if frontiers[0].less_equal(&time) {
+                        break;
+                    }
+                    if rows >= ROWS_PER_ACTIVATION {
+                        activator.activate();
                         break;
                     }
                     let (caps, records) = entry.remove();
@@ -120,6 +133,7 @@ impl<'scope> Sessionize<'scope> for Stream<'scope, Epoch, Vec<RawRecord>> {
                     trips_h
                         .session(&caps[0])
                         .give_iterator(out.trips.drain(..).map(|(t, diff)| (t, time, diff)));
+                    rows += out.positions.len();
                     positions_h
                         .session(&caps[1])
                         .give_iterator(out.positions.drain(..));
