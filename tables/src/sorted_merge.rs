@@ -237,6 +237,42 @@ mod tests {
         .unwrap()
     }
 
+    /// A seeded LCG: `next(n)` is in `0..n`.
+    fn lcg(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut state = seed;
+        move |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        }
+    }
+
+    /// Up to `inputs` sorted inputs of up to `rows` rows each: vehicles in runs (1 in
+    /// `vehicles` null), times below `times` (equal keys within and across inputs).
+    fn random_inputs(
+        next: &mut impl FnMut(u64) -> u64,
+        inputs: u64,
+        rows: u64,
+        vehicles: u64,
+        times: u64,
+    ) -> Vec<RecordBatch> {
+        (0..1 + next(inputs))
+            .map(|input| {
+                let mut keys: Vec<_> = (0..next(rows))
+                    .map(|_| {
+                        let vehicle = match next(vehicles) {
+                            0 => None,
+                            v => Some(format!("veh-{v}")),
+                        };
+                        (vehicle, next(times) as i64)
+                    })
+                    .collect();
+                sorted(&mut keys, (input * 1000) as i64)
+            })
+            .collect()
+    }
+
     fn keys(batch: &RecordBatch) -> Vec<(Option<String>, i64)> {
         let v = batch
             .column(0)
@@ -255,29 +291,10 @@ mod tests {
 
     #[test]
     fn merges_like_sorting_the_concatenation() {
-        // Seeded LCG: vehicles with runs, nulls, equal keys across inputs, empty inputs.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: u64| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) % n
-        };
+        // Vehicles with runs, nulls, equal keys across inputs, empty inputs.
+        let mut next = lcg(0x9e37_79b9_7f4a_7c15);
         for case in 0..50 {
-            let inputs: Vec<RecordBatch> = (0..1 + next(9))
-                .map(|input| {
-                    let mut rows: Vec<_> = (0..next(60))
-                        .map(|_| {
-                            let vehicle = match next(12) {
-                                0 => None,
-                                v => Some(format!("veh-{v}")),
-                            };
-                            (vehicle, next(30) as i64)
-                        })
-                        .collect();
-                    sorted(&mut rows, (input * 1000) as i64)
-                })
-                .collect();
+            let inputs = random_inputs(&mut next, 9, 60, 12, 30);
             let merged = merge_sorted(&schema(), &inputs, &["vehicle", "time"]).unwrap();
             let all = concat_batches(&schema(), &inputs).unwrap();
             let sort = ["vehicle", "time"].map(|name| SortColumn {
@@ -320,28 +337,9 @@ mod tests {
     /// give exactly the rows, in exactly the order, of merging them whole.
     #[test]
     fn streaming_in_batches_merges_like_whole_inputs() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: u64| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) % n
-        };
+        let mut next = lcg(0x2545_f491_4f6c_dd1d);
         for case in 0..100 {
-            let inputs: Vec<RecordBatch> = (0..1 + next(6))
-                .map(|input| {
-                    let mut rows: Vec<_> = (0..next(80))
-                        .map(|_| {
-                            let vehicle = match next(8) {
-                                0 => None,
-                                v => Some(format!("veh-{v}")),
-                            };
-                            (vehicle, next(20) as i64)
-                        })
-                        .collect();
-                    sorted(&mut rows, (input * 1000) as i64)
-                })
-                .collect();
+            let inputs = random_inputs(&mut next, 6, 80, 8, 20);
             let whole = merge_sorted(&schema(), &inputs, &["vehicle", "time"]).unwrap();
             let streams: Vec<Vec<Result<RecordBatch, ArrowError>>> = inputs
                 .iter()

@@ -633,15 +633,14 @@ mod tests {
     use crate::trips::sessionize::{RuleBook, Sessionizer};
     use crate::trips::sessionize_operator::Sessionize;
 
-    /// Runs sessionize and the sink over `records` (all read at epoch 500, one window) into
-    /// `dir`, holding at most `part_rows` positions rows per window and worker; returns the
-    /// commit summaries.
-    fn sink_one_window(
+    /// Runs sessionize and the sink into `dir` (1 s windows, at most `part_rows` positions
+    /// rows per window and worker). Each round's records are read at its epoch, and then the
+    /// source reports its next offset (partition 0). Returns the commit summaries.
+    fn run_sink(
         dir: &std::path::Path,
-        records: Vec<RawRecord>,
         part_rows: usize,
+        rounds: Vec<(Epoch, Vec<RawRecord>, i64)>,
     ) -> Vec<CommitSummary> {
-        let n = records.len() as i64;
         let sink = SinkConfig::new(CommitLog::new(dir), 1_000, None).with_part_rows(part_rows);
         timely::execute_directly(move |worker| {
             let seen = Rc::new(RefCell::new(Vec::new()));
@@ -658,12 +657,14 @@ mod tests {
                     .probe()
                     .0
             });
-            input.advance_to(500);
-            offsets.advance_to(500);
-            for record in records {
-                input.send(record);
+            for (epoch, records, next_offset) in rounds {
+                input.advance_to(epoch);
+                offsets.advance_to(epoch);
+                for record in records {
+                    input.send(record);
+                }
+                offsets.send((0, next_offset));
             }
-            offsets.send((0, n));
             input.close();
             offsets.close();
             while !probe.done() {
@@ -671,6 +672,20 @@ mod tests {
             }
             seen.take()
         })
+    }
+
+    /// `shape`'s records, numbered from offset 0.
+    fn raw_records(shape: &FleetShape) -> Vec<RawRecord> {
+        generate(shape)
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RawRecord {
+                partition: 0,
+                offset: i as i64,
+                key: Some(r.vehicle.clone().into_bytes()),
+                payload: encode_to_vec(r),
+            })
+            .collect()
     }
 
     /// A window with more `positions` rows than a worker may hold is written in parts as they
@@ -682,27 +697,19 @@ mod tests {
         use arrow::datatypes::TimestampMillisecondType;
         use fleetflow_tables::table_reader::{position_keys, read_table, table_files};
 
-        let records: Vec<RawRecord> = generate(&FleetShape {
+        let records = raw_records(&FleetShape {
             vehicles: 3,
             fixes_per_vehicle: 400,
             batch: 10,
             ..FleetShape::default()
-        })
-        .iter()
-        .enumerate()
-        .map(|(i, r)| RawRecord {
-            partition: 0,
-            offset: i as i64,
-            key: Some(r.vehicle.clone().into_bytes()),
-            payload: encode_to_vec(r),
-        })
-        .collect();
+        });
+        let n = records.len() as i64;
         let base =
             std::env::temp_dir().join(format!("fleetflow-sink-parts-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let (whole, parts) = (base.join("whole"), base.join("parts"));
-        let one = sink_one_window(&whole, records.clone(), usize::MAX);
-        let many = sink_one_window(&parts, records, 100);
+        let one = run_sink(&whole, usize::MAX, vec![(500, records.clone(), n)]);
+        let many = run_sink(&parts, 100, vec![(500, records, n)]);
         assert_eq!(one.len(), 1, "{one:?}");
         assert_eq!(many.len(), 1, "{many:?}");
         assert_eq!(one[0].rows, many[0].rows);
@@ -751,57 +758,30 @@ mod tests {
     fn windows_of_only_duplicates_commit_their_offsets() {
         let dir = std::env::temp_dir().join(format!("fleetflow-sink-dups-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let records: Vec<RawRecord> = generate(&FleetShape {
+        let records = raw_records(&FleetShape {
             vehicles: 2,
             fixes_per_vehicle: 120,
             ..FleetShape::default()
-        })
-        .iter()
-        .map(|r| RawRecord {
-            partition: 0,
-            offset: 0,
-            key: Some(r.vehicle.clone().into_bytes()),
-            payload: encode_to_vec(r),
-        })
-        .collect();
-        let n = records.len() as i64;
-        let sink = SinkConfig::new(CommitLog::new(&dir), 1_000, None);
-        let summaries = timely::execute_directly(move |worker| {
-            let seen = Rc::new(RefCell::new(Vec::new()));
-            let mut input = InputHandleVec::<Epoch, RawRecord>::new();
-            let mut offsets = InputHandleVec::<Epoch, (i32, i64)>::new();
-            let probe = worker.dataflow::<Epoch, _, _>(|scope| {
-                let streams = input.to_stream(scope).sessionize(|| {
-                    Sessionizer::new(RuleBook::new(&TripRules::default()), 3_600_000)
-                });
-                let seen = seen.clone();
-                streams
-                    .write_parquet(offsets.to_stream(scope), sink)
-                    .inspect(move |s| seen.borrow_mut().push(s.clone()))
-                    .probe()
-                    .0
-            });
-            // Epoch 1,000: every record once (offsets 0..n). Epochs 3,000 and 5,000, in
-            // windows of their own: all of them again (offsets n..3n).
-            for (round, epoch) in [1_000, 3_000, 5_000].into_iter().enumerate() {
-                input.advance_to(epoch);
-                offsets.advance_to(epoch);
-                for (i, record) in records.iter().enumerate() {
-                    let offset = round as i64 * n + i as i64;
-                    input.send(RawRecord {
-                        offset,
-                        ..record.clone()
-                    });
-                }
-                offsets.send((0, (round as i64 + 1) * n));
-            }
-            input.close();
-            offsets.close();
-            while !probe.done() {
-                worker.step();
-            }
-            seen.take()
         });
+        let n = records.len() as i64;
+        // Epoch 1,000: every record once (offsets 0..n). Epochs 3,000 and 5,000, in windows of
+        // their own: all of them again (offsets n..3n).
+        let rounds = [1_000, 3_000, 5_000]
+            .into_iter()
+            .enumerate()
+            .map(|(round, epoch)| {
+                let first = round as i64 * n;
+                let sent = records
+                    .iter()
+                    .map(|r| RawRecord {
+                        offset: first + r.offset,
+                        ..r.clone()
+                    })
+                    .collect();
+                (epoch, sent, first + n)
+            })
+            .collect();
+        let summaries = run_sink(&dir, DEFAULT_PART_ROWS, rounds);
         let windows: Vec<(Epoch, usize, i64)> = summaries
             .iter()
             .map(|s| (s.upto_epoch, s.files, s.offsets[&0]))
