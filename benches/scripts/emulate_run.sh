@@ -13,8 +13,8 @@
 #       compare ingest's ack latency with and without webhook delivery.
 #
 # Prints the emulator's last reports (requests, points/s, errors, p50/p99 of the last
-# interval), the worst interval p99, the catch-up time, the broker log's size on disk, and
-# the CPU seconds each group of threads used.
+# interval), the worst interval p99, every interval's p99 and their median after the first, the
+# catch-up time, the broker log's size on disk, and the CPU seconds each group of threads used.
 set -euo pipefail
 source "$(dirname "$0")/bench_common.sh"
 broker="${1:-durable}"
@@ -85,6 +85,12 @@ caught_up=$(python3 -c "import time; print(f'{time.time() - $ended:.1f}')")
 echo "broker: $broker, vehicles: $vehicles, speedup: $speedup, seconds: $seconds"
 grep -E '^(t=|total)' "$work/emulate.log" | tail -n 3
 echo "worst interval p99: $(grep -oE 'p99=[0-9.]+' "$work/emulate.log" | cut -d= -f2 | sort -n | tail -n 1) ms"
+# Every 5 s interval's p99, and their median past the first (start-up) interval: the total's
+# p99 mixes start-up into the steady state.
+p99s="$(grep -E '^t=' "$work/emulate.log" | grep -oE 'p99=[0-9.]+' | cut -d= -f2)"
+echo "interval p99s, in order: $(echo $p99s) ms"
+echo "median interval p99 after the first: $(echo "$p99s" | tail -n +2 | sort -n \
+  | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "none") }') ms"
 echo "caught up ${caught_up} s after the load ended ($(caught | cut -d" " -f2) records committed)"
 echo "broker log on disk: $(du -sh "$work/data/broker" 2>/dev/null | cut -f1 || echo none)"
 echo "peak resident memory: $(awk '/VmHWM/ {printf "%.2f GB", $2/1e6}' /proc/$run_pid/status)"
