@@ -316,8 +316,7 @@ impl PoolConnection {
 
     /// fleetflow patch: the statement for `key`, prepared once per connection and reset before
     /// each run. A produce request inserts one row per record, and preparing the INSERT anew
-    /// for each cost ~10% of the broker's CPU and a third of ingest's p99 ack latency under
-    /// load (fleetflow's `benches/RESULTS.md`).
+    /// for each cost ~10% of the broker's CPU under load (fleetflow's `benches/RESULTS.md`).
     ///
     /// Only `execute` uses it: it runs its statement to completion (`SQLITE_DONE`) within the
     /// call, so the statement holds no transaction or snapshot after it. Queries still prepare
