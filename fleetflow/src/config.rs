@@ -100,7 +100,12 @@ pub struct KafkaConfig {
     /// (`benches/RESULTS.md`, session 20).
     pub linger_ms: u32,
     /// Producer: compression codec for record batches (`none`, `gzip`, `lz4`, `zstd`, `snappy`).
-    pub compression: String,
+    /// Unset: `none` on the durable embedded broker, `lz4` elsewhere. The durable broker shares
+    /// the machine and unpacks every batch into SQLite rows on produce, then packs the rows
+    /// again on fetch, so a codec costs CPU at four places (producer, broker twice, consumer)
+    /// for bytes that only cross loopback; its disk use is the same either way. On the
+    /// in-memory broker `lz4` keeps the held log smaller; on a cluster it saves network.
+    pub compression: Option<String>,
     /// Producer: give up on a record (answer 503) after this long without a delivery report (ms).
     pub message_timeout_ms: u32,
     /// Producer: most records waiting locally before `QueueFull` (answered 503).
@@ -122,7 +127,7 @@ impl Default for KafkaConfig {
             partitions: None,
             replication: 1,
             linger_ms: 25,
-            compression: "lz4".to_owned(),
+            compression: None,
             message_timeout_ms: 30_000,
             queue_max_messages: 200_000,
             queue_max_kbytes: 512 * 1024,
@@ -140,6 +145,16 @@ impl KafkaConfig {
         } else {
             12
         })
+    }
+
+    /// The producer's codec: `compression`, else `none` on the durable embedded broker and
+    /// `lz4` on the in-memory one and on a cluster (`embedded` is `None` there).
+    pub fn producer_compression(&self, embedded: Option<EmbeddedKind>) -> &str {
+        match (&self.compression, embedded) {
+            (Some(codec), _) => codec,
+            (None, Some(EmbeddedKind::Durable)) => "none",
+            (None, Some(EmbeddedKind::Memory) | None) => "lz4",
+        }
     }
 }
 
@@ -215,6 +230,28 @@ mod tests {
         assert_eq!(config.ingest.auth, fleetflow_ingest::AuthMode::Token);
         assert_eq!(config.companies[0].tokens, vec!["t1".to_owned()]);
         assert_eq!(config.vehicles["2254690422"], "acme");
+    }
+
+    #[test]
+    fn compression_follows_the_broker_unless_set() {
+        let mut kafka = KafkaConfig::default();
+        assert_eq!(
+            kafka.producer_compression(Some(EmbeddedKind::Durable)),
+            "none"
+        );
+        assert_eq!(
+            kafka.producer_compression(Some(EmbeddedKind::Memory)),
+            "lz4"
+        );
+        assert_eq!(kafka.producer_compression(None), "lz4");
+        kafka.compression = Some("zstd".to_owned());
+        for embedded in [
+            Some(EmbeddedKind::Durable),
+            Some(EmbeddedKind::Memory),
+            None,
+        ] {
+            assert_eq!(kafka.producer_compression(embedded), "zstd");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ fn stuck_sink() -> Arc<KafkaSink> {
         message_timeout_ms: 1_500,
         ..KafkaConfig::default()
     };
-    let producer: FutureProducer = producer_config(&kafka, "127.0.0.1:9")
+    let producer: FutureProducer = producer_config(&kafka, "127.0.0.1:9", None)
         .create()
         .expect("producer");
     Arc::new(KafkaSink::new(

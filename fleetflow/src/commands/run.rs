@@ -104,6 +104,13 @@ impl EmbeddedBroker {
             EmbeddedBroker::Memory(b) => b.bootstrap_servers(),
         }
     }
+
+    pub fn kind(&self) -> EmbeddedKind {
+        match self {
+            EmbeddedBroker::Durable(_) => EmbeddedKind::Durable,
+            EmbeddedBroker::Memory(_) => EmbeddedKind::Memory,
+        }
+    }
 }
 
 /// Starts the broker (embedded, for `run` without brokers) and builds every service.
@@ -155,7 +162,8 @@ pub async fn build(config: &Config, role: Role) -> Result<Services, AppError> {
         AppError::io(format!("vehicle registry {}", journal.display())),
     )?;
 
-    let producer: FutureProducer = producer_config(&config.kafka, &brokers)
+    let embedded = embedded_broker.as_ref().map(EmbeddedBroker::kind);
+    let producer: FutureProducer = producer_config(&config.kafka, &brokers, embedded)
         .create()
         .map_err(|e| AppError::Kafka(format!("producer: {e}")))?;
     let sink = Arc::new(KafkaSink::new(

@@ -11,12 +11,17 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::config::KafkaConfig;
+use crate::config::{EmbeddedKind, KafkaConfig};
 use crate::error::AppError;
 
 /// The ingest producer: a record is acknowledged to the device only after Kafka has it on every
-/// in-sync replica, exactly once per producer session, in order per partition.
-pub fn producer_config(kafka: &KafkaConfig, brokers: &str) -> ClientConfig {
+/// in-sync replica, exactly once per producer session, in order per partition. `embedded`: the
+/// broker `fleetflow run` embeds, if that is where `brokers` points.
+pub fn producer_config(
+    kafka: &KafkaConfig,
+    brokers: &str,
+    embedded: Option<EmbeddedKind>,
+) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -31,7 +36,8 @@ pub fn producer_config(kafka: &KafkaConfig, brokers: &str) -> ClientConfig {
         // Wait this long for a fuller batch: trades up to `linger_ms` of ack latency for
         // throughput (fewer, larger requests for the broker).
         .set("linger.ms", kafka.linger_ms.to_string())
-        .set("compression.type", &kafka.compression)
+        // lz4 for a cluster; none for the durable embedded broker (`KafkaConfig::compression`).
+        .set("compression.type", kafka.producer_compression(embedded))
         // Undelivered after this long => the delivery report fails => 503, client retries.
         .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
         // Local queue bounds: past them send_result fails with QueueFull => 503 + Retry-After.
