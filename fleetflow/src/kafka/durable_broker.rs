@@ -294,6 +294,106 @@ mod tests {
         assert!(cluster_id(&dir).is_err());
     }
 
+    /// The vendored storage reads the headers of a fetch's records in one query
+    /// (`vendor/README.md`): each record comes back with its own headers, in order, and a record
+    /// without any with none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_come_back_with_their_headers() {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::message::{Header, Headers, OwnedHeaders};
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        use rdkafka::{Message, Offset, TopicPartitionList};
+
+        use crate::config::{EmbeddedKind, KafkaConfig};
+        use crate::kafka::clients::{ensure_topic, producer_config, reader_config};
+
+        let broker = DurableBroker::start(
+            BrokerStorage::Dir(scratch("headers")),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await
+        .expect("broker");
+        let brokers = broker.bootstrap_servers();
+        let kafka = KafkaConfig {
+            topic: "headers".to_owned(),
+            ..KafkaConfig::default()
+        };
+        ensure_topic(&brokers, &kafka, 1).await.expect("topic");
+        let producer: FutureProducer =
+            producer_config(&kafka, &brokers, Some(EmbeddedKind::Durable))
+                .create()
+                .expect("producer");
+        let sent: [&[(&str, &str)]; 4] = [
+            &[("a", "1"), ("b", "2")],
+            &[],
+            &[("c", "3")],
+            &[("d", "4"), ("d", "5"), ("e", "6")],
+        ];
+        for (n, headers) in sent.iter().enumerate() {
+            let owned = headers.iter().fold(OwnedHeaders::new(), |owned, (k, v)| {
+                owned.insert(Header {
+                    key: k,
+                    value: Some(*v),
+                })
+            });
+            let payload = format!("record {n}");
+            producer
+                .send(
+                    FutureRecord::to("headers")
+                        .key("k")
+                        .payload(&payload)
+                        .headers(owned),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("delivered");
+        }
+        let got = tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = reader_config(&brokers, "headers-test")
+                .create()
+                .expect("consumer");
+            let mut partitions = TopicPartitionList::new();
+            partitions
+                .add_partition_offset("headers", 0, Offset::Beginning)
+                .expect("partition");
+            consumer.assign(&partitions).expect("assign");
+            let mut got = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while got.len() < sent.len() && Instant::now() < deadline {
+                let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                    continue;
+                };
+                let message = message.expect("message");
+                let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).expect("utf-8");
+                let headers: Vec<(String, String)> = message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|h| (h.key.to_owned(), text(h.value.unwrap_or_default())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                got.push((text(message.payload().unwrap_or_default()), headers));
+            }
+            got
+        })
+        .await
+        .expect("consumer thread");
+        let want: Vec<(String, Vec<(String, String)>)> = sent
+            .iter()
+            .enumerate()
+            .map(|(n, headers)| {
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                (format!("record {n}"), headers)
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn one_owner_per_broker_dir() {
         let dir = scratch("lock");

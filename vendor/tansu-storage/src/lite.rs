@@ -2401,208 +2401,97 @@ impl Storage for Delegate {
             .await
             .inspect_err(|err| error!(?err))?;
 
-        let mut batches = vec![];
+        // fleetflow patch: the rows first, then the headers of all of them in one query over
+        // the offsets they span. Upstream queried the headers of each record on its own, so
+        // every record fetched prepared and ran one more statement: under load, preparing
+        // statements was half the broker's CPU.
+        let mut rows = vec![];
+        while let Some(row) = records.next().await? {
+            rows.push(FetchedRecord::try_from(&row).inspect_err(|err| error!(?err))?);
+        }
+        drop(records);
 
-        if let Some(row) = records.next().await? {
-            let offset_delta = 0;
-            let timestamp_delta = 0;
+        let mut headers: BTreeMap<i64, Vec<(Option<Bytes>, Option<Bytes>)>> = BTreeMap::new();
+        if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+            let mut found = c
+                .query(
+                    "header_fetch_range.sql",
+                    (
+                        self.cluster.as_str(),
+                        topition.topic(),
+                        topition.partition(),
+                        first.offset,
+                        last.offset,
+                    ),
+                )
+                .await
+                .inspect_err(|err| error!(?err))?;
+            while let Some(header) = found.next().await? {
+                let offset = header.get::<i64>(0).inspect_err(|err| error!(?err))?;
+                let k = header
+                    .get::<Option<Vec<u8>>>(1)
+                    .inspect_err(|err| error!(?err))?
+                    .map(Bytes::from);
+                let v = header
+                    .get::<Option<Vec<u8>>>(2)
+                    .inspect_err(|err| error!(?err))?
+                    .map(Bytes::from);
+                headers.entry(offset).or_default().push((k, v));
+            }
+        }
 
-            let record_builder = {
-                let mut record_builder = Record::builder()
-                    .offset_delta(offset_delta)
-                    .timestamp_delta(timestamp_delta)
-                    .key(
-                        row.get::<Option<Vec<u8>>>(3)
-                            .map(|o| o.map(Bytes::from))
-                            .inspect(|k| debug!(?k))
-                            .inspect_err(|err| error!(?err))?,
-                    )
-                    .value(
-                        row.get::<Option<Vec<u8>>>(4)
-                            .map(|o| o.map(Bytes::from))
-                            .inspect(|v| debug!(?v))
-                            .inspect_err(|err| error!(?err))?,
-                    );
-
-                let mut headers = c
-                    .query(
-                        "header_fetch.sql",
-                        (
-                            self.cluster.as_str(),
-                            topition.topic(),
-                            topition.partition(),
-                            offset,
-                        ),
-                    )
-                    .await?;
-
-                while let Some(header) = headers.next().await? {
-                    let mut header_builder = Header::builder();
-
-                    if let Some(k) = header
-                        .get::<Option<Vec<u8>>>(0)
-                        .inspect_err(|err| error!(?err))?
-                    {
-                        header_builder = header_builder.key(Bytes::from(k));
-                    }
-
-                    if let Some(v) = header
-                        .get::<Option<Vec<u8>>>(1)
-                        .inspect_err(|err| error!(?err))?
-                    {
-                        header_builder = header_builder.value(Bytes::from(v));
-                    }
-
-                    record_builder = record_builder.header(header_builder);
+        let record = |row: FetchedRecord, offset_delta: i32, timestamp_delta: i64| {
+            let mut record_builder = Record::builder()
+                .offset_delta(offset_delta)
+                .timestamp_delta(timestamp_delta)
+                .key(row.key)
+                .value(row.value);
+            for (k, v) in headers.get(&row.offset).into_iter().flatten() {
+                let mut header_builder = Header::builder();
+                if let Some(k) = k {
+                    header_builder = header_builder.key(k.clone());
                 }
+                if let Some(v) = v {
+                    header_builder = header_builder.value(v.clone());
+                }
+                record_builder = record_builder.header(header_builder);
+            }
+            record_builder
+        };
 
-                record_builder
-            };
+        let mut batches = vec![];
+        let mut rows = rows.into_iter();
 
+        if let Some(row) = rows.next() {
             let mut batch_builder = inflated::Batch::builder()
-                .base_offset(
-                    row.get::<i64>(0)
-                        .inspect(|base_offset| debug!(base_offset))
-                        .inspect_err(|err| error!(?err))?,
-                )
-                .attributes(
-                    row.get::<Option<i32>>(1)
-                        .map(|attributes| attributes.unwrap_or(0))
-                        .inspect_err(|err| error!(?err))? as i16,
-                )
-                .base_timestamp(
-                    row.get_value(2)
-                        .map_err(Error::from)
-                        .and_then(LiteTimestamp::try_from)
-                        .and_then(|system_time| to_timestamp(&system_time.0).map_err(Into::into))
-                        .inspect_err(|err| error!(?err))?,
-                )
-                .producer_id(
-                    row.get::<Option<i64>>(6)
-                        .map(|producer_id| producer_id.unwrap_or(-1))
-                        .inspect_err(|err| error!(?err))?,
-                )
-                .producer_epoch(
-                    row.get::<Option<i32>>(7)
-                        .map(|producer_epoch| producer_epoch.unwrap_or(-1))
-                        .inspect_err(|err| error!(?err))? as i16,
-                )
-                .record(record_builder)
-                .last_offset_delta(offset_delta);
+                .base_offset(row.offset)
+                .attributes(row.attributes)
+                .base_timestamp(row.timestamp)
+                .producer_id(row.producer_id)
+                .producer_epoch(row.producer_epoch)
+                .record(record(row, 0, 0))
+                .last_offset_delta(0);
 
-            while let Some(row) = records.next().await? {
-                let attributes = row
-                    .get::<Option<i32>>(1)
-                    .map(|attributes| attributes.unwrap_or(0))
-                    .inspect_err(|err| error!(?err))? as i16;
-
-                let producer_id = row
-                    .get::<Option<i64>>(6)
-                    .map(|producer_id| producer_id.unwrap_or(-1))
-                    .inspect_err(|err| error!(?err))?;
-                let producer_epoch = row
-                    .get::<Option<i32>>(7)
-                    .map(|producer_epoch| producer_epoch.unwrap_or(-1))
-                    .inspect_err(|err| error!(?err))? as i16;
-
-                if batch_builder.attributes != attributes
-                    || batch_builder.producer_id != producer_id
-                    || batch_builder.producer_epoch != producer_epoch
+            for row in rows {
+                if batch_builder.attributes != row.attributes
+                    || batch_builder.producer_id != row.producer_id
+                    || batch_builder.producer_epoch != row.producer_epoch
                 {
                     batches.push(batch_builder.build().and_then(TryInto::try_into)?);
 
                     batch_builder = inflated::Batch::builder()
-                        .base_offset(
-                            row.get::<i64>(0)
-                                .inspect(|base_offset| debug!(base_offset))
-                                .inspect_err(|err| error!(?err))?,
-                        )
-                        .base_timestamp(
-                            row.get_value(2)
-                                .map_err(Error::from)
-                                .and_then(LiteTimestamp::try_from)
-                                .and_then(|system_time| {
-                                    to_timestamp(&system_time.0).map_err(Into::into)
-                                })
-                                .inspect_err(|err| error!(?err))?,
-                        )
-                        .attributes(attributes)
-                        .producer_id(producer_id)
-                        .producer_epoch(producer_epoch);
+                        .base_offset(row.offset)
+                        .base_timestamp(row.timestamp)
+                        .attributes(row.attributes)
+                        .producer_id(row.producer_id)
+                        .producer_epoch(row.producer_epoch);
                 }
 
-                let offset = row
-                    .get::<i64>(0)
-                    .inspect(|offset| debug!(offset))
-                    .inspect_err(|err| error!(?err))?;
-                let offset_delta = i32::try_from(offset - batch_builder.base_offset)?;
-
-                let timestamp_delta = row
-                    .get_value(2)
-                    .map_err(Error::from)
-                    .and_then(LiteTimestamp::try_from)
-                    .and_then(|system_time| {
-                        to_timestamp(&system_time.0)
-                            .map(|timestamp| timestamp - batch_builder.base_timestamp)
-                            .map_err(Into::into)
-                    })
-                    .inspect(|timestamp| debug!(?timestamp))
-                    .inspect_err(|err| error!(?err))?;
-
-                let record_builder = {
-                    let mut record_builder = Record::builder()
-                        .offset_delta(offset_delta)
-                        .timestamp_delta(timestamp_delta)
-                        .key(
-                            row.get::<Option<Vec<u8>>>(3)
-                                .map(|o| o.map(Bytes::from))
-                                .inspect(|k| debug!(?k))
-                                .inspect_err(|err| error!(?err))?,
-                        )
-                        .value(
-                            row.get::<Option<Vec<u8>>>(4)
-                                .map(|o| o.map(Bytes::from))
-                                .inspect(|v| debug!(?v))
-                                .inspect_err(|err| error!(?err))?,
-                        );
-
-                    let mut headers = c
-                        .query(
-                            "header_fetch.sql",
-                            (
-                                self.cluster.as_str(),
-                                topition.topic(),
-                                topition.partition(),
-                                offset,
-                            ),
-                        )
-                        .await?;
-
-                    while let Some(header) = headers.next().await? {
-                        let mut header_builder = Header::builder();
-
-                        if let Some(k) = header
-                            .get::<Option<Vec<u8>>>(0)
-                            .inspect_err(|err| error!(?err))?
-                        {
-                            header_builder = header_builder.key(Bytes::from(k));
-                        }
-
-                        if let Some(v) = header
-                            .get::<Option<Vec<u8>>>(1)
-                            .inspect_err(|err| error!(?err))?
-                        {
-                            header_builder = header_builder.value(Bytes::from(v));
-                        }
-
-                        record_builder = record_builder.header(header_builder);
-                    }
-
-                    record_builder
-                };
+                let offset_delta = i32::try_from(row.offset - batch_builder.base_offset)?;
+                let timestamp_delta = row.timestamp - batch_builder.base_timestamp;
 
                 batch_builder = batch_builder
-                    .record(record_builder)
+                    .record(record(row, offset_delta, timestamp_delta))
                     .last_offset_delta(offset_delta);
             }
 
@@ -4522,6 +4411,38 @@ impl Storage for Delegate {
         DELEGATE_REQUEST_DURATION
             .record(elapsed_millis(start), &[KeyValue::new("operation", "ping")]);
         Ok(())
+    }
+}
+
+/// fleetflow patch: one row of `record_fetch.sql`, read out of its statement so that the
+/// headers of all rows can be fetched in one query before the batches are built.
+struct FetchedRecord {
+    offset: i64,
+    attributes: i16,
+    timestamp: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    producer_id: i64,
+    producer_epoch: i16,
+}
+
+impl TryFrom<&Row> for FetchedRecord {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self> {
+        Ok(Self {
+            offset: row.get::<i64>(0)?,
+            attributes: row.get::<Option<i32>>(1)?.unwrap_or(0) as i16,
+            timestamp: row
+                .get_value(2)
+                .map_err(Error::from)
+                .and_then(LiteTimestamp::try_from)
+                .and_then(|system_time| to_timestamp(&system_time.0).map_err(Into::into))?,
+            key: row.get::<Option<Vec<u8>>>(3)?.map(Bytes::from),
+            value: row.get::<Option<Vec<u8>>>(4)?.map(Bytes::from),
+            producer_id: row.get::<Option<i64>>(6)?.unwrap_or(-1),
+            producer_epoch: row.get::<Option<i32>>(7)?.unwrap_or(-1) as i16,
+        })
     }
 }
 
