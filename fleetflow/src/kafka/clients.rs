@@ -122,14 +122,19 @@ pub fn pipeline_consumer_config(brokers: &str) -> ClientConfig {
         .set("isolation.level", "read_committed")
         // Wait at most 50 ms for a fetch to fill: one dataflow epoch (`pipeline.tick_ms` default).
         .set("fetch.wait.max.ms", "50")
-        // Up to 8 MB per partition per fetch (~10k 60-point records): throughput when catching up.
+        // A partition may fill a whole fetch (the fetch's own bound, below, is the smaller).
         .set("max.partition.fetch.bytes", "8388608")
-        // Prefetch at most 16 MiB ahead of the source (librdkafka's default is 64 MiB, for the
-        // consumer's whole queue). While flow control pauses the source the queue fills to this
-        // bound: at 64 MiB a catch-up held ~250 MB of fetched record sets in two consumers
-        // (`benches/RESULTS.md`, session 32). The source reads at most 4 MiB an epoch, so 16
-        // MiB is still four epochs ahead.
-        .set("queued.max.messages.kbytes", "16384")
+        // Prefetch at most 1 MiB ahead of the source (librdkafka's default is 64 MiB, for the
+        // consumer's whole queue). librdkafka sizes a fetch by it too (`fetch.max.bytes`
+        // follows it unless set), and that is what bounds its memory: the queue's bound is
+        // checked before a fetch, then the whole answer, up to `fetch.max.bytes` compressed, is
+        // decompressed into the queue (into lz4 buffers that grow by 1.75x as they fill). At
+        // 16 MiB (5 MiB answers from Tansu) two consumers held ~0.3 GB of decompressed record
+        // sets in a paused catch-up; at 1 MiB a 94M-point catch-up peaked at 1.6 GB instead of
+        // 2.1 and ran faster (`benches/RESULTS.md`, session 35). Even from a broker that waits
+        // out `fetch.wait.max.ms` before every answer (Tansu), 1 MiB a fetch reads ~1.7M
+        // points/s.
+        .set("queued.max.messages.kbytes", "1024")
         // No EOF events: "caught up" is judged from the high watermark.
         .set("enable.partition.eof", "false");
     config
