@@ -128,7 +128,7 @@ pub fn pipeline_consumer_config(brokers: &str) -> ClientConfig {
         // consumer's whole queue). librdkafka sizes a fetch by it too (`fetch.max.bytes`
         // follows it unless set), and that is what bounds its memory: the queue's bound is
         // checked before a fetch, then the whole answer, up to `fetch.max.bytes` compressed, is
-        // decompressed into the queue (into lz4 buffers that grow by 1.75x as they fill). At
+        // decompressed into the queue (each lz4 batch into a buffer of 4x its size). At
         // 16 MiB (5 MiB answers from Tansu) two consumers held ~0.3 GB of decompressed record
         // sets in a paused catch-up; at 1 MiB a 94M-point catch-up peaked at 1.6 GB instead of
         // 2.1 and ran faster (`benches/RESULTS.md`, session 35). Even from a broker that waits
