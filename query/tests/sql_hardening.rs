@@ -29,6 +29,11 @@ fn app(history: &History, engine: SqlEngine) -> Router {
     })
 }
 
+/// An engine over the fixture's history with settings of the test's own.
+fn engine(history: &History, config: SqlConfig) -> SqlEngine {
+    SqlEngine::new(&history.dir, config, None).expect("engine")
+}
+
 async fn sql(app: &Router, token: &str, sql: &str) -> (StatusCode, Value) {
     let request = Request::post("/v1/sql")
         .header("content-type", "application/json")
@@ -66,16 +71,16 @@ async fn operator_chains_are_answered_or_refused_never_fatal() {
     // What is tested is that no chain is fatal, not how fast one is planned: with the default
     // 30 s query timeout the deepest chains were answered 408 once, with a build on the other
     // core. A timeout no machine reaches keeps the outcome independent of load.
-    let engine = SqlEngine::new(
-        &h.dir,
-        SqlConfig {
-            timeout_secs: 3_600,
-            ..SqlConfig::default()
-        },
-        None,
-    )
-    .expect("engine");
-    let app = app(&h, engine);
+    let app = app(
+        &h,
+        engine(
+            &h,
+            SqlConfig {
+                timeout_secs: 3_600,
+                ..SqlConfig::default()
+            },
+        ),
+    );
     // What the issue found fatal: 1,000 terms of `+`, and of `OR`, as a company.
     let plus = format!("SELECT {}1 AS n", "1+".repeat(999));
     let (status, body) = sql(&app, ACME, &plus).await;
@@ -146,16 +151,16 @@ fn plan_text(body: &Value) -> String {
 async fn plans_show_a_company_nothing_of_another() {
     let h = history("hardening-explain", None);
     // Room for every line of EXPLAIN VERBOSE (the fixture's engine cuts answers at 50 rows).
-    let engine = SqlEngine::new(
-        &h.dir,
-        SqlConfig {
-            max_rows: 10_000,
-            ..SqlConfig::default()
-        },
-        None,
-    )
-    .expect("engine");
-    let app = app(&h, engine);
+    let app = app(
+        &h,
+        engine(
+            &h,
+            SqlConfig {
+                max_rows: 10_000,
+                ..SqlConfig::default()
+            },
+        ),
+    );
     let dir = std::path::absolute(&h.dir).expect("absolute");
     let dir = dir.to_string_lossy();
 
