@@ -196,3 +196,35 @@ fn assert_no_scratch_left(dir: &Path) {
         assert!(!dir.join(scratch).exists(), "{scratch} left after recovery");
     }
 }
+
+/// A merge reads at most eight files (its memory is a few megabytes an input), and one pass
+/// merges again while enough small files are left: twenty windows end as one file.
+#[test]
+fn one_pass_merges_many_files_eight_at_a_time() {
+    let dir = temp_dir("compaction-fan-in");
+    if !exchange_supported(&dir).expect("probe") {
+        eprintln!("skipped: no RENAME_EXCHANGE on this filesystem");
+        return;
+    }
+    let log = CommitLog::new(&dir);
+    let writer = CommitWriter::new(log.clone(), log.recover().expect("recover"));
+    for w in 0..20 {
+        commit_window(&writer, w);
+    }
+    let config = CompactionConfig {
+        min_files: 3,
+        ..CompactionConfig::default()
+    };
+    let report = compact_once(&writer, &config, &mut FileRows::default()).expect("compaction");
+    // 8 -> 1, 8 -> 1, then the 4 left and the 2 merges.
+    assert_eq!(report.merges, 3, "{report:?}");
+    assert_eq!(report.files_in, 22, "{report:?}");
+    assert_eq!(report.rows, 20 * ROWS_PER_WINDOW + 16 * ROWS_PER_WINDOW);
+    let files = table_files(&dir, Table::Positions).expect("list");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        position_keys(&dir).expect("read").len() as u64,
+        20 * ROWS_PER_WINDOW
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -191,6 +191,17 @@ fn window_of<'w>(
     Some(window)
 }
 
+/// Makes room for `more` rows in `buffer`, growing it as `Vec` would (doubling) but never past
+/// `part_rows` unless the rows need it: a buffer is handed to the writer before it would go
+/// over, so room past that bound would never be used, and a doubled buffer is twice the bytes.
+fn reserve_within(buffer: &mut Vec<PositionRow>, more: usize, part_rows: usize) {
+    let needed = buffer.len() + more;
+    if needed > buffer.capacity() {
+        let target = (2 * buffer.capacity()).min(part_rows).max(needed);
+        buffer.reserve_exact(target - buffer.len());
+    }
+}
+
 /// Extension trait: write the session streams to Parquet, exactly once.
 pub trait WriteParquet<'scope> {
     /// `source_offsets`: (partition, next offset to read) at the timestamp up to which the
@@ -279,6 +290,7 @@ fn write_windows<'scope>(
                         let cap = w.cap.clone().expect("the window holds a capability");
                         writing.push_back((end, cap));
                     }
+                    reserve_within(&mut w.data.positions, data.len(), part_rows);
                     w.data.positions.append(data);
                 }
             });

@@ -92,6 +92,19 @@ const EPOCH_SHARE_OF_BOUND: u64 = 16;
 /// ... but never less than this: under a tiny bound the bound alone limits.
 const EPOCH_BUDGET_FLOOR: u64 = 1 << 20;
 
+/// Polls in a row that may answer nothing before the source ends a read. rust-rdkafka's `poll`
+/// answers `None` both when the queue is empty and when it served a log or statistics event
+/// from it (librdkafka's log lines share the consumer's queue), so one `None` does not mean
+/// nothing is left: with librdkafka's `debug=fetch`, a source that stopped at the first one
+/// read a record or so between log lines and stalled short of a backlog's end. An empty poll
+/// costs a lock of the queue, well under a microsecond.
+const EMPTY_POLLS: usize = 64;
+
+/// `poll`'s next answer, passing over up to [`EMPTY_POLLS`] empty ones in a row.
+fn poll_past_events<T>(mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+    (0..EMPTY_POLLS).find_map(|_| poll())
+}
+
 fn now_epoch(tick_ms: u64, floor: Epoch) -> Epoch {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -224,7 +237,7 @@ pub fn kafka_source<'scope>(
                 && read_bytes < epoch_budget
                 && started.elapsed() < Duration::from_millis(20)
             {
-                match consumer.poll(Duration::ZERO) {
+                match poll_past_events(|| consumer.poll(Duration::ZERO)) {
                     None => break,
                     Some(Err(e)) => {
                         // librdkafka reconnects by itself; say so once per 10 s, not per poll.
@@ -315,4 +328,21 @@ pub fn kafka_source<'scope>(
         }
     });
     Ok((records, progress))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_served_event_does_not_end_the_read() {
+        let mut answers = [None, None, Some(7), None].into_iter();
+        assert_eq!(poll_past_events(|| answers.next().flatten()), Some(7));
+        let mut polls = 0;
+        let nothing = poll_past_events(|| {
+            polls += 1;
+            None::<u8>
+        });
+        assert_eq!((nothing, polls), (None, EMPTY_POLLS));
+    }
 }

@@ -22,7 +22,7 @@ pub enum EntryKind {
 /// The sort and idempotency key of an item within a vehicle.
 pub type EntryKey = (i64, EntryKind);
 
-/// One item, reduced to what sessionization reads (40 bytes).
+/// One item, reduced to what sessionization reads (48 bytes).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Entry {
     pub time_ms: i64,
@@ -97,6 +97,9 @@ pub enum Admission {
 }
 
 /// A vehicle's items, sorted by key, unique per key.
+/// Room a timeline keeps however few items it holds after an eviction.
+const ROOM_KEPT: usize = 256;
+
 #[derive(Debug, Default, Clone)]
 pub struct Timeline {
     entries: Vec<Entry>,
@@ -154,11 +157,14 @@ impl Timeline {
     /// Drops every entry before index `upto` (eviction past the correction horizon).
     pub fn evict_before(&mut self, upto: usize) {
         self.entries.drain(..upto);
-        // Room left by a burst (a backlog read quickly) is returned, so that what a vehicle
-        // holds follows the horizon rather than its largest burst.
+        // Room left by a burst (a backlog read quickly: an epoch's items admitted before the
+        // eviction) is returned, so that what a vehicle holds follows the horizon rather than
+        // its largest burst: over twice what is left, cut to half again as much. A timeline
+        // that doubled once past the horizon's size (600 items at one a second, 1,024 room)
+        // keeps its room; a catch-up left one in twenty vehicles with 2,048 (issue 39).
         let len = self.entries.len();
-        if self.entries.capacity() > 4 * len.max(256) {
-            self.entries.shrink_to(2 * len);
+        if self.entries.capacity() > 2 * len.max(ROOM_KEPT) {
+            self.entries.shrink_to((len + len / 2).max(ROOM_KEPT));
         }
     }
 
@@ -232,11 +238,36 @@ mod tests {
         tl.evict_before(9_900);
         assert_eq!(tl.entries().len(), 100);
         assert!(
-            tl.entries.capacity() <= 4 * 256,
+            tl.entries.capacity() <= 2 * ROOM_KEPT,
             "{}",
             tl.entries.capacity()
         );
         assert_eq!(tl.entries()[0].time_ms, 9_900);
+    }
+
+    /// A vehicle at the horizon's size keeps its room through evictions; one whose burst
+    /// doubled its room past twice what it keeps gives that back.
+    #[test]
+    fn eviction_keeps_the_room_of_the_horizon() {
+        assert_eq!(size_of::<Entry>(), 48);
+        let mut tl = Timeline::default();
+        for t in 0..800 {
+            tl.admit(Entry::from_item(&fix(t, 1), 0));
+        }
+        assert_eq!(tl.entries.capacity(), 1024);
+        tl.evict_before(200);
+        assert_eq!(tl.entries.capacity(), 1024, "600 left: no re-allocation");
+        for t in 800..1_300 {
+            tl.admit(Entry::from_item(&fix(t, 1), 0));
+        }
+        assert_eq!(tl.entries.capacity(), 2048);
+        tl.evict_before(400);
+        assert_eq!(tl.entries().len(), 700);
+        assert!(
+            (700..=1_050).contains(&tl.entries.capacity()),
+            "{}",
+            tl.entries.capacity()
+        );
     }
 
     #[test]
