@@ -59,8 +59,9 @@ pub struct PipelineConfig {
     /// Correction horizon, seconds: how much of each vehicle's history (behind its newest item)
     /// memory holds. A late item inside it re-runs the vehicle from a checkpoint; an older one
     /// is repaired from the archive on disk (`trips/archive.md`), slower (~0.2 ms) but as
-    /// exact. The sessionizer keeps ~45 bytes per item: at one fix per second, the default
-    /// 10 minutes is ~27 KB per vehicle, 400 MB for 15,000 vehicles (1 h would be 2.4 GB).
+    /// exact. The sessionizer keeps 40 bytes per item, in room that grows by doubling: at one
+    /// fix per second, the default 10 minutes (600 items, room for 1,024) is 24-41 KB per
+    /// vehicle, 0.4-0.6 GB for 15,000 vehicles (1 h would be 2.2-3.9 GB).
     pub horizon_secs: u64,
     /// Trip rules for companies without their own (`[companies.trips]`).
     pub trips: TripRules,

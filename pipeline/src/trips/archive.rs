@@ -25,7 +25,7 @@ use redb::{
 };
 
 use crate::rows::VehicleName;
-use crate::trips::timeline::{Entry, EntryKey, EntryKind};
+use crate::trips::timeline::{DeviceMetres, Entry, EntryKey, EntryKind};
 use crate::trips::trip_machine::Machine;
 
 const CHUNKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("chunks");
@@ -94,8 +94,9 @@ impl Chunk {
         put_varint(&mut out, self.entries.len() as u64);
         let mut prev = (0i64, 0i64, 0i64, 0i64);
         for e in &self.entries {
-            let flags =
-                (e.kind as u8) | (u8::from(e.usable) << 2) | (u8::from(e.device_m.is_some()) << 3);
+            let flags = (e.kind as u8)
+                | (u8::from(e.usable) << 2)
+                | (u8::from(e.device_m.get().is_some()) << 3);
             out.push(flags);
             let now = (
                 e.time_ms,
@@ -108,7 +109,7 @@ impl Chunk {
             put_varint(&mut out, zigzag(now.2 - prev.2));
             put_varint(&mut out, zigzag(now.3.wrapping_sub(prev.3)));
             put_varint(&mut out, u64::from(e.speed_dkmh));
-            if let Some(m) = e.device_m {
+            if let Some(m) = e.device_m.get() {
                 put_varint(&mut out, m);
             }
             prev = now;
@@ -158,7 +159,7 @@ impl Chunk {
                 lat_e7: coordinate(now.1)?,
                 lon_e7: coordinate(now.2)?,
                 offset: now.3,
-                device_m,
+                device_m: DeviceMetres::new(device_m),
                 speed_dkmh: u16::try_from(speed).map_err(|e| e.to_string())?,
                 kind,
                 usable: flags & 4 != 0,
@@ -712,7 +713,7 @@ mod tests {
     fn chunks_round_trip_through_their_encoding() {
         let mut c = chunk(&[-5, 0, 1_000, 2_000, i64::MAX / 2]);
         c.entries[1].kind = EntryKind::IgnitionOn;
-        c.entries[1].device_m = Some(123_456_789);
+        c.entries[1].device_m = DeviceMetres::new(Some(123_456_789));
         c.entries[2].lat_e7 = -900_000_000;
         c.entries[2].lon_e7 = 1_800_000_000;
         c.entries[2].usable = false;

@@ -6,6 +6,8 @@
 //! item under the same key is a conflict and the one already held wins, because Kafka's order is
 //! fixed per vehicle and replays see the same winner.
 
+use std::num::NonZeroU64;
+
 use fleetflow_model::{Fix, Item};
 
 use fleetflow_model::geo::LatLonE7;
@@ -22,7 +24,23 @@ pub enum EntryKind {
 /// The sort and idempotency key of an item within a vehicle.
 pub type EntryKey = (i64, EntryKind);
 
-/// One item, reduced to what sessionization reads (48 bytes).
+/// An ignition-on odometer or ignition-off trip distance in metres, if the device sent one, in
+/// 8 bytes where an `Option<u64>` takes 16: the timelines hold one per item (issue 39). Kept
+/// plus one, so that none is zero; ingest refuses readings past `i64::MAX`, so none is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceMetres(Option<NonZeroU64>);
+
+impl DeviceMetres {
+    pub fn new(metres: Option<u64>) -> Self {
+        DeviceMetres(metres.and_then(|m| NonZeroU64::new(m.saturating_add(1))))
+    }
+
+    pub fn get(self) -> Option<u64> {
+        self.0.map(|m| m.get() - 1)
+    }
+}
+
+/// One item, reduced to what sessionization reads (40 bytes).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Entry {
     pub time_ms: i64,
@@ -31,7 +49,7 @@ pub struct Entry {
     /// Kafka offset of the record that carried it: what a restart replays from.
     pub offset: i64,
     /// Ignition-on odometer or ignition-off trip distance, metres.
-    pub device_m: Option<u64>,
+    pub device_m: DeviceMetres,
     pub speed_dkmh: u16,
     pub kind: EntryKind,
     /// A position usable for distance and trips (GPS status valid or unknown, not (0,0)).
@@ -53,7 +71,7 @@ impl Entry {
             lat_e7: fix.lat_e7,
             lon_e7: fix.lon_e7,
             offset,
-            device_m,
+            device_m: DeviceMetres::new(device_m),
             speed_dkmh: fix.speed_dkmh,
             kind,
             usable: position_usable(fix),
@@ -245,11 +263,25 @@ mod tests {
         assert_eq!(tl.entries()[0].time_ms, 9_900);
     }
 
+    #[test]
+    fn device_metres_keep_every_reading() {
+        for m in [
+            None,
+            Some(0),
+            Some(1),
+            Some(1_000_000_000_000_000),
+            Some(i64::MAX as u64),
+        ] {
+            assert_eq!(DeviceMetres::new(m).get(), m);
+        }
+        assert_eq!(DeviceMetres::default().get(), None);
+    }
+
     /// A vehicle at the horizon's size keeps its room through evictions; one whose burst
     /// doubled its room past twice what it keeps gives that back.
     #[test]
     fn eviction_keeps_the_room_of_the_horizon() {
-        assert_eq!(size_of::<Entry>(), 48);
+        assert_eq!(size_of::<Entry>(), 40);
         let mut tl = Timeline::default();
         for t in 0..800 {
             tl.admit(Entry::from_item(&fix(t, 1), 0));

@@ -351,7 +351,7 @@ impl Machine {
 
     fn ignition_on(&mut self, e: &Entry, limits: &Limits, out: &mut Vec<Detected>) -> Verdict {
         let p = self.accept(e, limits).ok().map(|(p, _)| p);
-        if let Some(odometer) = e.device_m {
+        if let Some(odometer) = e.device_m.get() {
             if let Some(before) = self.odometer_m
                 && limits.maintenance_m > 0
                 && odometer / limits.maintenance_m > before / limits.maintenance_m
@@ -392,7 +392,7 @@ impl Machine {
             }
             acc.end_ms = e.time_ms;
             if acc.rule == TripRule::Ignition {
-                acc.device_distance_m = e.device_m;
+                acc.device_distance_m = e.device_m.get();
             }
             self.close(acc, CloseRule::IgnitionOff, out);
         }

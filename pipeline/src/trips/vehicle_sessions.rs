@@ -422,7 +422,7 @@ pub(crate) fn ignition_event(name: &VehicleName, e: &Entry) -> EventRow {
         e.time_ms,
         e.usable.then_some((e.lat_e7, e.lon_e7)),
         None,
-        e.device_m.map(|m| m as f64),
+        e.device_m.get().map(|m| m as f64),
     )
 }
 
