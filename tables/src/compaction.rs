@@ -4,8 +4,8 @@
 //! Per (table, date) partition, the files smaller than half the target size and holding fewer
 //! than half the target rows are candidates; when there are at least `min_files` of them, the
 //! smallest are merged (up to the target size and rows, and at most eight at a time, again
-//! while enough are left) into one file sorted like every table file (a k-way merge of the sorted inputs,
-//! [`crate::sorted_merge`]), written under staging, and committed as one
+//! while enough are left) into one file sorted like every table file (a k-way merge of the
+//! sorted inputs, [`crate::sorted_merge`]), written under staging, and committed as one
 //! compaction commit that adds the merge and removes its inputs: the commit log records it and
 //! the partition directory switches in one atomic exchange ([`crate::partition_swap`]), so a
 //! glob reader sees either the inputs or the merge, never both, never neither.

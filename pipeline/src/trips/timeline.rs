@@ -114,10 +114,10 @@ pub enum Admission {
     Conflict,
 }
 
-/// A vehicle's items, sorted by key, unique per key.
 /// Room a timeline keeps however few items it holds after an eviction.
 const ROOM_KEPT: usize = 256;
 
+/// A vehicle's items, sorted by key, unique per key.
 #[derive(Debug, Default, Clone)]
 pub struct Timeline {
     entries: Vec<Entry>,
@@ -179,7 +179,7 @@ impl Timeline {
         // eviction) is returned, so that what a vehicle holds follows the horizon rather than
         // its largest burst: over twice what is left, cut to half again as much. A timeline
         // that doubled once past the horizon's size (600 items at one a second, 1,024 room)
-        // keeps its room; a catch-up left one in twenty vehicles with 2,048 (issue 39).
+        // keeps its room; a catch-up left ~700 of 15,000 vehicles with 2,048 (issue 39).
         let len = self.entries.len();
         if self.entries.capacity() > 2 * len.max(ROOM_KEPT) {
             self.entries.shrink_to((len + len / 2).max(ROOM_KEPT));
