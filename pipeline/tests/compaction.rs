@@ -27,6 +27,17 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A fresh temp dir, if its filesystem has the atomic exchange compaction needs (else the test
+/// is skipped, and says so).
+fn exchange_dir(name: &str) -> Option<PathBuf> {
+    let dir = temp_dir(name);
+    if exchange_supported(&dir).expect("probe") {
+        return Some(dir);
+    }
+    eprintln!("skipped: no RENAME_EXCHANGE on this filesystem");
+    None
+}
+
 /// Window `w`'s rows: vehicles `v0..v4`, times that encode the window.
 fn window_rows(w: u64) -> Vec<PositionRow> {
     let company: Arc<str> = Arc::from("acme");
@@ -83,11 +94,9 @@ fn window_of_time(time_ms: i64) -> u64 {
 
 #[test]
 fn glob_readers_never_see_both_or_neither() {
-    let dir = temp_dir("compaction-readers");
-    if !exchange_supported(&dir).expect("probe") {
-        eprintln!("skipped: no RENAME_EXCHANGE on this filesystem");
+    let Some(dir) = exchange_dir("compaction-readers") else {
         return;
-    }
+    };
     let log = CommitLog::new(&dir);
     let writer = Arc::new(CommitWriter::new(
         log.clone(),
@@ -201,11 +210,9 @@ fn assert_no_scratch_left(dir: &Path) {
 /// merges again while enough small files are left: twenty windows end as one file.
 #[test]
 fn one_pass_merges_many_files_eight_at_a_time() {
-    let dir = temp_dir("compaction-fan-in");
-    if !exchange_supported(&dir).expect("probe") {
-        eprintln!("skipped: no RENAME_EXCHANGE on this filesystem");
+    let Some(dir) = exchange_dir("compaction-fan-in") else {
         return;
-    }
+    };
     let log = CommitLog::new(&dir);
     let writer = CommitWriter::new(log.clone(), log.recover().expect("recover"));
     for w in 0..20 {

@@ -222,16 +222,14 @@ async fn plans_show_a_company_nothing_of_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_company_runs_a_bounded_number_of_queries() {
     let h = history("hardening-fair", None);
-    let engine = SqlEngine::new(
-        &h.dir,
+    let engine = engine(
+        &h,
         SqlConfig {
             company_queries: 1,
             timeout_secs: 4,
             ..SqlConfig::default()
         },
-        None,
-    )
-    .expect("engine");
+    );
     let app = Arc::new(app(&h, engine));
     // Runs until its timeout: 10^12 pairs.
     let heavy = "SELECT count(*) FROM range(1000000) a CROSS JOIN range(1000000) b";
